@@ -1,0 +1,39 @@
+"""The audit log page: read-only. There is no route that changes an audit entry."""
+
+from __future__ import annotations
+
+from flask import render_template, request, url_for
+
+from app.audit_ui import bp, labels, listing
+from app.security import current_bar, role_required
+
+
+@bp.get("/")
+@role_required("owner")
+def index():
+    """Every audited action in the owner's bar, newest first, filterable."""
+    bar = current_bar()
+    actions = listing.actions_present(bar)
+    people = listing.people(bar)
+    filters = listing.parse_filters(request.args, actions, {pid for pid, _ in people})
+    before, notices = listing.parse_cursor(request.args)
+    page = None if filters.errors else listing.fetch_page(bar, filters, before)
+    names = dict(people)
+    entries = [
+        (event, name, labels.action_label(event.action), labels.describe(event.details, names))
+        for event, name in (page.rows if page else [])
+    ]
+    args = filters.query_args()
+    context = {
+        "filters": filters,
+        "form": request.args,
+        "actions": [(action, labels.action_label(action)) for action in actions],
+        "people": people,
+        "entries": entries,
+        "notices": notices,
+        "timezone": bar.timezone,
+        "newest_url": url_for("audit_log.index", **args) if before else None,
+        "older_url": url_for("audit_log.index", **args, before=page.older)
+        if page and page.older else None,
+    }
+    return render_template("audit_ui/index.html", **context), 400 if filters.errors else 200

@@ -1,0 +1,90 @@
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app import accounts
+from app.auth import bp
+from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
+from app.extensions import limiter
+from app.models import SetPasswordLink
+
+
+def _login_account_key() -> str:
+    return "login-account:" + accounts.normalize_email(request.form.get("email", ""))
+
+
+def _failed(response) -> bool:
+    """Only failed attempts count towards the login limits."""
+    return response.status_code != 302
+
+
+def _safe_next(target: str | None, user) -> str:
+    """Where to go after signing in: a local `next`, else the person's working page (a cashier's
+    is the tab list; owners and managers start on the dashboard)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("tabs.index") if user.role == "cashier" else url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=_failed
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
+    key_func=_login_account_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next"), user))
+        form.password.errors.append("That email and password do not match an active account.")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_LIMIT_PER_ADDRESS"], methods=["POST"])
+def signup():
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            owner = accounts.create_bar_with_owner(
+                form.bar_name.data, form.owner_name.data, form.email.data, form.password.data
+            )
+        except accounts.AccountError as err:
+            getattr(form, err.field or "email").errors.append(str(err))
+        else:
+            login_user(owner)
+            flash(f"Welcome to PesaTab, {owner.name}. {owner.bar.name} is ready.", "success")
+            return redirect(url_for("dashboard.index"))
+    return render_template("auth/signup.html", form=form)
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+@limiter.limit("20 per hour", methods=["POST"])
+def set_password(token: str):
+    link = SetPasswordLink.find_usable(token)
+    if link is None:
+        return render_template("auth/link_invalid.html"), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        user = accounts.use_link(link, form.password.data)
+        logout_user()
+        login_user(user)
+        flash("Your password is set. Welcome!", "success")
+        return redirect(_safe_next(None, user))
+    return render_template("auth/set_password.html", form=form, user=link.user)

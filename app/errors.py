@@ -1,0 +1,60 @@
+"""Error pages that say what to do and reveal nothing internal."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: ("Something in that request was not right", "Go back, check the form and try again."),
+    403: ("You can't open this page", "Your role does not allow it. Ask the bar's owner if you need it."),
+    404: ("Page not found", "The page or item does not exist, or belongs to another bar."),
+    405: ("That action is not allowed here", "Go back and use the buttons on the page."),
+    413: ("That upload is too large", "Choose a smaller file and try again."),
+    429: ("Too many attempts", "Wait a few minutes, then try again."),
+    500: ("Something went wrong on our side", "Nothing was changed. Try again in a moment."),
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def render_error(status: int, title: str | None = None, hint: str | None = None):
+    default_title, default_hint = MESSAGES.get(status, MESSAGES[400 if status < 500 else 500])
+    title, hint = title or default_title, hint or default_hint
+    if _wants_json():
+        return jsonify(error={"code": str(status), "message": f"{title}. {hint}"}), status
+    template = "errors/_fragment.html" if request.headers.get("HX-Request") else "errors/error.html"
+    return render_template(template, status=status, title=title, hint=hint), status
+
+
+def _csrf_error(error: CSRFError):
+    return render_error(
+        400, "This form has expired", "Reload the page and submit it again; nothing was saved."
+    )
+
+
+def _http_error(error: HTTPException):
+    hint = None
+    # Flask-Limiter puts a custom sentence in the description; its default is the limit itself.
+    if error.code == 429 and error.description and " per " not in error.description:
+        hint = error.description
+    return render_error(error.code or 500, hint=hint)
+
+
+def _unexpected_error(error: Exception):
+    # Log the traceback for operators; the person sees only a generic page.
+    from flask import current_app
+
+    current_app.logger.exception("Unhandled error on %s %s", request.method, request.path)
+    return render_error(InternalServerError.code)

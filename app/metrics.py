@@ -1,0 +1,249 @@
+"""Prometheus metrics: what the payment flow did, counted where it happens, served at /metrics.
+
+Every label takes a value from a small fixed set (an outcome, a job name, a Daraja endpoint, a
+result code from the catalogue or "other"): never a bar, a phone or a token, so the number of
+series stays the same however many bars sign up.
+
+Under gunicorn each worker counts in its own process; with PROMETHEUS_MULTIPROC_DIR set (by
+gunicorn.conf.py, before the workers fork) prometheus_client keeps the values in files there and
+`exposition()` adds up every worker's. Payments in flight and job heartbeats are read from the
+database at scrape time, so they are the same whichever worker answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+from flask import Flask, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.mpesa import errors as daraja_errors
+from app.mpesa.catalogue import KNOWN_CODES
+
+log = logging.getLogger(__name__)
+
+PUSH_OUTCOMES = frozenset({"sent", "rejected", "unknown", "refused"})
+REFUSALS = frozenset(
+    {"globally_disabled", "bar_disabled", "not_live", "no_credentials", "credentials_unreadable"}
+)
+SETTLED = frozenset({"paid", "failed", "cancelled", "expired"})
+DISPOSITIONS = frozenset(
+    {"applied", "late_success", "duplicate", "ignored", "mismatch", "malformed", "unknown_token",
+     "pending", "error"}
+)
+JOB_OUTCOMES = frozenset({"ok", "failed", "skipped", "error"})
+ENDPOINTS = {
+    "/oauth/v1/generate": "oauth",
+    "/mpesa/stkpush/v1/processrequest": "stk_push",
+    "/mpesa/stkpushquery/v1/query": "stk_query",
+}
+
+PUSHES = Counter(
+    "pesatab_pushes",
+    "STK pushes asked for: sent (Daraja accepted), rejected (Daraja refused), unknown (no clear "
+    "answer; settled later by query) or refused (PesaTab did not send); kind says why.",
+    ["outcome", "kind"],
+)
+SETTLEMENTS = Counter(
+    "pesatab_payments_settled",
+    "Payments M-Pesa settled, by status and result code (codes outside the catalogue: other).",
+    ["status", "code"],
+)
+CALLBACKS = Counter(
+    "pesatab_callbacks",
+    "Safaricom callbacks applied, by disposition (pending: an error on our side, retried later).",
+    ["disposition"],
+)
+CALLBACK_APPLY_SECONDS = Histogram(
+    "pesatab_callback_apply_seconds",
+    "Time to apply one stored callback to its payment.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DARAJA_REQUEST_SECONDS = Histogram(
+    "pesatab_daraja_request_seconds",
+    "Daraja HTTP requests by endpoint and HTTP status (none: no answer at all).",
+    ["endpoint", "status"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0),
+)
+DARAJA_RETRIES = Counter(
+    "pesatab_daraja_retries", "Daraja requests sent again after a busy answer.", ["endpoint", "kind"]
+)
+TOKEN_FETCHES = Counter(
+    "pesatab_daraja_token_fetches", "OAuth tokens fetched from Daraja, by result.", ["result"]
+)
+RATE_LIMIT_HITS = Counter(
+    "pesatab_rate_limit_hits",
+    "Requests refused with 429, by the limit's scope (the endpoint, or api for the POS API).",
+    ["scope"],
+)
+JOB_RUNS = Counter(
+    "pesatab_job_runs",
+    "Periodic job runs: ok, failed, skipped (another process holds the lease or ran this "
+    "tick) or error (the run could not start).",
+    ["job", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "pesatab_job_seconds",
+    "Time a job's body took.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0),
+)
+HTTP_REQUESTS = Counter(
+    "pesatab_http_requests",
+    "Requests answered, by Flask endpoint (unmatched for 404s outside any route) and status.",
+    ["endpoint", "status"],
+)
+
+
+def _one_of(value: str | None, allowed: frozenset[str], fallback: str = "other") -> str:
+    return value if value in allowed else fallback
+
+
+def count_push(outcome: str, kind: str | None = None) -> None:
+    """One push: what Daraja answered (or why PesaTab refused to send it)."""
+    kinds = REFUSALS if outcome == "refused" else daraja_errors.KINDS
+    PUSHES.labels(_one_of(outcome, PUSH_OUTCOMES), _one_of(kind, kinds) if kind else "").inc()
+
+
+def count_settled(status: str, code: str | None) -> None:
+    """A payment moved to a final status on M-Pesa's word (callback or query)."""
+    SETTLEMENTS.labels(_one_of(status, SETTLED), _one_of(code, KNOWN_CODES)).inc()
+
+
+def count_callback(disposition: str) -> None:
+    CALLBACKS.labels(_one_of(disposition, DISPOSITIONS)).inc()
+
+
+def observe_daraja(name: str, **fields) -> None:
+    """The Daraja client's observer (app/mpesa/client.py): request times, retries, tokens."""
+    if name == "request":
+        status = fields.get("status")
+        endpoint = ENDPOINTS.get(fields.get("endpoint") or "", "other")
+        label = str(status) if isinstance(status, int) and 100 <= status < 600 else "none"
+        DARAJA_REQUEST_SECONDS.labels(endpoint, label).observe(max(fields.get("seconds") or 0.0, 0.0))
+    elif name == "token_fetch":
+        TOKEN_FETCHES.labels("ok" if fields.get("ok") else "failed").inc()
+    elif name == "retry":
+        endpoint = ENDPOINTS.get(fields.get("endpoint") or "", "other")
+        DARAJA_RETRIES.labels(endpoint, _one_of(fields.get("kind"), daraja_errors.KINDS)).inc()
+
+
+def count_rate_limit_hit(limit) -> None:
+    """Flask-Limiter's on_breach callback (RATELIMIT_ON_BREACH_CALLBACK): one breached limit.
+    The label is the limit's scope, never its key (the key names a person, a bar or an address)."""
+    args = getattr(limit, "request_args", None) or ["", ""]
+    scope = str(args[1]) if len(args) > 1 and args[1] else "other"
+    RATE_LIMIT_HITS.labels(scope[:60]).inc()
+
+
+def count_job(name: str, outcome: str, seconds: float | None = None) -> None:
+    JOB_RUNS.labels(name, _one_of(outcome, JOB_OUTCOMES)).inc()
+    if seconds is not None:
+        JOB_SECONDS.labels(name).observe(seconds)
+
+
+def _count_request(response):
+    rule = request.url_rule
+    HTTP_REQUESTS.labels(rule.endpoint if rule is not None else "unmatched", str(response.status_code)).inc()
+    return response
+
+
+class DatabaseGauges:
+    """Read at scrape time from the database, so every worker answers the same: payments in
+    flight by status, the oldest one's age, and when each job last ran."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from app.extensions import db
+        from app.models import JobStatus, Payment, utcnow
+        from app.payments.states import IN_FLIGHT
+
+        try:
+            counts = dict(db.session.execute(
+                select(Payment.status, func.count()).where(Payment.status.in_(IN_FLIGHT)).group_by(Payment.status)
+            ).all())
+            oldest = db.session.scalar(select(func.min(Payment.created_at)).where(Payment.status.in_(IN_FLIGHT)))
+            jobs = db.session.execute(select(JobStatus.name, JobStatus.last_run_at, JobStatus.last_success_at)).all()
+        except SQLAlchemyError as err:
+            db.session.rollback()
+            log.warning("metrics: the database gauges could not be read (%s)", type(err).__name__)
+            return
+        in_flight = GaugeMetricFamily(
+            "pesatab_payments_in_flight", "Payments waiting on M-Pesa, by status.", labels=["status"]
+        )
+        for status in IN_FLIGHT:
+            in_flight.add_metric([status], counts.get(status, 0))
+        yield in_flight
+        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "pesatab_payment_oldest_in_flight_seconds",
+            "Age of the oldest payment still waiting on M-Pesa (0 when none).", value=age,
+        )
+        yield from _job_gauges(jobs)
+
+
+def _job_gauges(rows):
+    ran = GaugeMetricFamily(
+        "pesatab_job_last_run_timestamp_seconds", "When each job last started (Unix time).", labels=["job"]
+    )
+    succeeded = GaugeMetricFamily(
+        "pesatab_job_last_success_timestamp_seconds", "When each job last succeeded (Unix time).",
+        labels=["job"],
+    )
+    for name, last_run, last_success in rows:
+        if last_run is not None:
+            ran.add_metric([name], _unix(last_run))
+        if last_success is not None:
+            succeeded.add_metric([name], _unix(last_success))
+    yield ran
+    yield succeeded
+
+
+def _unix(naive_utc: datetime) -> float:
+    return naive_utc.replace(tzinfo=UTC).timestamp()
+
+
+class _ThisProcess:
+    """The default registry (this process's counters), when there is no multiprocess directory."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text /metrics serves: every worker's counters plus the database gauges."""
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir():
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_ThisProcess())
+    registry.register(DatabaseGauges())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def init_app(app: Flask) -> None:
+    """Count every request, and every 429 Flask-Limiter gives (its one global breach hook)."""
+    app.after_request(_count_request)
+    app.config.setdefault("RATELIMIT_ON_BREACH_CALLBACK", count_rate_limit_hit)

@@ -1,0 +1,32 @@
+"""SQLAlchemy models. Import from here; the modules split them by area."""
+
+from app.models.accounts import ROLES, Bar, SetPasswordLink, User
+from app.models.api import ApiKey
+from app.models.audit import AuditEvent
+from app.models.base import utcnow
+from app.models.jobs import JobLease, JobStatus
+from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
+from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
+from app.models.system import SystemSetting
+from app.models.tabs import Tab, TabLine
+
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "AuditEvent",
+    "Bar",
+    "CallbackEvent",
+    "JobLease",
+    "JobStatus",
+    "MpesaCredential",
+    "Payment",
+    "ReconciliationSummary",
+    "SetPasswordLink",
+    "StatementImport",
+    "StatementLine",
+    "SystemSetting",
+    "Tab",
+    "TabLine",
+    "User",
+    "utcnow",
+]

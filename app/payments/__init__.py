@@ -1,0 +1,1 @@
+"""The payments domain: starting pushes, applying callbacks, recovering, reconciling. No views."""

@@ -1,0 +1,45 @@
+"""The one Daraja client each process uses, pointed at the right place."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app import logging_setup, metrics
+from app.mpesa import DarajaClient, TokenCache, base_url_for
+
+_CLIENTS = "pesatab_daraja_clients"
+_TOKENS = "pesatab_daraja_tokens"
+
+
+def base_url(environment: str) -> str:
+    """DARAJA_BASE_URL if set; the built-in simulator when it is on; else Safaricom's host."""
+    config = current_app.config
+    if config.get("DARAJA_BASE_URL"):
+        return config["DARAJA_BASE_URL"].rstrip("/")
+    if config.get("DARAJA_SIMULATOR"):
+        return config["PUBLIC_BASE_URL"].rstrip("/") + "/_daraja"
+    return base_url_for(environment)
+
+
+def token_cache() -> TokenCache:
+    """One token cache per process, shared by every client: one token per credential set."""
+    return current_app.extensions.setdefault(_TOKENS, TokenCache())
+
+
+def client_for(environment: str, *, max_retries: int = 2) -> DarajaClient:
+    """The process's client for `environment` (sandbox or production). Background jobs ask for
+    `max_retries=0`: they have their own, slower back-off and must not sleep in a tick."""
+    url = base_url(environment)
+    clients: dict[tuple[str, int], DarajaClient] = current_app.extensions.setdefault(_CLIENTS, {})
+    key = (url, max_retries)
+    if key not in clients:
+        clients[key] = DarajaClient(
+            url,
+            token_cache=token_cache(),
+            max_amount=current_app.config["MPESA_MAX_AMOUNT"],
+            read_timeout=current_app.config["DARAJA_READ_TIMEOUT"],
+            max_retries=max_retries,
+            observer=metrics.observe_daraja,
+            on_token=logging_setup.register_secret,
+        )
+    return clients[key]

@@ -1,0 +1,118 @@
+"""Recording what M-Pesa says happened to a payment, from a callback or an STK query.
+
+Each outcome is applied with one conditional update (states.move), so duplicates, replays and
+racing workers change nothing after the first. The receipt is unique in the database too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app import audit, metrics
+from app.extensions import db
+from app.models import Bar, MpesaCredential, Payment, utcnow
+from app.mpesa import describe
+from app.payments import states
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What Daraja reported. Query outcomes carry no receipt, amount or phone."""
+
+    code: str
+    desc: str | None = None
+    receipt: str | None = None
+    amount: int | None = None
+    phone: str | None = None
+    transaction_time: datetime | None = None
+    source: str = "callback"  # callback | query
+
+
+def record(payment: Payment, outcome: Outcome) -> str:
+    """Apply `outcome` to `payment`; returns the disposition: applied, late_success, duplicate,
+    ignored (pending news or news about a settled payment) or mismatch. Does not commit."""
+    info = describe(outcome.code)
+    if info.status == "pending":
+        return "ignored"
+    if info.status == "paid":
+        return _record_paid(payment, outcome)
+    return _record_unpaid(payment, outcome, info)
+
+
+def _record_paid(payment: Payment, outcome: Outcome) -> str:
+    if outcome.amount is not None and outcome.amount != payment.amount:
+        flag(payment, "amount_mismatch")
+        return "mismatch"
+    if payment.status == "paid":
+        if outcome.receipt and payment.receipt is None:
+            payment.receipt = outcome.receipt  # the receipt a query could not give us
+            if payment.flag_reason == "receipt_pending":
+                payment.flagged, payment.flag_reason = False, None
+            return "applied"
+        return "duplicate" if outcome.receipt in (None, payment.receipt) else _mismatch(payment, "second_receipt")
+    values = {
+        "result_code": "0",
+        "result_desc": outcome.desc,
+        "message": describe("0", outcome.receipt).sentence,
+        "receipt": outcome.receipt,
+        "paid_amount": outcome.amount if outcome.amount is not None else payment.amount,
+        "paid_phone": outcome.phone,
+        "transaction_time": outcome.transaction_time,
+    }
+    if outcome.receipt is None:
+        values.update(flagged=True, flag_reason="receipt_pending")
+    elif _receipt_taken(outcome.receipt, payment.id):
+        return _mismatch(payment, "receipt_reused")
+    # The unique index on receipt backs this check up: a race ends in an IntegrityError at
+    # commit, the event stays pending, and its replay lands here and sees the receipt taken.
+    if not states.move(payment, "paid", **values):
+        return record(payment, outcome) if payment.status == "paid" else "ignored"
+    # move() decided "late" in SQL from the status the UPDATE saw, which may be newer than ours.
+    was_settled = payment.flag_reason == "late_success"
+    metrics.count_settled("paid", "0")
+    _after_paid(payment)
+    audit.record("payment.paid", bar_id=payment.bar_id, payment_id=payment.id, source=outcome.source, late=was_settled)
+    return "late_success" if was_settled else "applied"
+
+
+def _record_unpaid(payment: Payment, outcome: Outcome, info) -> str:
+    values = {"result_code": info.code, "result_desc": outcome.desc, "message": info.sentence}
+    if not info.known:
+        values.update(flagged=True, flag_reason="unknown_result_code")
+    if states.move(payment, info.status, **values):
+        metrics.count_settled(info.status, info.code)
+        audit.record(f"payment.{info.status}", bar_id=payment.bar_id, payment_id=payment.id, code=info.code, source=outcome.source)
+        return "applied"
+    return "duplicate" if payment.result_code == info.code else "ignored"
+
+
+def flag(payment: Payment, reason: str) -> None:
+    payment.flagged = True
+    payment.flag_reason = payment.flag_reason or reason
+
+
+def _mismatch(payment: Payment, reason: str) -> str:
+    flag(payment, reason)
+    return "mismatch"
+
+
+def _after_paid(payment: Payment) -> None:
+    """A paid test push with the bar's current credentials verifies them."""
+    if payment.purpose != "test":
+        return
+    cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == payment.bar_id))
+    if cred is None or cred.revision != payment.credential_revision:
+        return
+    cred.verified_revision, cred.verified_at = cred.revision, utcnow()
+    bar = db.session.get(Bar, cred.bar_id)
+    if bar.setup_state in ("no_credentials", "credentials_saved"):
+        bar.setup_state = "verified"
+    audit.record("mpesa.verified", bar_id=payment.bar_id, payment_id=payment.id)
+
+
+def _receipt_taken(receipt: str, payment_id: int) -> bool:
+    other = select(Payment.id).where(Payment.receipt == receipt, Payment.id != payment_id)
+    return db.session.scalar(other) is not None

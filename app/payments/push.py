@@ -1,0 +1,196 @@
+"""Starting an STK push: the row is committed before Daraja is called, and nothing is re-sent."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import alerts, metrics, system, vault
+from app.extensions import db
+from app.models import Bar, MpesaCredential, Payment, Tab
+from app.mpesa import (
+    Credentials,
+    DarajaError,
+    DarajaOutcomeUnknown,
+    InvalidRequest,
+    StkPushAccepted,
+    describe_error,
+)
+from app.payments import states
+from app.payments.daraja import client_for
+
+
+class PushRefused(Exception):
+    """Nothing was sent. The message is a sentence for the person who asked."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    phone: str  # already normalised at the edge (normalize_phone)
+    amount: int
+    purpose: str  # test | tab | api
+    account_reference: str
+    description: str
+    tab: Tab | None = None
+    initiated_by_id: int | None = None
+    api_key_id: int | None = None
+    idempotency_key: str | None = None
+    idempotency_fingerprint: str | None = None
+
+
+def new_callback_token() -> str:
+    # Hex only: it can never spell the words Daraja refuses in a CallBackURL (sql, exec, cmd...).
+    return secrets.token_hex(20)
+
+
+def callback_url(payment: Payment) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/hooks/stk/{payment.callback_token}"
+
+
+def check_allowed(bar: Bar, purpose: str) -> None:
+    """Raise PushRefused when this bar may not send this kind of push right now."""
+    if system.pushes_disabled():
+        raise PushRefused(
+            "M-Pesa requests are paused by PesaTab's operators. Take payment another way for "
+            "now; payments already sent still count.",
+            code="globally_disabled",
+        )
+    if not bar.mpesa_enabled:
+        raise PushRefused(
+            "M-Pesa requests are switched off for this bar. Ask the owner to switch them on.",
+            code="bar_disabled",
+        )
+    if purpose != "test" and bar.setup_state != "live":
+        raise PushRefused(
+            "This bar is not live on M-Pesa yet. The owner must finish the M-Pesa set-up "
+            "(a paid test push, then Go live).",
+            code="not_live",
+        )
+
+
+def _inflight_key(bar: Bar, request: PushRequest) -> str:
+    scope = f"tab{request.tab.id}" if request.tab is not None else request.purpose
+    return f"{bar.id}:{scope}:{request.phone}"
+
+
+def _in_flight(key: str) -> Payment | None:
+    return db.session.scalar(select(Payment).where(Payment.inflight_key == key))
+
+
+@dataclass(frozen=True)
+class PushResult:
+    payment: Payment
+    created: bool  # False: a payment already in flight for this tab (or purpose) and phone
+
+
+def start_push(bar: Bar, request: PushRequest) -> Payment:
+    """Send an STK push for `request` and return its payment (see send_push)."""
+    return send_push(bar, request).payment
+
+
+def send_push(bar: Bar, request: PushRequest) -> PushResult:
+    """Send an STK push for `request`. The payment may be one already in flight for the same tab
+    and phone (the customer is never prompted twice): `created` says which. Raises PushRefused."""
+    try:
+        cred, creds = _sendable_credentials(bar, request.purpose)
+    except PushRefused as err:
+        metrics.count_push("refused", err.code)
+        raise
+    key = _inflight_key(bar, request)
+    existing = _in_flight(key)
+    if existing is not None:
+        return PushResult(existing, created=False)
+    payment, created = _create(bar, request, key, cred.revision)
+    if not created:
+        return PushResult(payment, created=False)  # a concurrent tap got there first
+    try:
+        accepted = client_for(cred.environment).stk_push(
+            creds,
+            phone=request.phone,
+            amount=request.amount,
+            account_reference=request.account_reference,
+            description=request.description,
+            callback_url=callback_url(payment),
+        )
+    except DarajaOutcomeUnknown as err:
+        states.move(payment, "unknown", error_kind=err.kind, message=describe_error(err))
+        outcome, kind = "unknown", err.kind
+    except (DarajaError, InvalidRequest) as err:
+        kind = getattr(err, "kind", "invalid_input")
+        states.move(payment, "rejected", error_kind=kind, message=describe_error(err))
+        outcome = "rejected"
+        alerts.note_daraja_error(bar.id, err)
+    else:
+        _record_acceptance(payment, accepted)
+        alerts.note_token_ok(bar.id)
+        outcome, kind = "sent", None
+    db.session.commit()
+    metrics.count_push(outcome, kind)
+    return PushResult(payment, created=True)
+
+
+def _sendable_credentials(bar: Bar, purpose: str) -> tuple[MpesaCredential, Credentials]:
+    """The bar's stored and opened credentials, if it may push now; else PushRefused."""
+    check_allowed(bar, purpose)
+    cred = vault.credential_for(bar)
+    if cred is None:
+        raise PushRefused("M-Pesa is not set up for this bar yet.", code="no_credentials")
+    try:
+        return cred, vault.open_credentials(cred)
+    except vault.CredentialsUnavailable as err:
+        raise PushRefused(str(err), code="credentials_unreadable") from None
+
+
+def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Payment, bool]:
+    payment = Payment(
+        bar_id=bar.id,
+        tab_id=request.tab.id if request.tab is not None else None,
+        purpose=request.purpose,
+        phone=request.phone,
+        amount=request.amount,
+        account_reference=request.account_reference,
+        description=request.description,
+        status="created",
+        callback_token=new_callback_token(),
+        inflight_key=key,
+        credential_revision=revision,
+        initiated_by_id=request.initiated_by_id,
+        api_key_id=request.api_key_id,
+        idempotency_key=request.idempotency_key,
+        idempotency_fingerprint=request.idempotency_fingerprint,
+    )
+    db.session.add(payment)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        existing = _in_flight(key)
+        if existing is None:
+            raise
+        return existing, False
+    return payment, True
+
+
+def _record_acceptance(payment: Payment, accepted: StkPushAccepted) -> None:
+    ids = {
+        "merchant_request_id": accepted.merchant_request_id,
+        "checkout_request_id": accepted.checkout_request_id,
+    }
+    if states.move(payment, "sent", **ids):
+        return
+    # The callback got here first and settled the payment (it adopted the checkout id).
+    if payment.checkout_request_id is None:
+        payment.checkout_request_id = accepted.checkout_request_id
+    if payment.merchant_request_id is None:
+        payment.merchant_request_id = accepted.merchant_request_id
+    if payment.checkout_request_id != accepted.checkout_request_id:
+        payment.flagged, payment.flag_reason = True, "checkout_mismatch"

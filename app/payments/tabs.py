@@ -1,0 +1,129 @@
+"""Tabs: opening, adding lines, asking for payment, closing. The balance is always derived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import case, func, select
+
+from app import audit
+from app.extensions import db
+from app.models import Bar, Payment, Tab, TabLine, utcnow
+from app.payments.push import PushRequest, PushResult, send_push
+from app.payments.states import IN_FLIGHT
+
+
+class TabError(ValueError):
+    """Something a cashier asked for that cannot be done; the message says why."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Totals:
+    total: int
+    paid: int
+    in_flight: int
+
+    @property
+    def balance(self) -> int:
+        return self.total - self.paid
+
+    @property
+    def requestable(self) -> int:
+        """What may still be asked for: the balance less what phones are being asked now."""
+        return max(0, self.balance - self.in_flight)
+
+
+def totals(tab: Tab) -> Totals:
+    """Lines minus paid payments, computed in the database (two small aggregate queries)."""
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0)).where(TabLine.tab_id == tab.id)
+    )
+    paid, in_flight = db.session.execute(
+        select(
+            func.coalesce(func.sum(case((Payment.status == "paid", Payment.amount), else_=0)), 0),
+            func.coalesce(func.sum(case((Payment.status.in_(IN_FLIGHT), Payment.amount), else_=0)), 0),
+        ).where(Payment.tab_id == tab.id)
+    ).one()
+    return Totals(int(total), int(paid), int(in_flight))
+
+
+def open_tab(bar: Bar, user_id: int | None, label: str) -> Tab:
+    label = " ".join(label.split())
+    if not label:
+        raise TabError("Give the tab a name, like “Table 4” or “Otieno”.", field="label")
+    tab = Tab(bar_id=bar.id, label=label[:60], opened_by_id=user_id, status="open")
+    db.session.add(tab)
+    db.session.flush()
+    audit.record("tab.opened", bar_id=bar.id, tab_id=tab.id)
+    db.session.commit()
+    return tab
+
+
+def _require_open(tab: Tab) -> None:
+    if tab.status != "open":
+        raise TabError(f"This tab is {'closed' if tab.status == 'settled' else 'void'}; open a new one.")
+
+
+def add_line(tab: Tab, user_id: int | None, description: str, quantity: int, unit_price: int) -> TabLine:
+    _require_open(tab)
+    description = " ".join((description or "").split()) or "Amount"
+    if quantity < 1 or quantity > 999:
+        raise TabError("Quantity is a whole number from 1 to 999.", field="quantity")
+    if unit_price < 1 or unit_price > 1_000_000:
+        raise TabError("Price is whole shillings, from KES 1.", field="unit_price")
+    line = TabLine(tab=tab, description=description[:80], quantity=quantity, unit_price=unit_price, added_by_id=user_id)
+    db.session.add(line)
+    db.session.commit()
+    return line
+
+
+def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> PushResult:
+    """Send an STK push for part or all of the tab's balance to `phone` (already normalised).
+    `created` is False when that phone already has a request waiting on this tab."""
+    _require_open(tab)
+    current = totals(tab)
+    maximum = current_app.config["MPESA_MAX_AMOUNT"]
+    if current.balance <= 0:
+        raise TabError("Nothing is owed on this tab.", field="amount")
+    if amount < 1:
+        raise TabError("Enter an amount of at least KES 1.", field="amount")
+    if amount > maximum:
+        raise TabError(f"M-Pesa takes at most KES {maximum:,} in one payment; split it across requests.", field="amount")
+    if amount > current.requestable:
+        waiting = f" (KES {current.in_flight:,} is already being asked on another phone)" if current.in_flight else ""
+        raise TabError(f"Only KES {current.requestable:,} is left to ask for{waiting}.", field="amount")
+    bar = db.session.get(Bar, tab.bar_id)
+    return send_push(bar, PushRequest(
+        phone=phone, amount=amount, purpose="tab", account_reference=f"TAB{tab.id}",
+        description="Bar tab", tab=tab, initiated_by_id=user_id,
+    ))
+
+
+def close_tab(tab: Tab, user_id: int | None) -> None:
+    """Close a tab whose balance is 0 as settled."""
+    _require_open(tab)
+    current = totals(tab)
+    if current.in_flight:
+        raise TabError("A payment is still in progress on this tab; wait for it to finish.")
+    if current.balance != 0:
+        raise TabError(f"KES {current.balance:,} is still owed; it can be closed when the balance is 0.")
+    tab.status, tab.closed_at, tab.closed_by_id = "settled", utcnow(), user_id
+    audit.record("tab.settled", bar_id=tab.bar_id, tab_id=tab.id)
+    db.session.commit()
+
+
+def void_tab(tab: Tab, user_id: int | None, reason: str) -> None:
+    """A manager voids a tab (a mistake, a walk-out) with a reason. Paid payments stay attached."""
+    _require_open(tab)
+    reason = " ".join((reason or "").split())
+    if len(reason) < 3:
+        raise TabError("Say why the tab is void (at least a few words).", field="reason")
+    tab.status, tab.void_reason = "void", reason[:200]
+    tab.closed_at, tab.closed_by_id = utcnow(), user_id
+    audit.record("tab.voided", bar_id=tab.bar_id, tab_id=tab.id, reason=tab.void_reason)
+    db.session.commit()

@@ -1,0 +1,160 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+
+from app import audit, onboarding, vault
+from app.extensions import db
+from app.models import CallbackEvent, Payment, utcnow
+from app.mpesa import mask_phone
+from app.payments import recovery
+from app.payments.states import IN_FLIGHT
+from app.payments_ui import bp, csv_export, listing
+from app.security import bar_object_or_404, current_bar, role_required
+
+
+def status_context(payment: Payment) -> dict:
+    """What the status fragment shows: in flight (with elapsed time) or the final sentence."""
+    lifetime = current_app.config["PROMPT_LIFETIME_SECONDS"]
+    started = payment.sent_at or payment.created_at
+    elapsed = max(0, int((utcnow() - started).total_seconds()))
+    hint = None
+    if payment.purpose == "test" and payment.status in ("failed", "rejected"):
+        hint = onboarding.setup_hint(payment, vault.credential_for(current_bar()))
+    return {
+        "payment": payment,
+        "in_flight": payment.status in IN_FLIGHT,
+        "elapsed": elapsed,
+        "lifetime": lifetime,
+        "setup_hint": hint,
+    }
+
+
+@bp.get("/<int:payment_id>/status")
+@role_required("owner", "manager", "cashier")
+def status(payment_id: int):
+    payment = bar_object_or_404(Payment, payment_id)
+    if request.headers.get("HX-Request"):
+        return render_template("payments/_status.html", **status_context(payment))
+    events = []
+    if current_user.role in ("owner", "manager"):
+        events = db.session.scalars(
+            select(CallbackEvent).where(CallbackEvent.payment_id == payment.id).order_by(CallbackEvent.id)
+        ).all()
+    return render_template("payments/detail.html", callback_events=events, **status_context(payment))
+
+
+@bp.get("/")
+@role_required("owner", "manager")
+def index():
+    """The bar's payments, newest first. htmx gets the results fragment, a browser the page."""
+    filters = listing.parse_filters(request.args)
+    limit, before, notices = listing.parse_paging(request.args)
+    page = None if filters.errors else listing.fetch_page(current_bar(), filters, before, limit)
+    fragment = _wants_fragment()
+    template = "payments/_rows.html" if fragment else "payments/index.html"
+    context = _listing_context(filters, page, before, limit, notices)
+    # htmx swaps only 2xx answers, so the fragment explains a bad filter with a 200.
+    code = 400 if filters.errors and not fragment else 200
+    response = make_response(render_template(template, **context), code)
+    response.vary.add("HX-Request")
+    if fragment and not filters.errors:
+        # The address bar gets the tidy URL: no empty fields, the phone as stored.
+        response.headers["HX-Push-Url"] = context["this_url"]
+    return response
+
+
+def _wants_fragment() -> bool:
+    # On a history-cache miss htmx asks again for the URL and needs the whole page back.
+    return bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+
+
+def _listing_context(filters, page, before, limit: int, notices: list[str]) -> dict:
+    args = filters.query_args()
+    if limit != listing.PAGE_SIZE:
+        args["limit"] = str(limit)
+    older = page.older if page else None
+    owner = current_user.role == "owner"
+    here = {"before": before.encode()} if before else {}
+    return {
+        "filters": filters,
+        "form": request.args,
+        "this_url": url_for("payments.index", **args, **here),
+        "rows": page.rows if page else [],
+        "notices": notices,
+        "statuses": listing.STATUSES,
+        "timezone": current_bar().timezone,
+        "newest_url": url_for("payments.index", **args) if before else None,
+        "older_url": url_for("payments.index", **args, before=older.encode()) if older else None,
+        "export_url": url_for("payments.export", **filters.query_args()),
+        "full_export_url": url_for("payments.export", **filters.query_args(), phones="full")
+        if owner else None,
+    }
+
+
+@bp.get("/export.csv")
+@role_required("owner", "manager")
+def export():
+    """The whole filtered set as CSV, streamed in batches. Full phone numbers are for owners."""
+    full_phones = request.args.get("phones") == "full"
+    if full_phones and current_user.role != "owner":
+        abort(403)
+    filters = listing.parse_filters(request.args)
+    if filters.errors:
+        context = _listing_context(filters, None, None, listing.PAGE_SIZE, [])
+        return render_template("payments/index.html", **context), 400
+    bar = current_bar()
+    _audit_export(filters, full_phones)
+    chunks = csv_export.csv_chunks(bar, filters, full_phones=full_phones)
+    response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
+    today = datetime.now(ZoneInfo(bar.timezone)).date()
+    name = csv_export.filename(bar, filters, today)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _audit_export(filters, full_phones: bool) -> None:
+    details = filters.query_args()
+    if "phone" in details:
+        details["phone"] = mask_phone(details["phone"])
+    audit.record("payments.exported", phones="full" if full_phones else "masked", filters=details)
+    db.session.commit()
+
+
+CHECK_MESSAGES = {
+    "settled": None,  # the fragment itself shows the outcome
+    "waiting": "M-Pesa says it is still waiting for the customer.",
+    "busy": "M-Pesa is busy or was just asked; PesaTab will check again shortly.",
+    "error": "M-Pesa did not answer; PesaTab will check again shortly.",
+    "no_credentials": "The bar's M-Pesa credentials cannot be used right now.",
+    "not_checkable": "There is nothing to check: M-Pesa never gave this request an id.",
+}
+
+
+@bp.post("/<int:payment_id>/check")
+@role_required("owner", "manager")
+def check(payment_id: int):
+    """'Check now': the recovery job's query, for this one payment, at once."""
+    payment = bar_object_or_404(Payment, payment_id)
+    outcome = recovery.check_payment(payment)
+    db.session.expire_all()
+    payment = bar_object_or_404(Payment, payment_id)
+    context = status_context(payment)
+    context["check_message"] = CHECK_MESSAGES.get(outcome)
+    if request.headers.get("HX-Request"):
+        return render_template("payments/_status.html", **context)
+    return render_template("payments/detail.html", **context)

@@ -1,0 +1,221 @@
+"""Breaks: anything that does not add up, each with what to do about it.
+
+The list is every break open now, whatever day it began on: a break does not go away because
+midnight passed, only when it is resolved (the receipt arrives, the payment settles, the tab's
+money comes in, or someone clears the payment's flag after review). Each knows whether it
+began in the period on screen, so the page can mark those.
+
+Callbacks whose token matched no payment have no bar; operators see those, not owners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from app.extensions import db
+from app.models import Bar, CallbackEvent, Payment, Tab, TabLine, utcnow
+from app.payments.states import IN_FLIGHT
+
+SILENT_AFTER = timedelta(minutes=30)
+LIMIT = 100  # per source; the page says when there are more
+
+# flag_reason -> (what happened, what to do)
+FLAG_SENTENCES: dict[str, tuple[str, str]] = {
+    "late_success": (
+        "Paid after the request had failed",
+        "Money arrived after the request had failed: check the customer was not asked twice; "
+        "refund if so.",
+    ),
+    "amount_mismatch": (
+        "M-Pesa reported a different amount",
+        "The amount paid differs from the amount asked: check the M-Pesa statement and settle "
+        "the difference with the customer.",
+    ),
+    "unknown_result_code": (
+        "M-Pesa answered with a code PesaTab does not know",
+        "Check the M-Pesa statement for this payment before asking the customer again.",
+    ),
+    "checkout_mismatch": (
+        "M-Pesa's request number does not match",
+        "Two answers from M-Pesa disagree about this request: check the statement for this "
+        "amount before asking again.",
+    ),
+    "receipt_reused": (
+        "Receipt already credited to another payment",
+        "M-Pesa reported one receipt for two payments: check the statement; only one was paid.",
+    ),
+    "second_receipt": (
+        "A second receipt for a paid payment",
+        "M-Pesa reported two receipts for one payment: check the statement; the customer may "
+        "have paid twice and be owed a refund.",
+    ),
+    "never_confirmed": (
+        "M-Pesa never confirmed the request",
+        "Check the M-Pesa statement for this amount before asking the customer again.",
+    ),
+}
+OTHER_FLAG = "Check this payment against the M-Pesa statement, then clear the flag."
+# These flags describe a state; the state itself is checked, so they end when it does.
+STATE_FLAGS = ("receipt_pending", "unknown_30m")
+RECEIPT_PENDING = (
+    "Paid, no M-Pesa receipt yet",
+    "Wait for the M-Pesa callback or import the statement; the receipt fills in.",
+)
+SILENT = (
+    "No answer from M-Pesa for 30 minutes",
+    "M-Pesa has not answered for 30 minutes: check the M-Pesa statement or the customer's SMS "
+    "before asking again.",
+)
+CALLBACK_SENTENCES = {
+    "mismatch": (
+        "Callback that does not match its payment",
+        "M-Pesa's news does not match what was asked; it was kept, not applied. Compare it with "
+        "the M-Pesa statement before crediting anything.",
+    ),
+    "malformed": (
+        "Callback PesaTab could not read",
+        "It was kept, not applied. Check the M-Pesa statement for a payment at this time.",
+    ),
+}
+TAB_OUTSTANDING = "Tab closed with money outstanding"
+
+
+@dataclass(frozen=True)
+class Break:
+    kind: str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed, tab_outstanding
+    what: str
+    action: str
+    when: datetime
+    amount: int | None
+    payment_id: int | None = None
+    tab_id: int | None = None
+    event_id: int | None = None
+    label: str = ""
+    detail: str | None = None
+    in_period: bool = False
+
+    @property
+    def key(self) -> str:
+        """Stable and unique on the page: `break-payment-42-late_success`, `break-callback-7`."""
+        if self.event_id:
+            return f"break-callback-{self.event_id}"
+        if self.payment_id:
+            return f"break-payment-{self.payment_id}-{self.kind}"
+        return f"break-tab-{self.tab_id}"
+
+
+@dataclass(frozen=True)
+class Breaks:
+    items: list[Break]
+    more: bool  # some source had more than LIMIT open breaks
+
+
+def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | None = None) -> Breaks:
+    """Every open break of `bar`, newest first; `period` (naive UTC) marks those that began in it."""
+    now = now or utcnow()
+    sources = (_payment_breaks(bar, now), _callback_breaks(bar), _tab_breaks(bar))
+    items = [b for found, _ in sources for b in found]
+    lo, hi = period
+    items = [replace(b, in_period=lo <= b.when < hi) for b in items]
+    items.sort(key=lambda b: (b.when, b.key), reverse=True)
+    return Breaks(items, any(more for _, more in sources))
+
+
+def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
+    pushed = func.coalesce(Payment.sent_at, Payment.created_at)
+    flagged = and_(Payment.flagged.is_(True), Payment.flag_reason.is_not(None),
+                   Payment.flag_reason.not_in(STATE_FLAGS))
+    no_receipt = and_(Payment.status == "paid", Payment.receipt.is_(None))
+    silent = and_(Payment.status.in_(IN_FLIGHT), pushed < now - SILENT_AFTER)
+    rows = db.session.execute(
+        select(Payment.id, Payment.status, Payment.amount, Payment.paid_amount, Payment.flagged,
+               Payment.flag_reason, Payment.receipt, Payment.created_at, Payment.sent_at)
+        .where(Payment.bar_id == bar.id, or_(flagged, no_receipt, silent))
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(LIMIT + 1)
+    ).all()
+    found = [b for row in rows[:LIMIT] for b in _breaks_of(row, now)]
+    return found, len(rows) > LIMIT
+
+
+def _breaks_of(row, now: datetime) -> list[Break]:
+    label = f"Payment {row.id}"
+    common = {"amount": row.amount, "payment_id": row.id, "label": label}
+    found = []
+    if row.flagged and row.flag_reason and row.flag_reason not in STATE_FLAGS:
+        what, action = FLAG_SENTENCES.get(
+            row.flag_reason, (f"Flagged: {row.flag_reason.replace('_', ' ')}", OTHER_FLAG)
+        )
+        detail = None
+        if row.flag_reason == "amount_mismatch" and row.paid_amount not in (None, row.amount):
+            detail = f"M-Pesa reported KES {row.paid_amount:,}"
+        found.append(Break(row.flag_reason, what, action, row.created_at, detail=detail, **common))
+    if row.status == "paid" and row.receipt is None:
+        found.append(Break("receipt_pending", *RECEIPT_PENDING, row.created_at, **common))
+    pushed = row.sent_at or row.created_at
+    if row.status in IN_FLIGHT and pushed < now - SILENT_AFTER:
+        found.append(Break("silent", *SILENT, pushed, **common))
+    return found
+
+
+def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
+    rows = db.session.execute(
+        select(CallbackEvent.id, CallbackEvent.disposition, CallbackEvent.detail,
+               CallbackEvent.received_at, CallbackEvent.payment_id, Payment.amount)
+        .outerjoin(Payment, Payment.id == CallbackEvent.payment_id)
+        .where(CallbackEvent.bar_id == bar.id, CallbackEvent.disposition.in_(CALLBACK_SENTENCES))
+        .order_by(CallbackEvent.received_at.desc(), CallbackEvent.id.desc())
+        .limit(LIMIT + 1)
+    ).all()
+    found = [
+        Break(
+            f"callback_{row.disposition}", *CALLBACK_SENTENCES[row.disposition],
+            row.received_at, row.amount, payment_id=row.payment_id, event_id=row.id,
+            label=f"Callback {row.id}" + (f" for payment {row.payment_id}" if row.payment_id else ""),
+            detail=row.detail,
+        )
+        for row in rows[:LIMIT]
+    ]
+    return found, len(rows) > LIMIT
+
+
+def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
+    """Closed tabs (void, or settled) whose lines come to more than their paid payments."""
+    lines = (
+        select(TabLine.tab_id, func.sum(TabLine.quantity * TabLine.unit_price).label("total"))
+        .join(Tab, Tab.id == TabLine.tab_id)
+        .where(Tab.bar_id == bar.id, Tab.status != "open")
+        .group_by(TabLine.tab_id)
+        .subquery()
+    )
+    paid = (
+        select(Payment.tab_id, func.sum(Payment.amount).label("paid"))
+        .where(Payment.bar_id == bar.id, Payment.status == "paid", Payment.tab_id.is_not(None))
+        .group_by(Payment.tab_id)
+        .subquery()
+    )
+    balance = lines.c.total - func.coalesce(paid.c.paid, 0)
+    rows = db.session.execute(
+        select(Tab.id, Tab.label, Tab.status, Tab.void_reason, Tab.closed_at, Tab.opened_at,
+               balance.label("balance"))
+        .join(lines, lines.c.tab_id == Tab.id)
+        .outerjoin(paid, paid.c.tab_id == Tab.id)
+        .where(Tab.bar_id == bar.id, Tab.status != "open", balance > 0)
+        .order_by(Tab.closed_at.desc(), Tab.id.desc())
+        .limit(LIMIT + 1)
+    ).all()
+    found = [
+        Break(
+            "tab_outstanding", TAB_OUTSTANDING,
+            f"KES {int(row.balance):,} on this tab was never paid: collect it if it is owed; "
+            "if not, it is a loss to note in the books.",
+            row.closed_at or row.opened_at, int(row.balance), tab_id=row.id,
+            label=f"{row.label} (tab {row.id})",
+            detail=f"Void: {row.void_reason}" if row.status == "void" and row.void_reason else None,
+        )
+        for row in rows[:LIMIT]
+    ]
+    return found, len(rows) > LIMIT

@@ -1,0 +1,60 @@
+from datetime import timedelta
+
+from flask import Response, render_template, request, url_for
+
+from app.models import utcnow
+from app.reconciliation import bp, breaks, periods, report, svg
+from app.reconciliation import export as csv_export
+from app.security import current_bar, role_required
+
+
+@bp.get("/")
+@role_required("owner", "manager")
+def index():
+    """A day (default today, in the bar's timezone) or a range, and every open break."""
+    bar, now = current_bar(), utcnow()
+    today = periods.local_today(bar.timezone, now)
+    period = periods.parse(request.args, today)
+    context = {"bar": bar, "today": today, "period": period, "max_days": periods.MAX_DAYS}
+    if period.error:
+        return render_template("reconciliation/index.html", **context), 400
+    if period.is_day:
+        live = request.args.get("live") == "1"
+        figures = report.day_figures(bar, period.start, today, live=live)
+        context.update(figures=figures, days=None, chart=svg.hourly(figures.paid_by_hour))
+    else:
+        found = report.range_figures(bar, period.start, period.end, today)
+        chart = svg.daily([(f.day, f.kes["paid"]) for f in found.days])
+        context.update(figures=found.total, days=found.days, chart=chart)
+    window = periods.window(period.start, period.end, bar.timezone)
+    context.update(_links(period, today), breaks=breaks.open_breaks(bar, window, now))
+    return render_template("reconciliation/index.html", **context)
+
+
+def _links(period: periods.Period, today) -> dict:
+    day = period.start
+    return {
+        "previous_url": url_for("reconciliation.index", day=(day - timedelta(days=1)).isoformat()),
+        "next_url": url_for("reconciliation.index", day=(day + timedelta(days=1)).isoformat())
+        if period.is_day and day < today else None,
+        "live_url": url_for("reconciliation.index", day=day.isoformat(), live="1"),
+        "export_url": url_for(
+            "reconciliation.export", **{"from": period.start.isoformat(), "to": period.end.isoformat()}
+        ),
+    }
+
+
+@bp.get("/export.csv")
+@role_required("owner", "manager")
+def export():
+    """One row per day of `?from=&to=` (or `?day=`, default today)."""
+    bar = current_bar()
+    today = periods.local_today(bar.timezone, utcnow())
+    period = periods.parse(request.args, today)
+    if period.error:
+        return Response(period.error + "\n", status=400, content_type="text/plain; charset=utf-8")
+    found = report.range_figures(bar, period.start, period.end, today)
+    response = Response(csv_export.csv_text(found), content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{csv_export.filename(bar, period)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

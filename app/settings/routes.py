@@ -1,0 +1,120 @@
+from flask import flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app import onboarding, vault
+from app.extensions import db
+from app.models import Payment
+from app.mpesa import InvalidPhone, normalize_phone
+from app.payments.push import PushRefused
+from app.payments_ui.routes import status_context
+from app.security import current_bar, role_required
+from app.settings import bp
+from app.settings.forms import ActionForm, CredentialForm, TestPushForm
+
+
+def _latest_test_push(bar_id: int) -> Payment | None:
+    return db.session.scalar(
+        select(Payment)
+        .where(Payment.bar_id == bar_id, Payment.purpose == "test")
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+
+
+def _page(form: CredentialForm | None = None, push_form: TestPushForm | None = None, status: int = 200):
+    bar = current_bar()
+    cred = vault.credential_for(bar)
+    if form is None:
+        form = CredentialForm(first_time=cred is None, obj=cred, formdata=None)
+    return render_template(
+        "settings/mpesa.html",
+        bar=bar,
+        cred=cred,
+        readable=cred is None or vault.can_open(cred),
+        unreadable_message=vault.CredentialsUnavailable().args[0],
+        form=form,
+        push_form=push_form or TestPushForm(formdata=None),
+        action=ActionForm(),
+        test_push=_test_push_status(bar.id),
+    ), status
+
+
+def _test_push_status(bar_id: int) -> dict | None:
+    payment = _latest_test_push(bar_id)
+    return status_context(payment) if payment else None
+
+
+@bp.get("/")
+@role_required("owner")
+def index():
+    return _page()
+
+
+@bp.post("/")
+@role_required("owner")
+def save():
+    bar = current_bar()
+    cred = vault.credential_for(bar)
+    form = CredentialForm(first_time=cred is None)
+    if not form.validate():
+        return _page(form=form, status=400)
+    changed = vault.save(bar, vault.CredentialInput(
+        environment=form.environment.data, kind=form.kind.data, shortcode=form.shortcode.data,
+        till_number=form.till_number.data or None, consumer_key=form.consumer_key.data or None,
+        consumer_secret=form.consumer_secret.data or None, passkey=form.passkey.data or None,
+    ))
+    if changed:
+        flash("Saved. The credentials changed, so check them and send a test push again.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/check")
+@role_required("owner")
+def check():
+    try:
+        result = onboarding.check_credentials(current_bar())
+    except (onboarding.OnboardingError, vault.CredentialsUnavailable) as err:
+        flash(str(err), "error")
+    else:
+        flash(result.message, "success" if result.ok else "error")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/test-push")
+@role_required("owner")
+def test_push():
+    form = TestPushForm()
+    if not form.validate():
+        return _page(push_form=form, status=400)
+    try:
+        phone = normalize_phone(form.phone.data)
+        onboarding.send_test_push(current_bar(), current_user.id, phone, form.amount.data)
+    except InvalidPhone as err:
+        form.phone.errors.append(str(err))
+        return _page(push_form=form, status=400)
+    except (onboarding.OnboardingError, PushRefused, vault.CredentialsUnavailable) as err:
+        flash(str(err), "error")
+    return redirect(url_for("settings.index") + "#test-push")
+
+
+@bp.post("/go-live")
+@role_required("owner")
+def go_live():
+    try:
+        onboarding.go_live(current_bar())
+    except onboarding.OnboardingError as err:
+        flash(str(err), "error")
+    else:
+        flash("Live! Cashiers can now send M-Pesa requests.", "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/switch/<any(on, off):state>")
+@role_required("owner")
+def switch(state: str):
+    onboarding.set_enabled(current_bar(), state == "on")
+    flash("M-Pesa requests are on." if state == "on" else "M-Pesa requests are off: cashiers cannot send any until you switch them on.", "success")
+    return redirect(url_for("settings.index"))

@@ -1,0 +1,22 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+
+class AddStaffForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Enter their name."), Length(max=120)])
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter their email."), Email(message="Enter a valid email address, like name@example.com."), Length(max=254)]
+    )
+    role = SelectField(
+        "Role",
+        choices=[
+            SelectChoice("cashier", "Cashier: tabs and payments"),
+            SelectChoice("manager", "Manager: everything but M-Pesa settings and staff"),
+        ],
+        default="cashier",
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only the CSRF token, for one-button actions."""

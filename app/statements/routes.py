@@ -1,0 +1,91 @@
+"""Owners upload the M-Pesa statement; owners and managers read it and attach orphans to tabs."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.extensions import csrf, db
+from app.models import StatementImport, StatementLine, Tab
+from app.payments import statements
+from app.security import bar_object_or_404, current_bar, role_required
+from app.statements import bp
+from app.statements.forms import AttachForm, UploadForm
+
+# A 100,000-line statement is about 15 MB of CSV, past the app-wide 5 MB limit for forms.
+UPLOAD_LIMIT = 50 * 1024 * 1024
+
+
+@bp.app_template_filter("cents")
+def cents(amount: int | None) -> str:
+    """Statement amounts in cents: 125000 -> 'KES 1,250.00'."""
+    if amount is None:
+        return "KES —"
+    sign = "-" if amount < 0 else ""
+    shillings, rest = divmod(abs(int(amount)), 100)
+    return f"{sign}KES {shillings:,}.{rest:02d}"
+
+
+def _index_page(form: UploadForm, status: int = 200):
+    imports = db.session.scalars(
+        select(StatementImport).where(StatementImport.bar_id == current_user.bar_id)
+        .order_by(StatementImport.created_at.desc(), StatementImport.id.desc()).limit(100)
+    ).all()
+    return render_template("statements/index.html", imports=imports, form=form), status
+
+
+@bp.get("/")
+@role_required("owner", "manager")
+def index():
+    return _index_page(UploadForm(formdata=None))
+
+
+@bp.post("/")
+@csrf.exempt  # checked below, once the larger upload limit is in place
+@role_required("owner")
+def upload():
+    # CSRFProtect would read the body under the app-wide limit before this view ran.
+    request.max_content_length = current_app.config.get("STATEMENT_UPLOAD_MAX_BYTES", UPLOAD_LIMIT)
+    csrf.protect()
+    form = UploadForm()
+    if not form.validate():
+        return _index_page(form, 400)
+    file = form.statement.data
+    try:
+        result = statements.import_statement(current_bar(), current_user.id, file.filename or "", file.stream)
+    except statements.StatementError as err:
+        form.statement.errors.append(str(err))
+        return _index_page(form, 422)
+    flash(result.message, "info" if result.already else "success")
+    return redirect(url_for("statements.detail", import_id=result.statement.id))
+
+
+@bp.get("/<int:import_id>")
+@role_required("owner", "manager")
+def detail(import_id: int):
+    record = bar_object_or_404(StatementImport, import_id)
+    return render_template(
+        "statements/detail.html", report=statements.report(record),
+        tabs=statements.open_tabs(current_user.bar_id), form=AttachForm(formdata=None),
+    )
+
+
+@bp.post("/<int:import_id>/lines/<int:line_id>/attach")
+@role_required("owner", "manager")
+def attach(import_id: int, line_id: int):
+    record = bar_object_or_404(StatementImport, import_id)
+    line = bar_object_or_404(StatementLine, line_id)
+    back = redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
+    form = AttachForm()
+    if not form.validate():
+        flash("Choose the tab to attach the payment to.", "error")
+        return back
+    tab = bar_object_or_404(Tab, form.tab_id.data)
+    try:
+        payment = statements.attach(line, tab, current_user.id)
+    except statements.StatementError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.", "success")
+    return back

@@ -1,0 +1,182 @@
+"""Cashier pages: the tab list, a tab, and asking a customer's phone for payment."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.extensions import db, limiter
+from app.models import Payment, Tab
+from app.mpesa import InvalidPhone, normalize_phone
+from app.payments import tabs as tab_domain
+from app.payments.push import PushRefused, check_allowed
+from app.payments_ui.routes import status_context
+from app.security import bar_object_or_404, current_bar, role_required
+from app.tabs import bp
+from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
+from app.tabs.queries import tab_list, tab_payments
+
+STAFF = ("owner", "manager", "cashier")
+PUSH_LIMIT_MESSAGE = "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
+
+
+def _is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _push_key_bar() -> str:
+    return f"push-bar:{getattr(current_user, 'bar_id', 'anon')}"
+
+
+def _push_key_user() -> str:
+    return f"push-user:{getattr(current_user, 'id', 'anon')}"
+
+
+@bp.app_template_global()
+def tab_refresh(tab_id: int, final: bool = False) -> dict:
+    """What a tab payment's status swap refreshes out of band: the totals always, and when the
+    payment is final, the pay panel and the close section too. In-flight polls (every 2 s from
+    every open screen) build no forms and ask no more questions than the totals need."""
+    tab = db.session.get(Tab, tab_id)
+    totals = tab_domain.totals(tab)
+    refresh = {"tab": tab, "totals": totals}
+    if final:
+        refresh.update(
+            action=ActionForm(),
+            pay_form=PayForm(formdata=None, data={"amount": totals.requestable or None}),
+            push_blocker=_push_blocker(),
+        )
+    return refresh
+
+
+@bp.get("/")
+@role_required(*STAFF)
+def index():
+    rows = tab_list(current_user.bar_id, request.args.get("q", ""))
+    template = "tabs/_list.html" if _is_htmx() else "tabs/index.html"
+    return render_template(template, rows=rows, form=OpenTabForm(formdata=None), q=request.args.get("q", ""))
+
+
+@bp.post("/")
+@role_required(*STAFF)
+def open_tab():
+    form = OpenTabForm()
+    if not form.validate():
+        rows = tab_list(current_user.bar_id)
+        return render_template("tabs/index.html", rows=rows, form=form, q=""), 400
+    tab = tab_domain.open_tab(current_bar(), current_user.id, form.label.data)
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status: int = 200):
+    totals = tab_domain.totals(tab)
+    if pay_form is None:
+        pay_form = PayForm(formdata=None, data={"amount": totals.requestable or None})
+    payments = [status_context(p) for p in tab_payments(tab.id)]
+    return render_template(
+        "tabs/detail.html", tab=tab, totals=totals, payments=payments,
+        line_form=line_form or LineForm(formdata=None), pay_form=pay_form,
+        void_form=void_form or VoidForm(formdata=None), action=ActionForm(),
+        push_blocker=_push_blocker(),
+    ), status
+
+
+def _push_blocker() -> str | None:
+    """Why this bar cannot send pushes right now, in the cashier's words (None when it can)."""
+    try:
+        check_allowed(current_bar(), "tab")
+    except PushRefused as err:
+        return err.message
+    return None
+
+
+@bp.get("/<int:tab_id>")
+@role_required(*STAFF)
+def detail(tab_id: int):
+    return _tab_page(bar_object_or_404(Tab, tab_id))
+
+
+@bp.post("/<int:tab_id>/lines")
+@role_required(*STAFF)
+def add_line(tab_id: int):
+    tab = bar_object_or_404(Tab, tab_id)
+    form = LineForm()
+    if not form.validate():
+        return _tab_page(tab, line_form=form, status=400)
+    try:
+        tab_domain.add_line(tab, current_user.id, form.description.data, form.quantity.data, form.unit_price.data)
+    except tab_domain.TabError as err:
+        flash(str(err), "error")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.post("/<int:tab_id>/pay")
+@role_required(*STAFF)
+@limiter.limit(lambda: current_app.config["PUSH_LIMIT_PER_BAR"], key_func=_push_key_bar, error_message=PUSH_LIMIT_MESSAGE)
+@limiter.limit(lambda: current_app.config["PUSH_LIMIT_PER_USER"], key_func=_push_key_user, error_message=PUSH_LIMIT_MESSAGE)
+def pay(tab_id: int):
+    tab = bar_object_or_404(Tab, tab_id)
+    form = PayForm()
+    payment, already = None, False
+    if form.validate():
+        try:
+            phone = normalize_phone(form.phone.data)
+            result = tab_domain.request_payment(tab, current_user.id, phone, form.amount.data)
+            payment, already = result.payment, not result.created
+        except InvalidPhone as err:
+            form.phone.errors.append(str(err))
+        except tab_domain.TabError as err:
+            getattr(form, err.field or "amount").errors.append(str(err))
+        except PushRefused as err:
+            form.form_errors.append(err.message)
+    if not _is_htmx():
+        if payment is not None:
+            return redirect(url_for("tabs.detail", tab_id=tab.id) + f"#payment-{payment.id}")
+        return _tab_page(tab, pay_form=form, status=400)
+    return _pay_panel(tab, form, payment, already)
+
+
+
+def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
+    """htmx answer: the pay panel again, plus the payment (new or the one already waiting)
+    and the refreshed summary, out of band."""
+    totals = tab_domain.totals(tab)
+    if payment is not None:
+        form = PayForm(formdata=None, data={"amount": totals.requestable or None})
+    status = 200 if payment is not None or not form.errors else 422
+    return render_template(
+        "tabs/_pay_result.html", tab=tab, totals=totals, pay_form=form,
+        payment=status_context(payment) if payment else None, already=already,
+        push_blocker=_push_blocker(),
+    ), status
+
+
+@bp.post("/<int:tab_id>/close")
+@role_required(*STAFF)
+def close(tab_id: int):
+    tab = bar_object_or_404(Tab, tab_id)
+    try:
+        tab_domain.close_tab(tab, current_user.id)
+    except tab_domain.TabError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"{tab.label} is settled and closed.", "success")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.post("/<int:tab_id>/void")
+@role_required("owner", "manager")
+def void(tab_id: int):
+    tab = bar_object_or_404(Tab, tab_id)
+    form = VoidForm()
+    if not form.validate():
+        return _tab_page(tab, void_form=form, status=400)
+    try:
+        tab_domain.void_tab(tab, current_user.id, form.reason.data)
+    except tab_domain.TabError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"{tab.label} is void. Any payments already made stay on it.", "success")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
