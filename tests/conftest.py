@@ -1,0 +1,191 @@
+"""Fixtures every test module shares: the app on a real database, clients, actors.
+
+The suite runs on SQLite by default. With TEST_DATABASE_URL set (PostgreSQL in CI) it runs
+there instead. The schema is built once per session; after each test every table is emptied,
+so tests are isolated and committed data is visible to live servers in other threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import text
+
+from app import create_app
+from app.crypto import generate_key
+from app.extensions import db, limiter
+from app.simulator import INSTANT_TIMING, LiveServer, SimulatorState
+from app.simulator.testing import CallbackReceiver
+from tests.factories import Factory
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def _database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return _database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def test_config(database_url, tmp_path_factory) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # Cheap hashing keeps the suite fast; production uses werkzeug's default scrypt cost.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SCHEDULER_ENABLED": False,
+        "SERVER_NAME": None,
+        "PESATAB_ENCRYPTION_KEYS": generate_key("ktest"),
+        "DARAJA_SIMULATOR": True,
+        "DARAJA_READ_TIMEOUT": 5.0,
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(test_config):
+    """Build the schema once (tests only; the app itself gets its schema from migrations)."""
+    app = create_app(test_config)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def sim_state():
+    """The mounted simulator's state: instant timing, so tests wait on events, not clocks."""
+    state = SimulatorState(**INSTANT_TIMING)
+    yield state
+    state.close()
+
+
+@pytest.fixture
+def app(_schema, test_config, sim_state):
+    app = create_app({**test_config, "DARAJA_SIM_STATE": sim_state})
+    with app.app_context():
+        yield app
+        sim_state.close()
+        db.session.rollback()
+        _empty_all_tables()
+        db.session.remove()
+        db.engine.dispose()
+    limiter.reset()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A live server on 127.0.0.1 that keeps every callback POSTed to it (playing PesaTab)."""
+    with CallbackReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def live(app):
+    """The app served over real HTTP on 127.0.0.1: Daraja (the mounted simulator) calls back
+    to it as Safaricom would."""
+    with LiveServer(app) as server:
+        app.config["PUBLIC_BASE_URL"] = server.url
+        yield server
+
+
+class Client(FlaskClient):
+    """A test client that sends a valid CSRF token on unsafe requests unless told `csrf=False`."""
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        if csrf and method not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        # Each request gets its own app context (its own `g` and database session), as in
+        # production, even though the test itself holds one open.
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        """The token Flask-WTF would put in this client's forms."""
+        with self.session_transaction() as session:
+            raw = session.setdefault("csrf_token", hashlib.sha1(os.urandom(64)).hexdigest())  # noqa: S324
+        return URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+    def login(self, user, password: str = Factory.PASSWORD, **extra):
+        return self.post("/login", data={"email": user.email, "password": password, **extra})
+
+
+@pytest.fixture
+def client(app) -> Client:
+    app.test_client_class = Client
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory(app)
+
+
+@pytest.fixture
+def bar(factory):
+    return factory.bar("Kwa Mama Pub")
+
+
+@pytest.fixture
+def owner(factory, bar):
+    return factory.user(bar, "owner", name="Wanjiru Owner")
+
+
+@pytest.fixture
+def manager(factory, bar):
+    return factory.user(bar, "manager", name="Otieno Manager")
+
+
+@pytest.fixture
+def cashier(factory, bar):
+    return factory.user(bar, "cashier", name="Akinyi Cashier")
+
+
+@pytest.fixture
+def outsider(factory):
+    """The owner of another bar, who must never see ours."""
+    other = factory.bar("Other Side Lounge")
+    return factory.user(other, "owner", name="Kamau Outsider")
+
+
+def login_as(app, user) -> Client:
+    """A fresh signed-in client for `user` (several people can be signed in at once)."""
+    app.test_client_class = Client
+    c = app.test_client()
+    response = c.login(user)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return c

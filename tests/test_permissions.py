@@ -1,0 +1,126 @@
+"""Every route, every role: allowed or 403, checked on the server.
+
+The table below must name every endpoint the app has (besides the public ones), so a new
+route cannot slip in without a decision about who may use it. Operators (PesaTab's own people,
+with no bar) are one more actor: denied every bar's route, and the only ones allowed /ops/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api import keys
+from app.extensions import db
+from app.models import StatementImport, StatementLine, utcnow
+from app.ops.operators import create_operator
+from tests.conftest import login_as
+from tests.factories import Factory
+
+ALL = {"owner", "manager", "cashier"}
+OPERATOR = "operator"
+ACTORS = sorted(ALL | {OPERATOR})
+PUBLIC = {
+    "static", "auth.login", "auth.signup", "auth.set_password", "dashboard.home",
+    "hooks.stk_callback",  # Safaricom calls it; the unguessable token is the credential
+    "health.healthz", "health.readyz",  # load balancer / orchestrator probes: no login
+    "health.metrics",  # Prometheus: its own bearer token (METRICS_TOKEN); 404 in production without one
+}
+
+# endpoint, method, path (with {target} = a teammate's id), roles allowed
+ROUTES = [
+    ("dashboard.index", "GET", "/dashboard", ALL),
+    ("auth.logout", "POST", "/logout", ALL | {OPERATOR}),
+    ("staff.index", "GET", "/settings/staff/", {"owner"}),
+    ("staff.add", "POST", "/settings/staff/", {"owner"}),
+    ("staff.deactivate", "POST", "/settings/staff/{target}/deactivate", {"owner"}),
+    ("staff.reactivate", "POST", "/settings/staff/{target}/reactivate", {"owner"}),
+    ("staff.new_link", "POST", "/settings/staff/{target}/link", {"owner"}),
+    ("settings.index", "GET", "/settings/mpesa/", {"owner"}),
+    ("settings.save", "POST", "/settings/mpesa/", {"owner"}),
+    ("settings.check", "POST", "/settings/mpesa/check", {"owner"}),
+    ("settings.test_push", "POST", "/settings/mpesa/test-push", {"owner"}),
+    ("settings.go_live", "POST", "/settings/mpesa/go-live", {"owner"}),
+    ("settings.switch", "POST", "/settings/mpesa/switch/off", {"owner"}),
+    ("payments.status", "GET", "/payments/{payment}/status", ALL),
+    ("payments.index", "GET", "/payments/", {"owner", "manager"}),
+    ("payments.check", "POST", "/payments/{payment}/check", {"owner", "manager"}),
+    ("reconciliation.index", "GET", "/reconciliation/", {"owner", "manager"}),
+    ("reconciliation.export", "GET", "/reconciliation/export.csv", {"owner", "manager"}),
+    ("statements.index", "GET", "/reconciliation/statements/", {"owner", "manager"}),
+    ("statements.upload", "POST", "/reconciliation/statements/", {"owner"}),
+    ("statements.detail", "GET", "/reconciliation/statements/{statement}", {"owner", "manager"}),
+    ("statements.attach", "POST", "/reconciliation/statements/{statement}/lines/{line}/attach", {"owner", "manager"}),
+    ("payments.export", "GET", "/payments/export.csv", {"owner", "manager"}),
+    ("api_keys.index", "GET", "/settings/api-keys/", {"owner"}),
+    ("audit_log.index", "GET", "/settings/audit/", {"owner"}),
+    ("api_keys.create", "POST", "/settings/api-keys/", {"owner"}),
+    ("api_keys.revoke", "POST", "/settings/api-keys/{api_key}/revoke", {"owner"}),
+    ("tabs.index", "GET", "/tabs/", ALL),
+    ("tabs.open_tab", "POST", "/tabs/", ALL),
+    ("tabs.detail", "GET", "/tabs/{tab}", ALL),
+    ("tabs.add_line", "POST", "/tabs/{tab}/lines", ALL),
+    ("tabs.pay", "POST", "/tabs/{tab}/pay", ALL),
+    ("tabs.close", "POST", "/tabs/{tab}/close", ALL),
+    ("tabs.void", "POST", "/tabs/{tab}/void", {"owner", "manager"}),
+    ("ops.index", "GET", "/ops/", {OPERATOR}),
+    ("ops.disable_pushes", "POST", "/ops/mpesa/disable", {OPERATOR}),
+    ("ops.enable_pushes", "POST", "/ops/mpesa/enable", {OPERATOR}),
+]
+# Not a denial: an operator's dashboard is the page of every bar.
+SENT_TO_OPS = {"dashboard.index"}
+
+
+def _objects(factory, bar) -> dict[str, int]:
+    """One of each object the paths name, in the actors' bar: {target}, {payment}, ..."""
+    record = StatementImport(bar_id=bar.id, filename="statement.csv", sha256="0" * 64)
+    db.session.add(record)
+    db.session.flush()
+    line = StatementLine(bar_id=bar.id, import_id=record.id, receipt="UKM4ABC13E",
+                         completion_time=utcnow(), paid_in_cents=30000, match_state="orphan")
+    db.session.add(line)
+    db.session.commit()
+    return {
+        "target": factory.user(bar, "cashier").id,
+        "payment": factory.payment(bar).id,
+        "tab": factory.tab(bar).id,
+        "api_key": keys.create_key(bar, "POS").api_key.id,
+        "statement": record.id,
+        "line": line.id,
+    }
+
+
+def test_the_table_covers_every_endpoint(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    covered = {endpoint for endpoint, *_ in ROUTES}
+    # Daraja's stand-in (not ours), and the POS API, which signs in with API keys (test_api.py).
+    other_auth = {e for e in endpoints if e.startswith(("daraja_sim.", "api."))}
+    missing = endpoints - covered - PUBLIC - other_auth
+    assert not missing, f"add these endpoints to ROUTES with the roles allowed: {sorted(missing)}"
+
+
+def _actor(factory, bar, role):
+    if role == OPERATOR:
+        return create_operator("Nuru Operator", "nuru@ops.pesatab.example.com", Factory.PASSWORD)
+    return factory.user(bar, role)
+
+
+@pytest.mark.parametrize("role", ACTORS)
+@pytest.mark.parametrize(("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_each_role_is_allowed_or_denied(app, factory, bar, role, endpoint, method, path, allowed):
+    actor = _actor(factory, bar, role)
+    objects = _objects(factory, bar)
+    client = login_as(app, actor)
+    response = client.open(path.format(**objects), method=method)
+    if role == OPERATOR and endpoint in SENT_TO_OPS:
+        assert response.status_code == 302 and response.headers["Location"] == "/ops/"
+    elif role in allowed:
+        assert response.status_code not in (401, 403, 404)
+        assert not response.headers.get("Location", "").startswith("/login?")
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
+def test_anonymous_visitors_are_sent_to_login(client, factory, bar, endpoint, method, path, allowed):
+    response = client.open(path.format(**_objects(factory, bar)), method=method)
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
