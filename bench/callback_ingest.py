@@ -1,0 +1,219 @@
+"""1. Callback ingest: Safaricom's callbacks for payments in `sent`, plus 20% duplicates, at a
+fixed rate and flat out, against a baseline that only stores the body.
+
+Both servers run at once under the same gunicorn settings on the same database (the idle one
+costs nothing), and the phases alternate baseline/app so drift on a shared machine hits both.
+Bodies are built by the Daraja simulator's own callback builder; outcomes are mixed (85% paid,
+10% cancelled, 5% insufficient balance). Afterwards every payment is checked against what its
+callback said, and every callback against its stored event.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from bench import loadgen, seed, stack
+from bench.report import run_phase
+from bench.stats import ratio, target
+
+SCALES = {
+    # payments per phase; fixed-rate phase = rate x seconds callbacks (duplicates included)
+    "full": {"bars": 300, "rate": 200, "fixed_seconds": 20, "flat_callbacks": 6000, "warmup": 300,
+             "connections": 16},
+    "smoke": {"bars": 5, "rate": 50, "fixed_seconds": 2, "flat_callbacks": 120, "warmup": 20,
+              "connections": 4},
+}
+DUPLICATE_SHARE = 0.2
+OUTCOMES = ((0, 0.85), (1032, 0.10), (1, 0.05))  # result code, share
+SHORTCODE = "174379"
+
+
+def _outcome(rng: random.Random) -> int:
+    x, total = rng.random(), 0.0
+    for code, share in OUTCOMES:
+        total += share
+        if x < total:
+            return code
+    return 0
+
+
+def _payments(rng: random.Random, bar_ids: list[int], n: int) -> list[dict]:
+    """`n` payments in `sent`, each with the callback Daraja will send for it."""
+    from app.simulator import ids
+    from app.simulator.callbacks import callback_body
+    from app.simulator.faults import Faults
+    from app.simulator.models import Transaction
+    from app.simulator.outcomes import callback_desc
+
+    faults, now = Faults(), time.time()
+    specs = []
+    for _ in range(n):
+        code = _outcome(rng)
+        phone = f"2547{rng.randrange(20_000_000, 99_999_999)}"
+        txn = Transaction(
+            checkout_request_id=ids.new_checkout_request_id(now) + secrets.token_hex(3),
+            merchant_request_id=ids.new_merchant_request_id(), shortcode=SHORTCODE,
+            transaction_type="CustomerPayBillOnline", party_a=phone, party_b=SHORTCODE, phone=phone,
+            amount=rng.randrange(50, 5000), account_reference="TAB", transaction_desc="Bar tab",
+            callback_url="", result_code=code, result_desc=callback_desc(code),
+            receipt=ids.new_receipt() if code == 0 else None, created_at=now, resolves_at=now,
+            transaction_date=int(ids.eat_timestamp(now)),
+        )
+        specs.append({
+            "bar_id": rng.choice(bar_ids), "phone": phone, "amount": txn.amount,
+            "callback_token": secrets.token_hex(20), "checkout_request_id": txn.checkout_request_id,
+            "merchant_request_id": txn.merchant_request_id, "code": code, "receipt": txn.receipt,
+            "body": json.dumps(callback_body(txn, faults)).encode(),
+        })
+    return specs
+
+
+def _stream(rng: random.Random, specs: list[dict]) -> list[dict]:
+    """Each callback once, in a random order, and 20% of them again up to 200 callbacks later
+    (about a second at 200/s: Daraja's resends come soon, sometimes while the first is applied)."""
+    order = list(specs)
+    rng.shuffle(order)
+    again = {id(spec) for spec in rng.sample(order, round(len(order) * DUPLICATE_SHARE))}
+    due: dict[int, list[dict]] = {}
+    stream: list[dict] = []
+    for i, spec in enumerate(order):
+        stream.extend(due.pop(i, []))
+        stream.append(spec)
+        if id(spec) in again:
+            due.setdefault(i + rng.randrange(1, 200), []).append(spec)
+    for i in sorted(due):
+        stream.extend(due[i])
+    return stream
+
+
+def _requests(port: int, stream: list[dict]) -> list[bytes]:
+    headers = {"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": SHORTCODE}
+    return [loadgen.request_bytes("POST", f"/hooks/stk/{s['callback_token']}", port, body=s["body"],
+                                  headers=headers) for s in stream]
+
+
+def _split(total_callbacks: int) -> int:
+    """How many payments make `total_callbacks` once their duplicates are added."""
+    return max(1, round(total_callbacks / (1 + DUPLICATE_SHARE)))
+
+
+def _expected_status(code: int) -> str:
+    return "paid" if code == 0 else {1032: "cancelled", 1: "failed"}[code]
+
+
+def _check_payments(specs: list[dict], callbacks_sent: int, duplicates: int) -> dict:
+    """Every payment as its callback said, every callback stored once, nothing left pending."""
+    from app.extensions import db
+    from app.models import CallbackEvent, Payment
+
+    by_token = {s["callback_token"]: s for s in specs}
+    wrong, examples, seen = 0, [], 0
+    rows = db.session.execute(select(Payment.callback_token, Payment.status, Payment.receipt,
+                                     Payment.paid_amount, Payment.result_code, Payment.inflight_key))
+    for token, status, receipt, paid_amount, code, inflight in rows:
+        spec = by_token.get(token)
+        if spec is None:
+            continue
+        seen += 1
+        expected = _expected_status(spec["code"])
+        good = status == expected and code == str(spec["code"]) and inflight is None
+        if expected == "paid":
+            good = good and receipt == spec["receipt"] and paid_amount == spec["amount"]
+        if not good:
+            wrong += 1
+            if len(examples) < 5:
+                examples.append({"token": token[:8], "status": status, "expected": expected})
+    dispositions = Counter(dict(db.session.execute(
+        select(CallbackEvent.disposition, func.count()).group_by(CallbackEvent.disposition)).all()))
+    events = sum(dispositions.values())
+    correct = (seen == len(specs) and wrong == 0 and events == callbacks_sent
+               and dispositions["applied"] == len(specs) and dispositions["duplicate"] == duplicates)
+    return {"payments": len(specs), "payments_found": seen, "payments_wrong": wrong,
+            "examples": examples, "events_stored": events, "callbacks_sent": callbacks_sent,
+            "duplicates_sent": duplicates, "dispositions": dict(dispositions), "all_correct": correct}
+
+
+def _baseline_table(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    from bench.wsgi_baseline import metadata
+
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+
+
+def run(scale: str = "full") -> dict:
+    s = SCALES[scale]
+    rng = random.Random(8)
+    with stack.database("callbacks") as url:
+        env = stack.app_env(url)
+        stack.migrate(env)
+        _baseline_table(url)
+        with stack.app_context(env):
+            bar_ids = seed.bars(s["bars"])
+            fixed_total = s["rate"] * s["fixed_seconds"]
+            sets = {
+                "warmup": _payments(rng, bar_ids, s["warmup"]),
+                "fixed": _payments(rng, bar_ids, _split(fixed_total)),
+                "flat": _payments(rng, bar_ids, _split(s["flat_callbacks"])),
+            }
+            seed.sent_payments([p for group in sets.values() for p in group])
+        streams = {name: _stream(rng, specs) for name, specs in sets.items()}
+        with stack.Gunicorn("bench.wsgi_app:app", env) as app_server, \
+                stack.Gunicorn("bench.wsgi_baseline:app", env) as base_server:
+            phases = _run_phases(s, streams, {"baseline": base_server, "app": app_server}, url)
+        with stack.app_context(env):
+            every = [p for group in sets.values() for p in group]
+            sent = sum(len(v) for v in streams.values())
+            check = _check_payments(every, sent, sent - len(every))
+    return _figures(s, phases, check)
+
+
+def _run_phases(s: dict, streams: dict, servers: dict, url: str) -> dict:
+    """Warm both, then fixed rate (baseline, app), then flat out (baseline, app)."""
+    phases = {}
+    for server in servers.values():
+        job = loadgen.Job(server.port, _requests(server.port, streams["warmup"]), connections=s["connections"],
+                          time_limit=60)
+        loadgen.run(job)
+    offsets = loadgen.fixed_rate(len(streams["fixed"]), s["rate"])
+    for label, server in servers.items():
+        job = loadgen.Job(server.port, _requests(server.port, streams["fixed"]), offsets=offsets,
+                          connections=64, time_limit=s["fixed_seconds"] * 3 + 10)
+        phases[f"fixed_{label}"] = run_phase(job, server, url)
+    for label, server in servers.items():
+        job = loadgen.Job(server.port, _requests(server.port, streams["flat"]), connections=s["connections"],
+                          time_limit=120)
+        phases[f"flat_{label}"] = run_phase(job, server, url)
+    return phases
+
+
+def _figures(s: dict, phases: dict, check: dict) -> dict:
+    fixed, flat = phases["fixed_app"], phases["flat_app"]
+    base_fixed, base_flat = phases["fixed_baseline"], phases["flat_baseline"]
+    tput_ratio = ratio(flat["throughput"], base_flat["throughput"])
+    errors = sum(p["failed"] for p in phases.values())
+    targets = [
+        target("flat-out callbacks/s vs baseline", flat["throughput"], "callbacks/s", ">= 0.7 x baseline",
+               (tput_ratio or 0) >= 0.7, baseline=base_flat["throughput"], ratio_value=tput_ratio),
+        target(f"p99 latency at {s['rate']}/s", fixed["latency"]["p99_ms"], "ms", "< 20 ms",
+               (fixed["latency"]["p99_ms"] or 1e9) < 20, baseline=base_fixed["latency"]["p99_ms"],
+               ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"])),
+        target(f"p50 latency at {s['rate']}/s", fixed["latency"]["p50_ms"], "ms", "(reported)", True,
+               baseline=base_fixed["latency"]["p50_ms"],
+               ratio_value=ratio(fixed["latency"]["p50_ms"], base_fixed["latency"]["p50_ms"])),
+        target("flat-out p99 latency", flat["latency"]["p99_ms"], "ms", "(reported)", True,
+               baseline=base_flat["latency"]["p99_ms"],
+               ratio_value=ratio(flat["latency"]["p99_ms"], base_flat["latency"]["p99_ms"])),
+        target("HTTP errors (all phases)", errors, "requests", "0", errors == 0),
+        target("every payment correct afterwards", check["all_correct"], "", "yes", check["all_correct"],
+               note=f"{check['payments']} payments, {check['events_stored']} events stored"),
+    ]
+    return {"settings": s, "phases": phases, "check": check, "targets": targets}
