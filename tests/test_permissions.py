@@ -50,6 +50,7 @@ ROUTES = [
     ("statements.upload", "POST", "/reconciliation/statements/", {"owner"}),
     ("statements.detail", "GET", "/reconciliation/statements/{statement}", {"owner", "manager"}),
     ("statements.attach", "POST", "/reconciliation/statements/{statement}/lines/{line}/attach", {"owner", "manager"}),
+    ("statements.claim_receipt", "POST", "/reconciliation/statements/{statement}/lines/{line}/receipt", {"owner", "manager"}),
     ("payments.export", "GET", "/payments/export.csv", {"owner", "manager"}),
     ("api_keys.index", "GET", "/settings/api-keys/", {"owner"}),
     ("audit_log.index", "GET", "/settings/audit/", {"owner"}),

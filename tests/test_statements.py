@@ -484,3 +484,121 @@ def test_the_upload_needs_a_csrf_token(owner_client, bar):
                                  content_type="multipart/form-data", csrf=False)
     assert response.status_code == 400
     assert count(StatementImport) == 0
+
+
+# Receipts that never came: a payment the STK query reported paid ----------------------------
+# Pushed 14:30 EAT (11:30 UTC), learned paid by query at 14:34; M-Pesa completed it at 14:31:12.
+ASKED, LEARNED = datetime(2026, 11, 22, 11, 30), datetime(2026, 11, 22, 11, 34)
+
+
+def paid_by_query(factory, bar, *, amount=300, phone="254708374149", tab=None, asked=ASKED):
+    return factory.payment(bar, status="paid", receipt=None, amount=amount, phone=phone, tab=tab,
+                           created_at=asked, settled_at=asked + (LEARNED - ASKED),
+                           flagged=True, flag_reason="receipt_pending")
+
+
+def claim_url(line_: StatementLine) -> str:
+    return f"{URL}{line_.import_id}/lines/{line_.id}/receipt"
+
+
+def test_the_statement_gives_a_paid_payment_the_receipt_the_query_could_not(owner_client, factory, bar):
+    tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
+    payment = paid_by_query(factory, bar, tab=tab)
+
+    response = upload(owner_client, csv_statement([line("QPEND01", paid_in="300.00")]))
+
+    db.session.refresh(payment)
+    assert payment.receipt == "QPEND01" and not payment.flagged and payment.flag_reason is None
+    assert payment.transaction_time == datetime(2026, 11, 22, 11, 31, 12)
+    found = lines_of(bar)["QPEND01"]
+    assert (found.match_state, found.payment_id) == ("matched", payment.id)
+    assert totals(tab).paid == 300 and count(Payment) == 1
+    shown = page(owner_client.get(response.headers["Location"]))
+    assert "got its receipt from this statement" in shown
+    assert "QPEND01" not in shown.split('id="orphans"')[1].split('id="amount-differs"')[0]
+    report = statements.report(db.session.scalar(select(StatementImport)))
+    assert report.missing == [] and report.counts == {"matched": 1}
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "payment.receipt_from_statement")).all()
+    assert [(e.details["payment_id"], e.details["receipt"], e.details["how"]) for e in events] == [
+        (payment.id, "QPEND01", "matched on import")]
+
+
+def test_a_callback_arriving_after_the_statement_changes_nothing(factory, bar):
+    from app.payments import ledger
+
+    payment = paid_by_query(factory, bar)
+    import_file(bar, csv_statement([line("QPEND02", paid_in="300.00")]))
+    db.session.refresh(payment)
+
+    same = ledger.record(payment, ledger.Outcome(code="0", receipt="QPEND02", amount=300))
+    assert same == "duplicate"
+    other = ledger.record(payment, ledger.Outcome(code="0", receipt="QOTHER9", amount=300))
+    assert other == "mismatch" and payment.flag_reason == "second_receipt"
+    assert payment.receipt == "QPEND02"
+
+
+@pytest.mark.parametrize(("when", "party", "paid_in"), [
+    ("22-11-2026 14:45:00", "25470****149 - JANE **** DOE", "300.00"),   # after PesaTab learned it was paid
+    ("22-11-2026 14:20:00", "25470****149 - JANE **** DOE", "300.00"),   # before the push was asked
+    ("22-11-2026 14:31:12", "25471****222 - JOHN **** DOE", "300.00"),   # another phone
+    ("22-11-2026 14:31:12", "25470****149 - JANE **** DOE", "350.00"),   # another amount
+])
+def test_a_line_that_cannot_be_the_payment_stays_an_orphan(factory, bar, when, party, paid_in):
+    payment = paid_by_query(factory, bar)
+
+    result = import_file(bar, csv_statement([line("QNOTIT1", when=when, party=party, paid_in=paid_in)]))
+
+    db.session.refresh(payment)
+    assert result.adopted == 0 and payment.receipt is None and payment.flag_reason == "receipt_pending"
+    assert lines_of(bar)["QNOTIT1"].match_state == "orphan"
+    assert statements.pending_candidates(lines_of(bar)["QNOTIT1"]) == []
+
+
+def test_two_payments_it_could_be_are_left_for_a_person(app, manager_client, factory, bar):
+    tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
+    first = paid_by_query(factory, bar, tab=tab)
+    second = paid_by_query(factory, bar, tab=tab, asked=ASKED + (LEARNED - ASKED) / 4)
+    import_file(bar, csv_statement([line("QTWO001", paid_in="300.00")]))
+    orphan_ = lines_of(bar)["QTWO001"]
+    assert orphan_.match_state == "orphan" and {p.id for p in statements.pending_candidates(orphan_)} == {first.id, second.id}
+
+    shown = page(manager_client.get(f"{URL}{orphan_.import_id}"))
+    assert f"This is payment {first.id}" in shown and f"This is payment {second.id}" in shown
+    assert "Attach to tab" not in shown.split(f'id="line-{orphan_.id}"')[1].split("</tr>")[0]
+
+    refused = manager_client.post(attach_url(orphan_), data={"tab_id": tab.id})
+    assert "would count the money twice" in page(manager_client.get(refused.headers["Location"]))
+    assert count(Payment) == 2 and totals(tab).paid == 600
+
+    manager_client.post(claim_url(orphan_), data={"payment_id": second.id})
+    again = manager_client.post(claim_url(orphan_), data={"payment_id": first.id})
+
+    db.session.refresh(first)
+    db.session.refresh(second)
+    assert (first.receipt, second.receipt) == (None, "QTWO001")
+    assert "already a payment in PesaTab" in page(manager_client.get(again.headers["Location"]))
+    db.session.refresh(orphan_)
+    assert (orphan_.match_state, orphan_.payment_id) == ("matched", second.id)
+    assert count(Payment) == 2 and totals(tab).paid == 600
+
+
+def test_claiming_a_payment_that_cannot_be_the_line_is_refused(manager_client, factory, bar):
+    paid = factory.payment(bar, status="paid", receipt="QHASONE", amount=300, settled_at=LEARNED)
+    import_file(bar, csv_statement([line("QCLAIM1", paid_in="300.00")]))
+    orphan_ = lines_of(bar)["QCLAIM1"]
+
+    response = manager_client.post(claim_url(orphan_), data={"payment_id": paid.id})
+
+    assert "cannot be payment" in page(manager_client.get(response.headers["Location"]))
+    db.session.refresh(orphan_)
+    assert orphan_.match_state == "orphan" and orphan_.payment_id is None
+
+
+def test_another_bars_payment_cannot_be_claimed(app, manager_client, factory, bar):
+    elsewhere = paid_by_query(factory, factory.bar("Elsewhere"))
+    import_file(bar, csv_statement([line("QCROSS1", paid_in="300.00")]))
+    orphan_ = lines_of(bar)["QCROSS1"]
+
+    assert manager_client.post(claim_url(orphan_), data={"payment_id": elsewhere.id}).status_code == 404
+    db.session.refresh(elsewhere)
+    assert elsewhere.receipt is None and lines_of(bar)["QCROSS1"].match_state == "orphan"

@@ -14,3 +14,7 @@ class UploadForm(FlaskForm):
 class AttachForm(FlaskForm):
     # A plain number, not a SelectField: another bar's tab must be a 404, not a form error.
     tab_id = IntegerField("Tab", validators=[InputRequired(message="Choose the tab to attach the payment to.")])
+
+
+class ReceiptForm(FlaskForm):
+    payment_id = IntegerField("Payment", validators=[InputRequired(message="Choose the payment this receipt belongs to.")])

@@ -7,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import csrf, db
-from app.models import StatementImport, StatementLine, Tab
+from app.models import Payment, StatementImport, StatementLine, Tab
 from app.payments import statements
 from app.security import bar_object_or_404, current_bar, role_required
 from app.statements import bp
-from app.statements.forms import AttachForm, UploadForm
+from app.statements.forms import AttachForm, ReceiptForm, UploadForm
 
 # A 100,000-line statement is about 15 MB of CSV, past the app-wide 5 MB limit for forms.
 UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -88,4 +88,25 @@ def attach(import_id: int, line_id: int):
         flash(str(err), "error")
     else:
         flash(f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.", "success")
+    return back
+
+
+@bp.post("/<int:import_id>/lines/<int:line_id>/receipt")
+@role_required("owner", "manager")
+def claim_receipt(import_id: int, line_id: int):
+    """"This line is payment N": a payment paid in PesaTab whose receipt never came."""
+    record = bar_object_or_404(StatementImport, import_id)
+    line = bar_object_or_404(StatementLine, line_id)
+    back = redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
+    form = ReceiptForm()
+    if not form.validate():
+        flash("Choose the payment this receipt belongs to.", "error")
+        return back
+    payment = bar_object_or_404(Payment, form.payment_id.data)
+    try:
+        statements.claim_receipt(line, payment, current_user.id)
+    except statements.StatementError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success")
     return back
