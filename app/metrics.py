@@ -59,7 +59,8 @@ PUSHES = Counter(
 )
 SETTLEMENTS = Counter(
     "pesatab_payments_settled",
-    "Payments M-Pesa settled, by status and result code (codes outside the catalogue: other).",
+    "Payments settled, by status and result code (codes outside the catalogue: other; "
+    "code none: PesaTab expired it without word from M-Pesa).",
     ["status", "code"],
 )
 CALLBACKS = Counter(
@@ -119,8 +120,9 @@ def count_push(outcome: str, kind: str | None = None) -> None:
 
 
 def count_settled(status: str, code: str | None) -> None:
-    """A payment moved to a final status on M-Pesa's word (callback or query)."""
-    SETTLEMENTS.labels(_one_of(status, SETTLED), _one_of(code, KNOWN_CODES)).inc()
+    """A payment moved to a final status: on M-Pesa's word (callback or query), or with code
+    None when PesaTab expired it itself (never sent, or never confirmed)."""
+    SETTLEMENTS.labels(_one_of(status, SETTLED), "none" if code is None else _one_of(code, KNOWN_CODES)).inc()
 
 
 def count_callback(disposition: str) -> None:

@@ -209,3 +209,19 @@ def test_production_without_a_token_hides_metrics(app, client):
 def test_development_without_a_token_serves_metrics(app, client):
     app.config.update(PESATAB_ENV="development", METRICS_TOKEN=None)
     assert client.get("/metrics").status_code == 200
+
+
+def test_payments_the_expire_job_settles_are_counted_with_code_none(factory, bar, grown):
+    from datetime import timedelta
+
+    from app.models import utcnow
+    from app.payments import recovery
+
+    stuck = factory.payment(bar, status="created", checkout_request_id=None)
+    silent = factory.payment(bar, status="unknown", checkout_request_id=None)
+    stuck.created_at = silent.created_at = utcnow() - timedelta(minutes=30)
+    db.session.commit()
+
+    assert recovery.expire_stuck() == 2
+    assert recovery.expire_stuck() == 0  # settled once, counted once
+    assert grown("pesatab_payments_settled_total", status="expired", code="none") == 2

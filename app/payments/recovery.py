@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
-from app import alerts, audit, vault
+from app import alerts, audit, metrics, vault
 from app.extensions import db
 from app.models import MpesaCredential, Payment, utcnow
 from app.mpesa import Credentials, DarajaError
@@ -177,6 +177,7 @@ def expire_stuck(now: datetime | None = None) -> int:
     stuck = select(Payment).where(Payment.status == "created", Payment.created_at <= now - STUCK_CREATED_AFTER)
     for payment in db.session.scalars(stuck).all():
         if states.move(payment, "expired", error_kind="not_sent", message=NOT_SENT):
+            metrics.count_settled("expired", None)
             settled += 1
     silent = select(Payment).where(
         Payment.status == "unknown", Payment.checkout_request_id.is_(None),
@@ -184,6 +185,7 @@ def expire_stuck(now: datetime | None = None) -> int:
     )
     for payment in db.session.scalars(silent).all():
         if states.move(payment, "expired", message=NEVER_CONFIRMED, flagged=True, flag_reason="never_confirmed"):
+            metrics.count_settled("expired", None)
             settled += 1
     db.session.commit()
     return settled
