@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 PUSH_OUTCOMES = frozenset({"sent", "rejected", "unknown", "refused"})
 REFUSALS = frozenset(
-    {"globally_disabled", "bar_disabled", "not_live", "no_credentials", "credentials_unreadable"}
+    {"globally_disabled", "bar_disabled", "not_live", "no_credentials", "credentials_unreadable", "over_asked"}
 )
 SETTLED = frozenset({"paid", "failed", "cancelled", "expired"})
 DISPOSITIONS = frozenset(

@@ -168,6 +168,8 @@ def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Pa
         idempotency_key=request.idempotency_key,
         idempotency_fingerprint=request.idempotency_fingerprint,
     )
+    if request.tab is not None:
+        _hold_tab(request)
     db.session.add(payment)
     try:
         db.session.commit()
@@ -178,6 +180,23 @@ def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Pa
             raise
         return existing, False
     return payment, True
+
+
+def _hold_tab(request: PushRequest) -> None:
+    """Lock the tab's row until the payment is committed and ask again what is left: two phones
+    asked for one balance at the same instant cannot both be asked for all of it."""
+    from app.payments.tabs import totals  # tabs builds on this module
+
+    db.session.execute(select(Tab.id).where(Tab.id == request.tab.id).with_for_update())
+    left = totals(request.tab).requestable
+    if request.amount > left:
+        db.session.rollback()
+        metrics.count_push("refused", "over_asked")
+        raise PushRefused(
+            f"Only KES {left:,} is left to ask for: another phone is being asked for the rest. "
+            "Wait for that payment, or ask for less.",
+            code="over_asked",
+        )
 
 
 def _record_acceptance(payment: Payment, accepted: StkPushAccepted) -> None:
