@@ -74,9 +74,7 @@ def detail(import_id: int):
 @bp.post("/<int:import_id>/lines/<int:line_id>/attach")
 @role_required("owner", "manager")
 def attach(import_id: int, line_id: int):
-    record = bar_object_or_404(StatementImport, import_id)
-    line = bar_object_or_404(StatementLine, line_id)
-    back = redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
+    line, back = _line(import_id, line_id)
     form = AttachForm()
     if not form.validate():
         flash("Choose the tab to attach the payment to.", "error")
@@ -95,9 +93,7 @@ def attach(import_id: int, line_id: int):
 @role_required("owner", "manager")
 def claim_receipt(import_id: int, line_id: int):
     """"This line is payment N": a payment paid in PesaTab whose receipt never came."""
-    record = bar_object_or_404(StatementImport, import_id)
-    line = bar_object_or_404(StatementLine, line_id)
-    back = redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
+    line, back = _line(import_id, line_id)
     form = ReceiptForm()
     if not form.validate():
         flash("Choose the payment this receipt belongs to.", "error")
@@ -110,3 +106,10 @@ def claim_receipt(import_id: int, line_id: int):
     else:
         flash(f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success")
     return back
+
+
+def _line(import_id: int, line_id: int):
+    """The bar's statement line, and the redirect back to it on its statement's page."""
+    record = bar_object_or_404(StatementImport, import_id)
+    line = bar_object_or_404(StatementLine, line_id)
+    return line, redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
