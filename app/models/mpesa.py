@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,6 +22,15 @@ from app.models.base import utcnow
 
 ENVIRONMENTS = ("sandbox", "production")
 KINDS = ("paybill", "till")
+
+# The predicates of Payment's partial indexes, per dialect, as SQLAlchemy compiles the queries
+# they serve (`Payment.flagged.is_(True)` is `flagged IS true` on PostgreSQL, `flagged IS 1` on
+# SQLite). Migration 0006 writes the same text.
+FLAGGED_SQL = {"postgresql": "flagged IS true", "sqlite": "flagged IS 1"}
+MAY_BREAK_SQL = {
+    dialect: f"{flagged} OR (status = 'paid' AND receipt IS NULL) OR status IN ('created', 'sent', 'unknown')"
+    for dialect, flagged in FLAGGED_SQL.items()
+}
 
 
 class MpesaCredential(db.Model):
@@ -98,6 +108,18 @@ class Payment(db.Model):
         Index("ix_payment_bar_id_created_at", "bar_id", "created_at", "id"),
         Index("ix_payment_status_next_query_at", "status", "next_query_at"),
         Index("ix_payment_bar_id_idempotency_key", "bar_id", "idempotency_key", unique=True),
+        # The payments list filtered by phone, newest first (app/payments_ui/listing.py).
+        Index("ix_payment_bar_id_phone_created_at", "bar_id", "phone", "created_at", "id"),
+        # Partial indexes: PostgreSQL uses one only when it can prove from the query's own text
+        # that every row wanted is in it, so each predicate is written exactly as its query
+        # writes the condition (`flagged IS true`, not `flagged`), with the constants inline.
+        # The payments list's "flagged" filter:
+        Index("ix_payment_bar_id_flagged_created_at", "bar_id", "created_at", "id",
+              postgresql_where=text(FLAGGED_SQL["postgresql"]), sqlite_where=text(FLAGGED_SQL["sqlite"])),
+        # Payments that may be a reconciliation break (app/reconciliation/breaks.py): flagged,
+        # paid without a receipt, or in flight. A few rows in a year of them.
+        Index("ix_payment_bar_id_may_break_created_at", "bar_id", "created_at", "id",
+              postgresql_where=text(MAY_BREAK_SQL["postgresql"]), sqlite_where=text(MAY_BREAK_SQL["sqlite"])),
     )
 
 

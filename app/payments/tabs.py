@@ -113,6 +113,7 @@ def close_tab(tab: Tab, user_id: int | None) -> None:
     if current.balance != 0:
         raise TabError(f"KES {current.balance:,} is still owed; it can be closed when the balance is 0.")
     tab.status, tab.closed_at, tab.closed_by_id = "settled", utcnow(), user_id
+    tab.outstanding_at_close = current.balance  # 0: the reconciliation never looks at it again
     audit.record("tab.settled", bar_id=tab.bar_id, tab_id=tab.id)
     db.session.commit()
 
@@ -123,7 +124,9 @@ def void_tab(tab: Tab, user_id: int | None, reason: str) -> None:
     reason = " ".join((reason or "").split())
     if len(reason) < 3:
         raise TabError("Say why the tab is void (at least a few words).", field="reason")
+    # Payments still in flight may yet be paid: the balance now is what it can owe at most.
+    outstanding = totals(tab).balance
     tab.status, tab.void_reason = "void", reason[:200]
-    tab.closed_at, tab.closed_by_id = utcnow(), user_id
+    tab.closed_at, tab.closed_by_id, tab.outstanding_at_close = utcnow(), user_id, outstanding
     audit.record("tab.voided", bar_id=tab.bar_id, tab_id=tab.id, reason=tab.void_reason)
     db.session.commit()

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy.sql.expression import ColumnElement
 
 from app.extensions import db
 from app.models import Bar, CallbackEvent, Payment, Tab, TabLine, utcnow
@@ -128,8 +129,10 @@ def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
     flagged = and_(Payment.flagged.is_(True), Payment.flag_reason.is_not(None),
                    Payment.flag_reason.not_in(STATE_FLAGS))
-    no_receipt = and_(Payment.status == "paid", Payment.receipt.is_(None))
-    silent = and_(Payment.status.in_(IN_FLIGHT), pushed < now - SILENT_AFTER)
+    no_receipt = and_(Payment.status == _inline("paid"), Payment.receipt.is_(None))
+    silent = and_(Payment.status.in_([_inline(s) for s in IN_FLIGHT]), pushed < now - SILENT_AFTER)
+    # Each branch implies ix_payment_bar_id_may_break_created_at's predicate (MAY_BREAK_SQL):
+    # the bar's few such payments are read from it, newest first, not a year of them.
     rows = db.session.execute(
         select(Payment.id, Payment.status, Payment.amount, Payment.paid_amount, Payment.flagged,
                Payment.flag_reason, Payment.receipt, Payment.created_at, Payment.sent_at)
@@ -139,6 +142,13 @@ def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
     ).all()
     found = [b for row in rows[:LIMIT] for b in _breaks_of(row, now)]
     return found, len(rows) > LIMIT
+
+
+def _inline(value: str | int) -> ColumnElement:
+    """A constant written into the SQL rather than bound as a parameter. A partial index can be
+    used only when the planner sees the values: a prepared statement's generic plan (psycopg
+    prepares a query run 5 times) sees parameters, and would read all the bar's rows instead."""
+    return literal(value, literal_execute=True)
 
 
 def _breaks_of(row, now: datetime) -> list[Break]:
@@ -183,27 +193,31 @@ def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
 
 
 def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
-    """Closed tabs (void, or settled) whose lines come to more than their paid payments."""
-    lines = (
-        select(TabLine.tab_id, func.sum(TabLine.quantity * TabLine.unit_price).label("total"))
-        .join(Tab, Tab.id == TabLine.tab_id)
-        .where(Tab.bar_id == bar.id, Tab.status != "open")
-        .group_by(TabLine.tab_id)
-        .subquery()
+    """Closed tabs (void, or settled) whose lines come to more than their paid payments.
+
+    A closed tab's balance never rises (its lines are fixed and a payment only ever becomes
+    paid), so only those closed with money outstanding can owe now (or those closed without it
+    being recorded): ix_tab_bar_id_may_owe_closed_at holds just them. Their balance is then
+    counted as ever, as some of that money may have come in since."""
+    line_total = (
+        select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0))
+        .where(TabLine.tab_id == Tab.id)
+        .scalar_subquery()
     )
     paid = (
-        select(Payment.tab_id, func.sum(Payment.amount).label("paid"))
-        .where(Payment.bar_id == bar.id, Payment.status == "paid", Payment.tab_id.is_not(None))
-        .group_by(Payment.tab_id)
-        .subquery()
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .where(Payment.tab_id == Tab.id, Payment.bar_id == bar.id, Payment.status == "paid")
+        .scalar_subquery()
     )
-    balance = lines.c.total - func.coalesce(paid.c.paid, 0)
+    balance = line_total - paid
+    may_owe = and_(  # MAY_OWE_SQL, word for word
+        Tab.status != _inline("open"),
+        or_(Tab.outstanding_at_close.is_(None), Tab.outstanding_at_close > _inline(0)),
+    )
     rows = db.session.execute(
         select(Tab.id, Tab.label, Tab.status, Tab.void_reason, Tab.closed_at, Tab.opened_at,
                balance.label("balance"))
-        .join(lines, lines.c.tab_id == Tab.id)
-        .outerjoin(paid, paid.c.tab_id == Tab.id)
-        .where(Tab.bar_id == bar.id, Tab.status != "open", balance > 0)
+        .where(Tab.bar_id == bar.id, may_owe, balance > 0)
         .order_by(Tab.closed_at.desc(), Tab.id.desc())
         .limit(LIMIT + 1)
     ).all()
