@@ -58,7 +58,7 @@ FLAG_SENTENCES: dict[str, tuple[str, str]] = {
         "Check the M-Pesa statement for this amount before asking the customer again.",
     ),
 }
-OTHER_FLAG = "Check this payment against the M-Pesa statement, then clear the flag."
+OTHER_FLAG = "Check this payment against the M-Pesa statement, then mark it as checked."
 # These flags describe a state; the state itself is checked, so they end when it does.
 STATE_FLAGS = ("receipt_pending", "unknown_30m")
 RECEIPT_PENDING = (
@@ -97,6 +97,12 @@ class Break:
     label: str = ""
     detail: str | None = None
     in_period: bool = False
+
+    @property
+    def clearable(self) -> bool:
+        """A payment's flag a person clears once they have checked it (app/payments/review.py)."""
+        return (self.payment_id is not None and self.event_id is None
+                and self.kind not in (*STATE_FLAGS, "silent"))
 
     @property
     def key(self) -> str:

@@ -1,11 +1,14 @@
 from datetime import timedelta
 
-from flask import Response, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from app.models import utcnow
+from app.models import Payment, utcnow
+from app.payments import review
 from app.reconciliation import bp, breaks, periods, report, svg
 from app.reconciliation import export as csv_export
-from app.security import current_bar, role_required
+from app.reconciliation.forms import CheckedForm
+from app.security import bar_object_or_404, current_bar, role_required
 
 
 @bp.get("/")
@@ -27,7 +30,8 @@ def index():
         chart = svg.daily([(f.day, f.kes["paid"]) for f in found.days])
         context.update(figures=found.total, days=found.days, chart=chart)
     window = periods.window(period.start, period.end, bar.timezone)
-    context.update(_links(period, today), breaks=breaks.open_breaks(bar, window, now))
+    context.update(_links(period, today), breaks=breaks.open_breaks(bar, window, now),
+                   checked_form=CheckedForm(formdata=None, back=request.full_path))
     return render_template("reconciliation/index.html", **context)
 
 
@@ -58,3 +62,22 @@ def export():
     response.headers["Content-Disposition"] = f'attachment; filename="{csv_export.filename(bar, period)}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.post("/payments/<int:payment_id>/checked")
+@role_required("owner", "manager")
+def checked(payment_id: int):
+    """A flagged payment checked against the statement: clear its flag, saying what was found."""
+    payment = bar_object_or_404(Payment, payment_id)
+    form = CheckedForm()
+    back = form.back.data if (form.back.data or "").startswith("/reconciliation/") else url_for("reconciliation.index")
+    if not form.validate():
+        flash(" ".join(form.note.errors) or "Say what you found.", "error")
+        return redirect(f"{back}#break-payment-{payment.id}-{payment.flag_reason}")
+    try:
+        review.clear_flag(payment, current_user.id, form.note.data)
+    except review.ReviewError as err:
+        flash(str(err), "error")
+        return redirect(f"{back}#break-payment-{payment.id}-{payment.flag_reason}")
+    flash(f"Payment {payment.id} is marked as checked: {form.note.data.strip()}", "success")
+    return redirect(f"{back}#recon-breaks")
