@@ -81,6 +81,9 @@ def test_token_economy_counts_every_fetch():
     assert hour["fetches"]["causes"]["first"] == token_economy.SCALES["smoke"]["bars"]
     production = result["production_shaped"]
     assert production["failed"] == 0
+    # Both gunicorn workers share each token through the database; the baseline's is not counted.
+    assert production["fetches"]["causes"].get("repeat", 0) == 0
+    assert production["baseline_fetches"] == 1
     assert production["settled"].get("paid") == production["payment_count"]
 
 

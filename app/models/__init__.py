@@ -9,6 +9,7 @@ from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
 from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
 from app.models.system import SystemSetting
 from app.models.tabs import Tab, TabLine
+from app.models.tokens import DarajaToken
 
 __all__ = [
     "ROLES",
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEvent",
     "Bar",
     "CallbackEvent",
+    "DarajaToken",
     "JobLease",
     "JobStatus",
     "MpesaCredential",

@@ -1,11 +1,16 @@
-"""The one Daraja client each process uses, pointed at the right place."""
+"""The one Daraja client each process uses, pointed at the right place, and its token cache:
+shared with every other process through the database (app/payments/token_store.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import current_app
 
 from app import logging_setup, metrics
+from app.extensions import db
 from app.mpesa import DarajaClient, TokenCache, base_url_for
+from app.payments.token_store import store_for
 
 _CLIENTS = "pesatab_daraja_clients"
 _TOKENS = "pesatab_daraja_tokens"
@@ -22,8 +27,19 @@ def base_url(environment: str) -> str:
 
 
 def token_cache() -> TokenCache:
-    """One token cache per process, shared by every client: one token per credential set."""
-    return current_app.extensions.setdefault(_TOKENS, TokenCache())
+    """One token cache per process, shared by every client, backed by the database: one token
+    per credential set across all the app's processes."""
+    cache = current_app.extensions.get(_TOKENS)
+    if cache is None:
+        cache = current_app.extensions.setdefault(_TOKENS, build_token_cache())
+    return cache
+
+
+def build_token_cache(clock: Callable[[], float] | None = None) -> TokenCache:
+    """A token cache on the current app's database (in memory only for an in-memory SQLite
+    database). `clock` is wall time in seconds unless a benchmark or test fakes it."""
+    store = store_for(current_app, db.engine)
+    return TokenCache(store=store, clock=clock)
 
 
 def client_for(environment: str, *, max_retries: int = 2) -> DarajaClient:
