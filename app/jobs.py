@@ -95,7 +95,7 @@ JOBS: dict[str, Job] = {
         Job("expire", recovery.expire_stuck, seconds=60),
         Job("reconcile", _daily_summaries, seconds=None, lease_seconds=1800),
         Job("summaries", _summary_emails, seconds=None, lease_seconds=1800, at=(7, 0)),
-        Job("prune", retention.prune_callback_bodies, seconds=3600, lease_seconds=900),
+        Job("prune", retention.prune, seconds=3600, lease_seconds=900),
     )
 }
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.config import ConfigError, load_config
 from app.extensions import db
 from app.models import AuditEvent, CallbackEvent, Payment, utcnow
+from app.payments import retention
 from app.payments.retention import PRUNED, prune_callback_bodies
 
 NOW = datetime(2025, 6, 30, 12, 0)
@@ -119,3 +120,21 @@ def test_an_unknown_token_event_is_pruned_too(bar):
     db.session.commit()
     assert prune_callback_bodies(now=NOW) == 1
     assert reload(stray).raw_body == PRUNED
+
+
+def test_the_prune_job_drops_token_rows_of_credentials_nobody_uses(app):
+    from app import jobs
+    from app.models import DarajaToken
+
+    db.session.add_all([
+        DarajaToken(cache_key="a" * 64, sealed_token="sealed", expires_at=NOW - timedelta(days=3),
+                    updated_at=NOW - timedelta(days=3)),   # old credentials: gone
+        DarajaToken(cache_key="b" * 64, sealed_token="sealed", expires_at=NOW + timedelta(minutes=50),
+                    updated_at=NOW - timedelta(minutes=10)),  # in use: kept
+    ])
+    db.session.commit()
+
+    assert jobs.JOBS["prune"].body is retention.prune
+    assert retention.prune(now=NOW) == 1
+    assert retention.prune(now=NOW) == 0
+    assert db.session.scalars(select(DarajaToken.cache_key)).all() == ["b" * 64]

@@ -1,4 +1,5 @@
-"""Retention: raw callback bodies are kept for CALLBACK_RETENTION_DAYS, then blanked.
+"""Retention: raw callback bodies are kept for CALLBACK_RETENTION_DAYS, then blanked; shared
+Daraja token rows of credentials no longer used go after a day.
 
 Each CallbackEvent row stays (disposition, source, size, times, the payment it belongs to);
 only the body Safaricom sent — which names the customer's phone — is replaced by PRUNED.
@@ -11,13 +12,29 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from app.extensions import db
-from app.models import CallbackEvent, utcnow
+from app.models import CallbackEvent, DarajaToken, utcnow
 
 PRUNED = "[pruned]"
 BATCH_SIZE = 1000
+# A token row untouched this long belongs to credentials nobody uses any more (changed, or
+# the bar gone): tokens live an hour, so a row in use is rewritten every hour.
+STALE_TOKEN_AFTER = timedelta(days=1)
+
+
+def prune(now: datetime | None = None) -> int:
+    """The prune job: old callback bodies, then stale token rows. Returns how many in all."""
+    return prune_callback_bodies(now) + prune_stale_tokens(now)
+
+
+def prune_stale_tokens(now: datetime | None = None) -> int:
+    """Delete shared Daraja token rows not rewritten for STALE_TOKEN_AFTER (all long expired)."""
+    cutoff = (now or utcnow()) - STALE_TOKEN_AFTER
+    gone = db.session.execute(delete(DarajaToken).where(DarajaToken.updated_at < cutoff)).rowcount
+    db.session.commit()
+    return gone
 
 
 def prune_callback_bodies(now: datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
