@@ -46,7 +46,7 @@ ROUTES = [
     ("payments.check", "POST", "/payments/{payment}/check", {"owner", "manager"}),
     ("reconciliation.index", "GET", "/reconciliation/", {"owner", "manager"}),
     ("reconciliation.export", "GET", "/reconciliation/export.csv", {"owner", "manager"}),
-    ("reconciliation.checked", "POST", "/reconciliation/payments/{payment}/checked", {"owner", "manager"}),
+    ("reconciliation.checked", "POST", "/reconciliation/payment/{payment}/checked", {"owner", "manager"}),
     ("statements.index", "GET", "/reconciliation/statements/", {"owner", "manager"}),
     ("statements.upload", "POST", "/reconciliation/statements/", {"owner"}),
     ("statements.detail", "GET", "/reconciliation/statements/{statement}", {"owner", "manager"}),

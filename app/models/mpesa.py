@@ -143,5 +143,8 @@ class CallbackEvent(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # A person compared a kept (mismatch/malformed) callback with the statement; who and what
+    # they found is in the audit log. Its reconciliation break is then closed.
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     __table_args__ = (Index("ix_callback_event_disposition", "disposition", "next_attempt_at"),)

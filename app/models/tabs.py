@@ -32,6 +32,9 @@ class Tab(db.Model):
     # or less never owes again. The reconciliation's tab breaks look only at closed tabs where it
     # is positive (or was never recorded), through ix_tab_bar_id_may_owe_closed_at.
     outstanding_at_close: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A person looked at the money a closed tab still owes (collected elsewhere, or a loss noted
+    # in the books); who and what is in the audit log. Its reconciliation break is then closed.
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     lines: Mapped[list[TabLine]] = relationship(
         back_populates="tab", order_by="TabLine.id", cascade="all, delete-orphan"

@@ -2,7 +2,7 @@
 
 The list is every break open now, whatever day it began on: a break does not go away because
 midnight passed, only when it is resolved (the receipt arrives, the payment settles, the tab's
-money comes in, or someone clears the payment's flag after review). Each knows whether it
+money comes in, or someone marks it as checked after comparing it with the statement). Each knows whether it
 began in the period on screen, so the page can mark those.
 
 Callbacks whose token matched no payment have no bar; operators see those, not owners.
@@ -99,10 +99,17 @@ class Break:
     in_period: bool = False
 
     @property
-    def clearable(self) -> bool:
-        """A payment's flag a person clears once they have checked it (app/payments/review.py)."""
-        return (self.payment_id is not None and self.event_id is None
-                and self.kind not in (*STATE_FLAGS, "silent"))
+    def checkable(self) -> tuple[str, int] | None:
+        """What a person marks as checked to close this break (app/payments/review.py): a
+        kept callback, a closed tab, or a payment's flag. None for breaks that describe a state
+        (no receipt yet, no answer): those close themselves when the state ends."""
+        if self.event_id is not None:
+            return "callback", self.event_id
+        if self.tab_id is not None and self.kind == "tab_outstanding":
+            return "tab", self.tab_id
+        if self.payment_id is not None and self.kind not in (*STATE_FLAGS, "silent"):
+            return "payment", self.payment_id
+        return None
 
     @property
     def key(self) -> str:
@@ -182,7 +189,8 @@ def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
         select(CallbackEvent.id, CallbackEvent.disposition, CallbackEvent.detail,
                CallbackEvent.received_at, CallbackEvent.payment_id, Payment.amount)
         .outerjoin(Payment, Payment.id == CallbackEvent.payment_id)
-        .where(CallbackEvent.bar_id == bar.id, CallbackEvent.disposition.in_(CALLBACK_SENTENCES))
+        .where(CallbackEvent.bar_id == bar.id, CallbackEvent.disposition.in_(CALLBACK_SENTENCES),
+               CallbackEvent.checked_at.is_(None))
         .order_by(CallbackEvent.received_at.desc(), CallbackEvent.id.desc())
         .limit(LIMIT + 1)
     ).all()
@@ -223,7 +231,7 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
     rows = db.session.execute(
         select(Tab.id, Tab.label, Tab.status, Tab.void_reason, Tab.closed_at, Tab.opened_at,
                balance.label("balance"))
-        .where(Tab.bar_id == bar.id, may_owe, balance > 0)
+        .where(Tab.bar_id == bar.id, may_owe, Tab.checked_at.is_(None), balance > 0)
         .order_by(Tab.closed_at.desc(), Tab.id.desc())
         .limit(LIMIT + 1)
     ).all()

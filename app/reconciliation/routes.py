@@ -1,9 +1,10 @@
 from datetime import timedelta
+from functools import partial
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.models import Payment, utcnow
+from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
 from app.reconciliation import bp, breaks, periods, report, svg
 from app.reconciliation import export as csv_export
@@ -64,20 +65,32 @@ def export():
     return response
 
 
-@bp.post("/payments/<int:payment_id>/checked")
+@bp.post("/<any(payment, tab, callback):what>/<int:target>/checked")
 @role_required("owner", "manager")
-def checked(payment_id: int):
-    """A flagged payment checked against the statement: clear its flag, saying what was found."""
-    payment = bar_object_or_404(Payment, payment_id)
+def checked(what: str, target: int):
+    """Close a break after checking it against the statement, saying what was found: a flagged
+    payment (its flag is cleared), a closed tab that still owes money, a callback kept for review."""
+    if what == "payment":
+        payment = bar_object_or_404(Payment, target)
+        name, anchor = f"Payment {payment.id}", f"break-payment-{payment.id}-{payment.flag_reason}"
+        mark = partial(review.clear_flag, payment)
+    elif what == "tab":
+        tab = bar_object_or_404(Tab, target)
+        name, anchor = tab.label, f"break-tab-{tab.id}"
+        mark = partial(review.check_tab, tab)
+    else:
+        event = bar_object_or_404(CallbackEvent, target)
+        name, anchor = f"Callback {event.id}", f"break-callback-{event.id}"
+        mark = partial(review.check_callback, event)
     form = CheckedForm()
     back = form.back.data if (form.back.data or "").startswith("/reconciliation/") else url_for("reconciliation.index")
     if not form.validate():
         flash(" ".join(form.note.errors) or "Say what you found.", "error")
-        return redirect(f"{back}#break-payment-{payment.id}-{payment.flag_reason}")
+        return redirect(f"{back}#{anchor}")
     try:
-        review.clear_flag(payment, current_user.id, form.note.data)
+        mark(current_user.id, form.note.data)
     except review.ReviewError as err:
         flash(str(err), "error")
-        return redirect(f"{back}#break-payment-{payment.id}-{payment.flag_reason}")
-    flash(f"Payment {payment.id} is marked as checked: {form.note.data.strip()}", "success")
+        return redirect(f"{back}#{anchor}")
+    flash(f"{name} is marked as checked: {' '.join(form.note.data.split())}", "success")
     return redirect(f"{back}#recon-breaks")
