@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Flask, abort, g
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db, login_manager
 
@@ -42,17 +44,24 @@ def _security_headers(response):
     return response
 
 
+@functools.cache
+def _user_with_bar():
+    """The signed-in person and their bar in one query (most pages ask for the bar, and a lazy
+    load would be a second round trip); built once, as composing it costs more than running it."""
+    from app.models import User
+
+    return select(User).options(joinedload(User.bar)).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str):
     """Resolve the cookie id `<id>:<session_version>`; a stale version or inactive person is None."""
-    from app.models import User
-
     try:
         raw_id, raw_version = user_id.split(":", 1)
         uid, version = int(raw_id), int(raw_version)
     except ValueError:
         return None
-    user = db.session.get(User, uid)
+    user = db.session.scalars(_user_with_bar(), {"user_id": uid}).one_or_none()
     if user is None or not user.active or user.session_version != version:
         return None
     return user

@@ -112,7 +112,9 @@ class _Conn:
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip().lower()
         keep = headers.get(b"connection") != b"close"
-        if b"content-length" in headers:
+        if status in (204, 304) or status < 200:  # never a body (RFC 9112 6.3), nor a length
+            body = b""
+        elif b"content-length" in headers:
             body = await self.reader.readexactly(int(headers[b"content-length"]))
         elif headers.get(b"transfer-encoding") == b"chunked":
             body = await self._chunked()

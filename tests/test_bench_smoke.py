@@ -51,8 +51,16 @@ def test_status_polling_serves_the_real_fragment_to_signed_in_cashiers():
     sane(result)
     assert result["login_check"] == "ok"
     assert result["bodies_ok"]
+    assert result["answers_check"]["all"], result["answers_check"]
     assert met(result, "HTTP errors")
+    assert met(result, "answers are the real fragment")
     assert all(p["ok"] > 0 for p in result["phases"].values())
+    # Screens send the version they show: waiting ones get 204, a callback brings the 200.
+    changes = result["changes"]
+    assert changes["waiting_screens_200"] == 0 and changes["paid_screens_200_before_callback"] == 0
+    assert result["answers_fixed"]["204"] > 0 and result["answers_fixed"]["200"] > 0
+    assert set(result["phases"]["flat_fragment"]["statuses"]) == {"204"}
+    assert set(result["phases"]["flat_full_fragment"]["statuses"]) == {"200"}
 
 
 def test_data_scale_measures_every_page_and_explains_its_queries():

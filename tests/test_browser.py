@@ -45,7 +45,11 @@ def phone_screen(browser):
 def test_a_cashier_gets_paid_without_reloading(phone_screen, live, factory, bar, cashier, sim_state):
     page, errors = phone_screen
     factory.live_credentials(bar)
-    sim_state.set_faults(decision_delay=1.5, callback_delay=0.5)  # long enough to see it wait
+    # Long enough to see it wait: the first poll gets the fragment with its version, the next
+    # ones 204 (nothing swapped) while the clock runs on the screen, then the callback.
+    sim_state.set_faults(decision_delay=6, callback_delay=0.5)
+    polls: list[int] = []
+    page.on("response", lambda r: polls.append(r.status) if "/status" in r.url else None)
 
     page.goto(f"{live.url}/login")
     page.fill("#email", cashier.email)
@@ -65,7 +69,19 @@ def test_a_cashier_gets_paid_without_reloading(phone_screen, live, factory, bar,
     page.evaluate("window.__pesatabMarker = 'same page'")  # proves no reload happens
     page.click("#request-mpesa")
     page.locator(".payment-status .badge-sent").wait_for(timeout=10_000)
-    page.locator(".payment-status .badge-paid").wait_for(timeout=15_000)
+    for _ in range(100):  # the first poll gets the fragment with its version, then 204s
+        if 204 in polls:
+            break
+        page.wait_for_timeout(100)
+    assert polls[-1] == 204, polls
+    seen = len(polls)
+    shown = page.locator(".payment-status .elapsed").inner_text()
+    page.wait_for_function(f"() => document.querySelector('.payment-status .elapsed').textContent !== {shown!r}",
+                           timeout=1_500)  # nothing swapped since: app.js runs the clock
+    assert page.locator(".payment-status .badge-sent").count() == 1
+    assert 200 not in polls[seen - 1:], polls
+    page.locator(".payment-status .badge-paid").wait_for(timeout=20_000)
+    assert polls[-1] == 200, polls  # paid: the final fragment
 
     receipt = page.locator(".payment-status .receipt").inner_text()
     assert len(receipt) == 10 and receipt.isalnum()

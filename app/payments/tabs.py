@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from app import audit
 from app.extensions import db
@@ -38,17 +39,28 @@ class Totals:
         return max(0, self.balance - self.in_flight)
 
 
-def totals(tab: Tab) -> Totals:
-    """Lines minus paid payments, computed in the database (two small aggregate queries)."""
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0)).where(TabLine.tab_id == tab.id)
+def totals_columns(tab_id) -> tuple:
+    """The tab's line total, paid sum and in-flight sum as three scalar subqueries on `tab_id`
+    (a value or a column): one round trip, alone or next to other columns."""
+    line_total = (
+        select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0))
+        .where(TabLine.tab_id == tab_id).scalar_subquery()
     )
-    paid, in_flight = db.session.execute(
-        select(
-            func.coalesce(func.sum(case((Payment.status == "paid", Payment.amount), else_=0)), 0),
-            func.coalesce(func.sum(case((Payment.status.in_(IN_FLIGHT), Payment.amount), else_=0)), 0),
-        ).where(Payment.tab_id == tab.id)
-    ).one()
+    other = aliased(Payment)  # never correlated with an outer query on payment
+    paid = (
+        select(func.coalesce(func.sum(other.amount), 0))
+        .where(other.tab_id == tab_id, other.status == "paid").scalar_subquery()
+    )
+    in_flight = (
+        select(func.coalesce(func.sum(other.amount), 0))
+        .where(other.tab_id == tab_id, other.status.in_(IN_FLIGHT)).scalar_subquery()
+    )
+    return line_total, paid, in_flight
+
+
+def totals(tab: Tab) -> Totals:
+    """Lines minus paid payments, computed in the database (one query)."""
+    total, paid, in_flight = db.session.execute(select(*totals_columns(tab.id))).one()
     return Totals(int(total), int(paid), int(in_flight))
 
 

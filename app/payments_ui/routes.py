@@ -1,3 +1,5 @@
+import functools
+import hashlib
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,20 +14,23 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app import audit, onboarding, vault
 from app.extensions import db
-from app.models import CallbackEvent, Payment, utcnow
+from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.mpesa import mask_phone
 from app.payments import recovery
+from app.payments import tabs as tab_domain
 from app.payments.states import IN_FLIGHT
 from app.payments_ui import bp, csv_export, listing
 from app.security import bar_object_or_404, current_bar, role_required
 
 
-def status_context(payment: Payment) -> dict:
-    """What the status fragment shows: in flight (with elapsed time) or the final sentence."""
+def status_context(payment: Payment, version: str | None = None) -> dict:
+    """What the status fragment shows: in flight (with elapsed time) or the final sentence.
+    `version` (see `status_version`) goes into an in-flight fragment's poll URL, so the next
+    poll can be answered 204 when nothing it shows has changed."""
     lifetime = current_app.config["PROMPT_LIFETIME_SECONDS"]
     started = payment.sent_at or payment.created_at
     elapsed = max(0, int((utcnow() - started).total_seconds()))
@@ -38,15 +43,70 @@ def status_context(payment: Payment) -> dict:
         "elapsed": elapsed,
         "lifetime": lifetime,
         "setup_hint": hint,
+        "version": version,
     }
+
+
+def status_version(status: str, updated_at, message: str | None, checkout_request_id: str | None,
+                   tab_total: int | None, tab_paid: int | None) -> str:
+    """A short fingerprint of everything a status fragment shows that can change while it
+    polls: the payment's status, message and "Check now" button (updated_at moves with each
+    change) and its tab's totals (the out-of-band summary). The elapsed time is not in it:
+    app.js counts it on the screen."""
+    shown = repr((status, updated_at.isoformat() if updated_at else None, message, bool(checkout_request_id),
+                  tab_total, tab_paid))
+    return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
+
+
+@functools.cache
+def _status_row_query():
+    """Built once: composing the tab totals' subqueries costs more than running them."""
+    line_total, paid, in_flight = tab_domain.totals_columns(Payment.tab_id)
+    return select(
+        Payment.status, Payment.updated_at, Payment.message, Payment.checkout_request_id,
+        Payment.tab_id, line_total, paid, in_flight,
+    ).where(Payment.id == bindparam("payment_id"), Payment.bar_id == bindparam("bar_id"))
+
+
+def _status_row(payment_id: int):
+    """The columns `status_version` needs and the tab's totals, in one query, within the
+    signed-in person's bar (another bar's payment is a 404, as everywhere)."""
+    # Core, on the session's connection: plain columns need none of the ORM's result handling.
+    row = db.session.connection().execute(
+        _status_row_query(), {"payment_id": payment_id, "bar_id": current_user.bar_id}
+    ).one_or_none()
+    if row is None:
+        abort(404)
+    return row
+
+
+def _status_fragment(payment_id: int):
+    """A poll: 204 No Content (htmx swaps nothing, the poll goes on) when the fragment the
+    screen shows (`?v=`) is still right, else the fragment, with the tab's totals out of band
+    (and, once final, the pay panel and close section)."""
+    status, updated_at, message, checkout_id, tab_id, line_total, paid, in_flight = _status_row(payment_id)
+    totals = tab_domain.Totals(int(line_total), int(paid), int(in_flight)) if tab_id is not None else None
+    version = status_version(status, updated_at, message, checkout_id,
+                             totals.total if totals else None, totals.paid if totals else None)
+    if request.args.get("v") == version and status in IN_FLIGHT:
+        return "", 204
+    payment, tab = db.session.execute(
+        select(Payment, Tab).outerjoin(Tab, Tab.id == Payment.tab_id)
+        .where(Payment.id == payment_id, Payment.bar_id == current_user.bar_id)
+    ).one_or_none() or abort(404)
+    context = status_context(payment, version)
+    if tab is not None and context["in_flight"]:
+        # The summary needs only these; the final answer builds its forms in tab_refresh.
+        context["tab_state"] = {"tab": tab, "totals": totals}
+    return render_template("payments/_status.html", **context)
 
 
 @bp.get("/<int:payment_id>/status")
 @role_required("owner", "manager", "cashier")
 def status(payment_id: int):
-    payment = bar_object_or_404(Payment, payment_id)
     if request.headers.get("HX-Request"):
-        return render_template("payments/_status.html", **status_context(payment))
+        return _status_fragment(payment_id)
+    payment = bar_object_or_404(Payment, payment_id)
     events = []
     if current_user.role in ("owner", "manager"):
         events = db.session.scalars(

@@ -7,3 +7,60 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
+
+// The "waiting 0:12 of 1:30" clock and its progress bar run here, not on the server: a poll
+// answers 204 (nothing swapped) while the payment is unchanged. Each fragment says how long it
+// had been waiting when it was rendered (data-elapsed, the server's count, so the phone's own
+// clock being wrong does not matter); the screen adds the time since it arrived.
+(function () {
+  var arrived = new WeakMap();
+
+  function stamp(root) {
+    var now = Date.now();
+    var found = root.querySelectorAll ? root.querySelectorAll("[data-elapsed]") : [];
+    if (root.hasAttribute && root.hasAttribute("data-elapsed")) {
+      found = [root].concat(Array.prototype.slice.call(found));
+    }
+    Array.prototype.forEach.call(found, function (el) {
+      if (!arrived.has(el)) {
+        arrived.set(el, now);
+      }
+    });
+  }
+
+  function format(seconds) {
+    var minutes = Math.floor(seconds / 60);
+    var secs = seconds % 60;
+    return minutes + ":" + (secs < 10 ? "0" : "") + secs;
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-elapsed]").forEach(function (el) {
+      if (!arrived.has(el)) {
+        arrived.set(el, now);
+      }
+      var base = parseInt(el.getAttribute("data-elapsed"), 10) || 0;
+      var seconds = base + Math.max(0, Math.floor((now - arrived.get(el)) / 1000));
+      var text = format(seconds);
+      if (el.textContent !== text) {
+        el.textContent = text;
+      }
+      var status = el.closest(".payment-status");
+      var bar = status && status.querySelector("progress");
+      if (bar) {
+        var max = parseInt(bar.getAttribute("max"), 10) || 0;
+        bar.value = Math.min(seconds, max);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    stamp(document);
+  });
+  // htmx:load fires for every element htmx inserts, out-of-band swaps included.
+  document.addEventListener("htmx:load", function (event) {
+    stamp(event.detail.elt || event.target);
+  });
+  setInterval(tick, 1000);
+})();
