@@ -190,3 +190,19 @@ def test_the_signed_in_person_comes_with_their_bar(app, cashier):
     with app.test_request_context("/"):
         person = load_user(f"{cashier.id}:{cashier.session_version}")
         assert person is not None and "bar" not in inspect(person).unloaded
+
+
+def test_the_tab_page_gives_its_first_poll_the_version_too(counter, waiting, tab):
+    page = counter.get(f"/tabs/{tab.id}").get_data(as_text=True)
+    fragment = page.split(f'id="payment-{waiting.id}"', 1)[1]
+    assert counter.get(poll_url(fragment), headers=HX).status_code == 204
+
+
+def test_the_pay_answer_gives_its_first_poll_the_version_too(counter, factory, bar, live, sim_state):
+    factory.live_credentials(bar)
+    sim_state.set_faults(callback_lost=True)  # the payment stays in flight
+    tab = factory.tab(bar, lines=(("Tusker", 2, 250),))
+    answer = counter.post(f"/tabs/{tab.id}/pay", data={"phone": "0708 374 149", "amount": 500}, headers=HX)
+    assert answer.status_code == 200
+    url = poll_url(answer.get_data(as_text=True))
+    assert "?v=" in url and counter.get(url, headers=HX).status_code == 204

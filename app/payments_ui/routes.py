@@ -58,6 +58,13 @@ def status_version(status: str, updated_at, message: str | None, checkout_reques
     return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
 
 
+def version_of(payment: Payment, totals: tab_domain.Totals | None) -> str:
+    """`status_version` of a loaded payment (and its tab's totals, when it is on a tab): a page
+    that renders the fragment gives its first poll the version too, so that poll can be a 204."""
+    return status_version(payment.status, payment.updated_at, payment.message, payment.checkout_request_id,
+                          totals.total if totals else None, totals.paid if totals else None)
+
+
 @functools.cache
 def _status_row_query():
     """Built once: composing the tab totals' subqueries costs more than running them."""

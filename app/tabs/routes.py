@@ -10,7 +10,7 @@ from app.models import Payment, Tab
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments import tabs as tab_domain
 from app.payments.push import PushRefused, check_allowed
-from app.payments_ui.routes import status_context
+from app.payments_ui.routes import status_context, version_of
 from app.security import bar_object_or_404, current_bar, role_required
 from app.tabs import bp
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
@@ -72,7 +72,7 @@ def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status
     totals = tab_domain.totals(tab)
     if pay_form is None:
         pay_form = PayForm(formdata=None, data={"amount": totals.requestable or None})
-    payments = [status_context(p) for p in tab_payments(tab.id)]
+    payments = [status_context(p, version_of(p, totals)) for p in tab_payments(tab.id)]
     return render_template(
         "tabs/detail.html", tab=tab, totals=totals, payments=payments,
         line_form=line_form or LineForm(formdata=None), pay_form=pay_form,
@@ -146,7 +146,7 @@ def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
     status = 200 if payment is not None or not form.errors else 422
     return render_template(
         "tabs/_pay_result.html", tab=tab, totals=totals, pay_form=form,
-        payment=status_context(payment) if payment else None, already=already,
+        payment=status_context(payment, version_of(payment, totals)) if payment else None, already=already,
         push_blocker=_push_blocker(),
     ), status
 
