@@ -135,6 +135,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "CALLBACK_STRICT_SOURCES": parse_bool(
             "CALLBACK_STRICT_SOURCES", env.get("CALLBACK_STRICT_SOURCES"), False
         ),
+        # inline: applied before Safaricom gets its answer; background: just after (app/payments/applier.py).
+        "CALLBACK_APPLY": parse_choice(
+            "CALLBACK_APPLY", env.get("CALLBACK_APPLY"), "inline", {"inline", "background"}
+        ),
         "SCHEDULER_ENABLED": parse_bool("SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), True),
         # Operators' probes and Prometheus (app/health/).
         "METRICS_TOKEN": _metrics_token(env.get("METRICS_TOKEN"), production),

@@ -6,6 +6,12 @@ costs nothing), and the phases alternate baseline/app so drift on a shared machi
 Bodies are built by the Daraja simulator's own callback builder; outcomes are mixed (85% paid,
 10% cancelled, 5% insufficient balance). Afterwards every payment is checked against what its
 callback said, and every callback against its stored event.
+
+Also reported: the apply lag of each app phase (from the event's `received_at` to its
+`processed_at`: how long after Safaricom called the payment showed *Paid*, before the screen's
+next poll), and the SQL statements and commits one callback costs (counted in-process through
+the app's own engine, after the run). The app runs as production's settings say; set
+CALLBACK_APPLY=background in the environment to measure acknowledging before applying.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import func, select
 
 from bench import loadgen, seed, stack
 from bench.report import run_phase
-from bench.stats import ratio, target
+from bench.stats import ratio, target, timing
 
 SCALES = {
     # payments per phase; fixed-rate phase = rate x seconds callbacks (duplicates included)
@@ -139,6 +145,67 @@ def _check_payments(specs: list[dict], callbacks_sent: int, duplicates: int) -> 
             "duplicates_sent": duplicates, "dispositions": dict(dispositions), "all_correct": correct}
 
 
+def _events_after(env: dict, event_id: int, wait_s: float = 120.0) -> tuple[dict, int]:
+    """The apply lag of the events stored after `event_id` (waiting, boundedly, for any still
+    pending: with CALLBACK_APPLY=background they are applied after the answer), and the last id."""
+    from app.extensions import db
+    from app.models import CallbackEvent
+
+    with stack.app_context(env):
+        newer = CallbackEvent.id > event_id
+        deadline, pending = time.monotonic() + wait_s, None
+        while time.monotonic() < deadline:
+            pending = db.session.scalar(select(func.count()).where(newer, CallbackEvent.disposition == "pending"))
+            db.session.rollback()
+            if not pending:
+                break
+            time.sleep(0.1)
+        rows = db.session.execute(select(CallbackEvent.id, CallbackEvent.received_at, CallbackEvent.processed_at)
+                                  .where(newer)).all()
+    lags = [(done - received).total_seconds() for _, received, done in rows if done is not None]
+    done_at = [done for _, _, done in rows if done is not None]
+    span = (max(done_at) - min(r for _, r, _ in rows)).total_seconds() if done_at else None
+    figures = {**timing(lags), "pending_after_wait": pending or 0,
+               "applied_per_s": round(len(lags) / span, 1) if span else None}
+    return figures, max((row[0] for row in rows), default=event_id)
+
+
+def _statements_per_callback(env: dict, bar_id: int, n: int = 20) -> dict:
+    """SQL statements and commits for a paid callback and for its duplicate, counted through the
+    app's own engine in this process (what a worker runs, minus gunicorn): not noisy, unlike time."""
+    from sqlalchemy import event as sa_event
+
+    from app.extensions import db
+    from app.payments import applier
+
+    specs = [spec for spec in _payments(random.Random(9), [bar_id], 3 * n) if spec["code"] == 0][:n]
+    headers = {"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": SHORTCODE}
+    counts: Counter = Counter()
+    listeners = {"before_cursor_execute": lambda *a: counts.update(["statements"]),
+                 "commit": lambda *a: counts.update(["commits"])}
+    figures = {}
+    with stack.app_context(env) as app:
+        seed.sent_payments(specs)
+        client = app.test_client()
+        for label in ("paid", "duplicate"):
+            for name, fn in listeners.items():
+                sa_event.listen(db.engine, name, fn)
+            try:
+                for spec in specs:
+                    client.post(f"/hooks/stk/{spec['callback_token']}", data=spec["body"], headers=headers)
+                if app.config["CALLBACK_APPLY"] == "background":
+                    applier.applier_for(app).wait(timeout=30)
+            finally:
+                for name, fn in listeners.items():
+                    sa_event.remove(db.engine, name, fn)
+            figures[label] = {key: round(value / len(specs), 2) for key, value in counts.items()}
+            counts.clear()
+        running = app.extensions.get(applier.EXTENSION)
+        if running is not None:
+            running.stop(timeout=30)
+    return figures
+
+
 def _baseline_table(url: str) -> None:
     from sqlalchemy import create_engine
 
@@ -168,41 +235,52 @@ def run(scale: str = "full") -> dict:
         streams = {name: _stream(rng, specs) for name, specs in sets.items()}
         with stack.Gunicorn("bench.wsgi_app:app", env) as app_server, \
                 stack.Gunicorn("bench.wsgi_baseline:app", env) as base_server:
-            phases = _run_phases(s, streams, {"baseline": base_server, "app": app_server}, url)
-        with stack.app_context(env):
+            phases = _run_phases(s, streams, {"baseline": base_server, "app": app_server}, url, env)
+        with stack.app_context(env) as app:
             every = [p for group in sets.values() for p in group]
             sent = sum(len(v) for v in streams.values())
             check = _check_payments(every, sent, sent - len(every))
-    return _figures(s, phases, check)
+            mode = app.config["CALLBACK_APPLY"]
+        statements = _statements_per_callback(env, bar_ids[0])
+    return _figures(s, phases, check, statements, mode)
 
 
-def _run_phases(s: dict, streams: dict, servers: dict, url: str) -> dict:
-    """Warm both, then fixed rate (baseline, app), then flat out (baseline, app)."""
+def _run_phases(s: dict, streams: dict, servers: dict, url: str, env: dict) -> dict:
+    """Warm both, then fixed rate (baseline, app), then flat out (baseline, app). After each app
+    phase, its apply lag (waiting for any callback still being applied before going on)."""
     phases = {}
     for server in servers.values():
         job = loadgen.Job(server.port, _requests(server.port, streams["warmup"]), connections=s["connections"],
                           time_limit=60)
         loadgen.run(job)
+    _, last_event = _events_after(env, 0)
     offsets = loadgen.fixed_rate(len(streams["fixed"]), s["rate"])
     for label, server in servers.items():
         job = loadgen.Job(server.port, _requests(server.port, streams["fixed"]), offsets=offsets,
                           connections=64, time_limit=s["fixed_seconds"] * 3 + 10)
         phases[f"fixed_{label}"] = run_phase(job, server, url)
+        if label == "app":
+            phases["fixed_app"]["apply_lag"], last_event = _events_after(env, last_event)
     for label, server in servers.items():
         job = loadgen.Job(server.port, _requests(server.port, streams["flat"]), connections=s["connections"],
                           time_limit=120)
         phases[f"flat_{label}"] = run_phase(job, server, url)
+        if label == "app":
+            phases["flat_app"]["apply_lag"], last_event = _events_after(env, last_event)
     return phases
 
 
-def _figures(s: dict, phases: dict, check: dict) -> dict:
+def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str) -> dict:
     fixed, flat = phases["fixed_app"], phases["flat_app"]
     base_fixed, base_flat = phases["fixed_baseline"], phases["flat_baseline"]
     tput_ratio = ratio(flat["throughput"], base_flat["throughput"])
     errors = sum(p["failed"] for p in phases.values())
+    applied = flat["apply_lag"]["applied_per_s"]
+    paid, duplicate = statements["paid"], statements["duplicate"]
     targets = [
         target("flat-out callbacks/s vs baseline", flat["throughput"], "callbacks/s", ">= 0.7 x baseline",
-               (tput_ratio or 0) >= 0.7, baseline=base_flat["throughput"], ratio_value=tput_ratio),
+               (tput_ratio or 0) >= 0.7, baseline=base_flat["throughput"], ratio_value=tput_ratio,
+               note=f"acknowledged; CALLBACK_APPLY={mode}"),
         target(f"p99 latency at {s['rate']}/s", fixed["latency"]["p99_ms"], "ms", "< 20 ms",
                (fixed["latency"]["p99_ms"] or 1e9) < 20, baseline=base_fixed["latency"]["p99_ms"],
                ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"])),
@@ -212,8 +290,19 @@ def _figures(s: dict, phases: dict, check: dict) -> dict:
         target("flat-out p99 latency", flat["latency"]["p99_ms"], "ms", "(reported)", True,
                baseline=base_flat["latency"]["p99_ms"],
                ratio_value=ratio(flat["latency"]["p99_ms"], base_flat["latency"]["p99_ms"])),
+        target("flat-out callbacks applied/s (end to end)", applied, "callbacks/s", "(reported)", True,
+               baseline=base_flat["throughput"], ratio_value=ratio(applied, base_flat["throughput"]),
+               note="from the first callback received to the last one applied"),
+        target(f"apply lag p99 at {s['rate']}/s (received to paid)", fixed["apply_lag"]["p99_ms"], "ms",
+               "(reported)", True, note=f"p50 {fixed['apply_lag']['p50_ms']} ms"),
+        target("flat-out apply lag p99", flat["apply_lag"]["p99_ms"], "ms", "(reported)", True,
+               note=f"p50 {flat['apply_lag']['p50_ms']} ms, max {flat['apply_lag']['max_ms']} ms"),
+        target("SQL statements per paid callback", paid.get("statements", 0), "statements", "(reported)", True,
+               note=f"{paid.get('commits', 0)} commits; a duplicate: {duplicate.get('statements', 0)} statements, "
+                    f"{duplicate.get('commits', 0)} commits"),
         target("HTTP errors (all phases)", errors, "requests", "0", errors == 0),
         target("every payment correct afterwards", check["all_correct"], "", "yes", check["all_correct"],
                note=f"{check['payments']} payments, {check['events_stored']} events stored"),
     ]
-    return {"settings": s, "phases": phases, "check": check, "targets": targets}
+    return {"settings": {**s, "callback_apply": mode}, "phases": phases, "check": check,
+            "statements_per_callback": statements, "targets": targets}

@@ -1,4 +1,7 @@
-"""Where Safaricom calls us: `POST /hooks/stk/<token>`. No login, no CSRF, always acknowledged."""
+"""Where Safaricom calls us: `POST /hooks/stk/<token>`. No login, no CSRF, always acknowledged.
+
+The body is committed first (callbacks.store), then applied: before the answer (the default,
+CALLBACK_APPLY=inline) or just after it, by this process's applier thread (background)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.extensions import csrf, limiter
 from app.payments import callbacks
+from app.payments.applier import applier_for
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 csrf.exempt(bp)
@@ -36,6 +40,10 @@ def stk_callback(token: str):
     if truncated:
         callbacks.apply(event)
         return jsonify(ResultCode=1, ResultDesc="Rejected: body too large"), 413
-    if not untrusted:
+    if untrusted:  # kept, never applied
+        return jsonify(ACK)
+    if current_app.config["CALLBACK_APPLY"] == "background":
+        applier_for(current_app._get_current_object()).submit(event)  # applied just after the answer
+    else:
         callbacks.apply(event)
     return jsonify(ACK)

@@ -2,15 +2,22 @@
 
 Nothing is parsed before the body is committed as a CallbackEvent, so a crash, a bug or a
 malformed body loses nothing. Applying reads items by name, checks the body against the
-payment the URL's token names, and records the outcome through the ledger.
+payment the URL's token names, and records the outcome through the ledger: before the hook
+answers, or just after it (CALLBACK_APPLY=background, app/payments/applier.py).
+
+This is the hottest path in the app (issue 8, benchmark 1), so it is written to a statement
+budget (tests/test_callbacks_ingest.py): a paid callback is INSERT + COMMIT, then SELECT ...
+FOR UPDATE, one UPDATE of the payment, the audit INSERT, one UPDATE of the event, COMMIT.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from app import logging_setup, metrics
 from app.extensions import db
@@ -33,22 +40,51 @@ KEPT_HEADERS = ("Content-Type", "Content-Length", "Businessshortcode", "User-Age
 REPLAY_DELAYS = (30, 60, 120, 300, 900, 1800)  # seconds; after the last, the event is flagged
 
 
+# Statements built once (bound parameters): each callback skips building them and their cache keys.
+_event = CallbackEvent.__table__
+_INSERT_EVENT = insert(_event).returning(_event.c.id)
+_LOCK_PAYMENT = (
+    select(Payment).where(Payment.callback_token == bindparam("token")).with_for_update()
+    # A locking read must see the row as it is now, even if this session loaded it before.
+    .execution_options(populate_existing=True)
+)
+# Only a pending event is finished: if another worker (the replay job, a second delivery of the
+# same event) finished it first, this one's work is rolled back and theirs stands.
+_FINISH_EVENT = (
+    update(_event)
+    .where(_event.c.id == bindparam("event_id"), _event.c.disposition == "pending")
+    .values(
+        disposition=bindparam("disposition"), processed_at=bindparam("processed_at"),
+        detail=bindparam("detail"), payment_id=bindparam("payment_id"), bar_id=bindparam("bar_id"),
+        attempts=_event.c.attempts + 1,
+    )
+)
+
+
 def store(token: str, body: bytes, *, source: str | None, headers: dict, size: int,
           truncated: bool = False, untrusted: bool = False) -> CallbackEvent:
-    """Commit the body as received, before anything reads it."""
-    event = CallbackEvent(
+    """Commit the body as received, before anything reads it.
+
+    Returns the stored event detached from the session, with every column loaded: applying
+    it reads nothing back, and it may be handed to another thread (app/payments/applier.py)."""
+    values = {
         # PostgreSQL text cannot hold NUL: keep it visible as U+FFFD, like undecodable bytes.
-        token=token[:64].replace("\x00", "\ufffd"),
-        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
-        body_size=size,
-        truncated=truncated,
-        source_address=source,
-        known_source=source in KNOWN_SOURCES,
-        headers={k: headers[k] for k in KEPT_HEADERS if k in headers},
-        disposition="untrusted_source" if untrusted else "pending",
-    )
-    db.session.add(event)
+        "token": token[:64].replace("\x00", "\ufffd"),
+        "raw_body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "body_size": size,
+        "truncated": truncated,
+        "source_address": source,
+        "known_source": source in KNOWN_SOURCES,
+        "headers": {k: headers[k] for k in KEPT_HEADERS if k in headers},
+        "disposition": "untrusted_source" if untrusted else "pending",
+        "payment_id": None, "bar_id": None, "detail": None, "attempts": 0, "next_attempt_at": None,
+        "received_at": utcnow(), "processed_at": None,
+    }
+    # One INSERT and its COMMIT, no unit of work; the object is made from the same values.
+    event_id = db.session.execute(_INSERT_EVENT, values).scalar_one()
     db.session.commit()
+    event = CallbackEvent(id=event_id, **values)
+    make_transient_to_detached(event)
     return event
 
 
@@ -63,14 +99,46 @@ def apply(event: CallbackEvent) -> str:
     return disposition
 
 
+def apply_many(events: list[CallbackEvent]) -> list[str]:
+    """Apply several stored events in one transaction (one commit instead of one each); their
+    dispositions, in order. If anything goes wrong (an error, an event finished meanwhile by
+    someone else) it is all rolled back and each event is applied on its own with `apply`.
+
+    Payments are locked in callback-token order whatever order the events came in (the events
+    of one payment keep theirs), so two workers' batches cannot deadlock on each other."""
+    pending = sorted((e for e in events if e.disposition == "pending"), key=lambda e: e.token)
+    if len(pending) < 2:
+        return [apply(e) for e in events]
+    started = time.perf_counter()
+    try:
+        outcomes = {event.id: _apply_and_finish(event) for event in pending}
+        db.session.commit()
+    except Exception as err:
+        db.session.rollback()
+        if not isinstance(err, _FinishedElsewhere):
+            log.warning("a batch of %d callback events failed (%s); applying them one by one",
+                        len(pending), type(err).__name__)
+        return [apply(e) for e in events]
+    share = (time.perf_counter() - started) / len(pending)
+    for disposition in outcomes.values():
+        metrics.CALLBACK_APPLY_SECONDS.observe(share)
+        metrics.count_callback(disposition)
+    return [outcomes.get(e.id, e.disposition) for e in events]
+
+
+class _FinishedElsewhere(Exception):
+    """The event was no longer pending when this transaction came to finish it."""
+
+
 def _apply_once(event: CallbackEvent) -> str:
+    """One transaction: lock the payment, record the outcome, finish the event, commit."""
     event_id = event.id
     try:
-        disposition, detail = _apply(event)
-        event.disposition, event.processed_at = disposition, utcnow()
-        event.detail = detail[:255] if detail else None
-        event.attempts += 1
+        disposition = _apply_and_finish(event)
         db.session.commit()  # inside the try: a failed commit is an error on our side too
+    except _FinishedElsewhere:  # e.g. by the replay job, while this one waited for the lock
+        db.session.rollback()
+        return db.session.scalar(select(CallbackEvent.disposition).where(CallbackEvent.id == event_id)) or "error"
     except Exception:
         log.exception("callback event %s could not be applied; it will be retried", event_id)
         db.session.rollback()
@@ -78,25 +146,40 @@ def _apply_once(event: CallbackEvent) -> str:
     return disposition
 
 
-def _apply(event: CallbackEvent) -> tuple[str, str | None]:
+def _apply_and_finish(event: CallbackEvent) -> str:
+    disposition, detail, payment = _apply(event)
+    # The event is written once, with its outcome, after the payment's row is locked and
+    # written (its foreign key included), and only if it is still pending: if someone else
+    # finished it meanwhile, theirs stands and this transaction is rolled back.
+    finished = db.session.execute(_FINISH_EVENT, {
+        "event_id": event.id, "disposition": disposition, "processed_at": utcnow(),
+        "detail": detail[:255] if detail else None,
+        "payment_id": payment.id if payment is not None else None,
+        "bar_id": payment.bar_id if payment is not None else None,
+    }).rowcount
+    if finished != 1:
+        raise _FinishedElsewhere(event.id)
+    return disposition
+
+
+def _apply(event: CallbackEvent) -> tuple[str, str | None, Payment | None]:
+    """(disposition, detail, the payment the token names); the event itself is not touched."""
     # Lock the payment before anything else touches it (the event's foreign key included), so
     # concurrent deliveries queue here instead of deadlocking on the paid UPDATE.
-    query = select(Payment).where(Payment.callback_token == event.token).with_for_update()
-    payment = db.session.scalar(query)
+    payment = db.session.scalar(_LOCK_PAYMENT, {"token": event.token})
     if payment is None:
-        return "unknown_token", "no payment has this callback token"
-    event.payment_id, event.bar_id = payment.id, payment.bar_id
+        return "unknown_token", "no payment has this callback token", None
     logging_setup.bind(bar_id=payment.bar_id)
     if event.truncated:
-        return "malformed", f"body larger than the limit ({event.body_size} bytes)"
+        return "malformed", f"body larger than the limit ({event.body_size} bytes)", payment
     try:
         callback = parse_stk_callback(event.raw_body)
     except MalformedCallback as err:
-        return "malformed", str(err.reason)[:255]
+        return "malformed", str(err.reason)[:255], payment
     problem = _check_matches(payment, callback)
     if problem:
-        return "mismatch", problem
-    return ledger.record(payment, _outcome(callback)), None
+        return "mismatch", problem, payment
+    return ledger.record(payment, _outcome(callback)), None, payment
 
 
 def _check_matches(payment: Payment, callback: StkCallback) -> str | None:

@@ -64,11 +64,12 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
     }
     if outcome.receipt is None:
         values.update(flagged=True, flag_reason="receipt_pending")
-    elif _receipt_taken(outcome.receipt, payment.id):
-        return _mismatch(payment, "receipt_reused")
-    # The unique index on receipt backs this check up: a race ends in an IntegrityError at
-    # commit, the event stays pending, and its replay lands here and sees the receipt taken.
+    # move() writes a receipt only if no other payment has it (checked inside its UPDATE, so
+    # no SELECT when all is well); the unique index on receipt backs it up: a race ends in an
+    # IntegrityError, the event stays pending, and its replay lands here and sees it taken.
     if not states.move(payment, "paid", **values):
+        if outcome.receipt is not None and _receipt_taken(outcome.receipt, payment.id):
+            return _mismatch(payment, "receipt_reused")
         return record(payment, outcome) if payment.status == "paid" else "ignored"
     # move() decided "late" in SQL from the status the UPDATE saw, which may be newer than ours.
     was_settled = payment.flag_reason == "late_success"

@@ -15,7 +15,8 @@ workers applying the same news at once cannot both win: exactly one sees a chang
 
 from __future__ import annotations
 
-from sqlalchemy import case, update
+from sqlalchemy import Update, bindparam, case, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import Payment, utcnow
@@ -43,7 +44,13 @@ def sources_of(new: str) -> list[str]:
 
 def move(payment: Payment, new: str, **values) -> bool:
     """Move `payment` to `new` (plus column `values`) if the machine allows it from its
-    current status in the database. Returns True when this call made the change."""
+    current status in the database. Returns True when this call made the change.
+
+    A receipt is written only if no other payment holds it (checked in the same UPDATE; the
+    unique index backs it up), so a False for a move to paid may also mean "receipt taken".
+    The UPDATE returns the row as it wrote it, and `payment` is refreshed from that (no
+    reload); when nothing changed, `payment` is expired so its next read shows the row as
+    it is now."""
     now = utcnow()
     values = {"status": new, "updated_at": now, **values}
     if new == "sent":
@@ -51,17 +58,42 @@ def move(payment: Payment, new: str, **values) -> bool:
     if new in FINAL:
         values.setdefault("settled_at", now)
         values.setdefault("inflight_key", None)
+    params = {f"v_{name}": value for name, value in values.items()}
+    params["payment_id"] = payment.id
+    row = db.session.execute(_statement(new, tuple(sorted(values))), params).one_or_none()
+    if row is None:
+        db.session.expire(payment)
+        return False
+    for key, value in zip(_ATTRIBUTES, row, strict=True):
+        set_committed_value(payment, key, value)
+    return True
+
+
+_table = Payment.__table__
+_COLUMNS = tuple(_table.c)  # what the UPDATE returns, and the attribute each refreshes
+_ATTRIBUTES = tuple(Payment.__mapper__.get_property_by_column(column).key for column in _COLUMNS)
+_OTHER = _table.alias("other_payment")
+_statements: dict[tuple[str, tuple[str, ...]], Update] = {}
+
+
+def _statement(new: str, columns: tuple[str, ...]) -> Update:
+    """The conditional UPDATE for a move to `new` setting `columns`, every value a bound
+    parameter: built (with its cache key) once per shape rather than on every move."""
+    statement = _statements.get((new, columns))
+    if statement is not None:
+        return statement
+    values = {name: bindparam(f"v_{name}", type_=_table.c[name].type) for name in columns}
+    statement = update(_table).where(_table.c.id == bindparam("payment_id"), _table.c.status.in_(sources_of(new)))
     if new == "paid":
         # A late success outranks any flag the caller asked for (e.g. receipt_pending).
-        late = Payment.status.in_(SETTLED_UNPAID)
-        values["flagged"] = case((late, True), else_=values.get("flagged", Payment.flagged))
-        values["flag_reason"] = case((late, "late_success"), else_=values.get("flag_reason", Payment.flag_reason))
-    statement = (
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status.in_(sources_of(new)))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = db.session.execute(statement).rowcount == 1
-    db.session.expire(payment)
-    return changed
+        late = _table.c.status.in_(SETTLED_UNPAID)
+        values["flagged"] = case((late, True), else_=values.get("flagged", _table.c.flagged))
+        values["flag_reason"] = case((late, "late_success"), else_=values.get("flag_reason", _table.c.flag_reason))
+    if "receipt" in columns:
+        elsewhere = select(_OTHER.c.id).where(
+            _OTHER.c.receipt == values["receipt"], _OTHER.c.id != bindparam("payment_id")
+        )
+        statement = statement.where(~elsewhere.exists())
+    statement = statement.values(**values).returning(*_COLUMNS)
+    _statements[(new, columns)] = statement
+    return statement
