@@ -56,10 +56,13 @@ def test_a_part_is_still_allowed(bar, tab):
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers; the row lock is PostgreSQL's")
 def test_two_phones_at_the_same_instant_are_asked_for_the_balance_once(app, bar, tab):
     barrier, outcomes = threading.Barrier(2), []
+    # Read here: touching the test's own (expired) objects from the threads would refresh them
+    # through this thread's session, from two threads at once.
+    bar_id, tab_id = bar.id, tab.id
 
     def cashier(phone: str) -> None:
         with app.app_context():
-            here, there = db.session.get(Bar, bar.id), db.session.get(Tab, tab.id)
+            here, there = db.session.get(Bar, bar_id), db.session.get(Tab, tab_id)
             barrier.wait(timeout=10)
             try:
                 outcomes.append(ask(here, there, phone).created)
