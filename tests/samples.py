@@ -1,26 +1,22 @@
-"""The Daraja sample bodies in `shared/daraja`, beside the repository (or $PESATAB_SHARED_DIR).
+"""The Daraja sample bodies in `tests/fixtures/daraja`, inside the repository.
 
-Every test that reads a sample goes through here. A missing folder fails the test, never skips it:
-CI clones the repository with shared/ beside it.
+Every test that reads a sample goes through here. The bodies are ours, written from the Daraja facts
+(endpoints, JSON shapes, result codes) the team keeps as its reference; the suite never reads
+anything outside the repository, so a clone passes on its own (CI runs one with nothing beside it).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "daraja"
 
 
 def samples_dir() -> Path:
-    shared = os.environ.get("PESATAB_SHARED_DIR")
-    root = Path(shared) if shared else Path(__file__).resolve().parent.parent.parent / "shared"
-    folder = root / "daraja"
-    if not folder.is_dir():
-        pytest.fail(f"Daraja samples not found at {folder}; set PESATAB_SHARED_DIR", pytrace=False)
-    return folder
+    return FIXTURES
 
 
 def raw(name: str) -> bytes:

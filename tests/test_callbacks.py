@@ -1,7 +1,7 @@
 """Safaricom's STK callbacks at `POST /hooks/stk/<token>`: every body stored first, applied once,
 always acknowledged.
 
-These tests forge the callbacks from the shared Daraja samples and post them with the Flask test
+These tests forge the callbacks from the Daraja samples in tests/fixtures/daraja and post them with the Flask test
 client; concurrency and the simulator's own deliveries are in test_callbacks_concurrency.py.
 These tests found nine bugs in the callback path (a deadlock between concurrent deliveries on
 PostgreSQL, NUL bytes and over-long fields, junk result codes, over-limit bodies); all are fixed.

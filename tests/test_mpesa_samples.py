@@ -1,4 +1,4 @@
-"""Every sample body in shared/daraja is exercised by some test module."""
+"""Every Daraja sample body in tests/fixtures/daraja is exercised by some test module."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ SAMPLE_OWNERS = {
 
 
 def test_it_exercises_every_sample_body():
-    """A new sample in shared/daraja must be given a test (and an owner here)."""
+    """A new sample in tests/fixtures/daraja must be given a test (and an owner here)."""
     assert {path.name for path in samples_dir().glob("*.json")} == set(SAMPLE_OWNERS)
     here = Path(__file__).resolve()
     for name, owner in SAMPLE_OWNERS.items():

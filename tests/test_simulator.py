@@ -1,6 +1,6 @@
 """The Daraja simulator's API through Flask's test client: OAuth, STK push.
 
-Every answer is compared with the sample bodies in shared/daraja/ (keys, order of list items and
+Every answer is compared with the sample bodies in tests/fixtures/daraja/ (keys, order of list items and
 JSON types), so the simulator speaks exactly what the real client must understand.
 """
 

@@ -1,7 +1,7 @@
 """Statement import: the owner uploads the M-Pesa org-portal statement and PesaTab matches it.
 
-Statements are built here at run time (CSV text, XLSX through openpyxl), except the sample from
-shared/daraja. Times in a statement are East Africa Time; PesaTab stores naive UTC (EAT - 3h).
+Statements are built here at run time (CSV text, XLSX through openpyxl), except the sample in
+tests/fixtures/daraja. Times in a statement are East Africa Time; PesaTab stores naive UTC (EAT - 3h).
 """
 
 from __future__ import annotations
