@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app import create_app
@@ -79,6 +80,60 @@ def test_login_only_follows_local_next_urls(client, owner):
     client.post("/logout")
     response = client.post("/login?next=/settings/staff/", data={"email": owner.email, "password": "correct horse battery"})
     assert response.headers["Location"] == "/settings/staff/"
+
+
+# Every way found to make a browser leave the host after sign-in. Each is the query string as it
+# travels on the wire; a browser drops tabs and newlines, trims leading spaces and control
+# characters, and reads a backslash as a slash, so most of these are "//evil.example".
+REDIRECT_TRICKS = [
+    "https://evil.example/",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "//evil.example",
+    "///evil.example",
+    "////evil.example/x",
+    "/%09/evil.example",
+    "/%0a/evil.example",
+    "/%0d/evil.example",
+    "%09//evil.example",
+    "%20//evil.example",
+    "%00//evil.example",
+    "/%5Cevil.example",
+    "%5C%5Cevil.example",
+    "/%5C/evil.example",
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "/%252F/evil.example",
+    "/%25252F%25252Fevil.example",
+    "/%2509/evil.example",
+    "/%5c%5cevil.example",
+    "%2f%5cevil.example",
+    "/%0B/evil.example",
+    "/%7F/evil.example",
+    "evil.example",
+    "%E3%80%82/evil.example",
+]
+
+
+@pytest.mark.parametrize("trick", REDIRECT_TRICKS)
+def test_sign_in_never_redirects_off_this_host(client, owner, trick):
+    response = client.post(f"/login?next={trick}", data={"email": owner.email, "password": "correct horse battery"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard"
+
+
+@pytest.mark.parametrize(
+    ("wire", "location"),
+    [
+        ("/settings/staff/", "/settings/staff/"),
+        ("/payments/%3Fstatus%3Dpaid%26page%3D2", "/payments/?status=paid&page=2"),
+        ("/tabs/3%23pay", "/tabs/3#pay"),
+        ("/payments/%3Fphone%3D%252B254708374149", "/payments/?phone=%2B254708374149"),
+    ],
+)
+def test_sign_in_follows_a_path_on_this_host(client, owner, wire, location):
+    response = client.post(f"/login?next={wire}", data={"email": owner.email, "password": "correct horse battery"})
+    assert response.headers["Location"] == location
 
 
 def test_too_many_failed_logins_for_one_account_answer_429(app, client, owner):

@@ -1,3 +1,5 @@
+from urllib.parse import unquote, urlsplit, urlunsplit
+
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -17,11 +19,46 @@ def _failed(response) -> bool:
     return response.status_code != 302
 
 
+# What a browser does to a URL before it follows it (WHATWG URL parsing): it drops tabs and
+# newlines anywhere, trims leading control characters and spaces, and reads a backslash as a
+# slash. So "/\t/evil.example" and "/\\evil.example" are both "//evil.example", another host.
+_BROWSER_DROPS = dict.fromkeys(map(ord, "\t\n\r"))
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` as a path on this host, or None when a browser could read it as anywhere else.
+
+    Decided on what the browser will see, and strictly: a path of ours never needs a control
+    character, a backslash or a leading space, so any of them (raw or percent-encoded, decoded
+    up to three times) refuses the whole value rather than being repaired.
+    """
+    if not target:
+        return None
+    seen = target
+    for _ in range(3):  # decoded, and decoded again: proxies and frameworks may decode once more
+        browser = seen.translate(_BROWSER_DROPS).lstrip("".join(map(chr, range(0x21))))
+        if browser != seen or "\\" in seen or any(ord(c) < 0x20 or ord(c) == 0x7F for c in seen):
+            return None
+        if not seen.startswith("/") or seen.startswith("//"):
+            return None
+        decoded = unquote(seen)
+        if decoded == seen:
+            break
+        seen = decoded
+    else:
+        return None  # still changing after three decodings: nobody of ours writes that
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+
+
 def _safe_next(target: str | None, user) -> str:
-    """Where to go after signing in: a local `next`, else the person's working page (a cashier's
-    is the tab list; owners and managers start on the dashboard)."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
+    """Where to go after signing in: a `next` on this host, else the person's working page (a
+    cashier's is the tab list; owners and managers start on the dashboard)."""
+    path = local_path(target)
+    if path is not None:
+        return path
     return url_for("tabs.index") if user.role == "cashier" else url_for("dashboard.index")
 
 
