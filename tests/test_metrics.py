@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -161,14 +162,26 @@ def test_a_failed_job_is_counted_as_failed(app, monkeypatch, grown):
 
 
 def test_payments_in_flight_are_read_from_the_database_at_scrape_time(client, factory, bar):
-    factory.payment(bar, status="sent")
-    factory.payment(bar, status="sent")
-    factory.payment(bar, status="unknown", checkout_request_id=None)
-    factory.payment(bar, status="paid")
+    from app.models import utcnow
+
+    now = utcnow()
+    factory.payment(bar, status="sent", created_at=now - timedelta(seconds=90))
+    factory.payment(bar, status="sent", created_at=now - timedelta(seconds=30))
+    factory.payment(bar, status="unknown", checkout_request_id=None, created_at=now)
+    factory.payment(bar, status="paid", created_at=now - timedelta(hours=5))  # settled: not waiting
     assert scraped(client, "pesatab_payments_in_flight", status="sent") == 2
     assert scraped(client, "pesatab_payments_in_flight", status="unknown") == 1
     assert scraped(client, "pesatab_payments_in_flight", status="created") == 0
-    assert scraped(client, "pesatab_payment_oldest_in_flight_seconds") >= 0
+    # The oldest waiting payment is the 90 s one (the paid one is older but not waiting);
+    # the scrape happens a moment later, never a minute.
+    assert 90 <= scraped(client, "pesatab_payment_oldest_in_flight_seconds") < 150
+
+
+def test_the_oldest_in_flight_gauge_is_zero_when_nothing_waits(client, factory, bar):
+    from app.models import utcnow
+
+    factory.payment(bar, status="paid", created_at=utcnow() - timedelta(hours=5))
+    assert scraped(client, "pesatab_payment_oldest_in_flight_seconds") == 0
 
 
 def test_requests_are_counted_by_endpoint(client, grown):
