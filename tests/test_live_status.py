@@ -179,9 +179,26 @@ def test_the_page_itself_ignores_the_version(counter, waiting):
     assert response.status_code == 200 and b"<html" in response.data
 
 
-def test_signed_out_polls_are_not_answered_204(client, waiting):
-    response = client.get(f"/payments/{waiting.id}/status?v=whatever", headers=HX)
-    assert response.status_code in (302, 401)
+def test_a_signed_out_poll_sends_the_whole_page_to_sign_in(client, waiting):
+    """Not a 204 (the screen would wait forever) and not a 302 (htmx would follow it and swap
+    the sign-in form into the status box): 401 with HX-Redirect, back to the page after."""
+    headers = {**HX, "HX-Current-URL": f"http://localhost/tabs/{waiting.tab_id}?x=1"}
+    response = client.get(f"/payments/{waiting.id}/status?v=whatever", headers=headers)
+    assert response.status_code == 401 and response.data == b""
+    assert response.headers["HX-Redirect"] == f"/login?next=%2Ftabs%2F{waiting.tab_id}%3Fx%3D1"
+
+
+def test_a_signed_out_poll_from_elsewhere_comes_back_to_its_own_path(client, waiting):
+    headers = {**HX, "HX-Current-URL": "https://evil.example//x"}
+    response = client.get(f"/payments/{waiting.id}/status?v=1", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == f"/login?next=%2Fpayments%2F{waiting.id}%2Fstatus"
+
+
+def test_a_signed_out_page_goes_to_sign_in_and_comes_back(client, waiting):
+    response = client.get(f"/payments/{waiting.id}/status?v=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/login?next=%2Fpayments%2F{waiting.id}%2Fstatus%3Fv%3D1"
 
 
 def test_the_signed_in_person_comes_with_their_bar(app, cashier):

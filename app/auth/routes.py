@@ -1,12 +1,12 @@
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_url, login_user, logout_user
 
 from app import accounts
 from app.auth import bp
 from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
-from app.extensions import limiter
+from app.extensions import limiter, login_manager
 from app.models import SetPasswordLink
 
 
@@ -60,6 +60,24 @@ def _safe_next(target: str | None, user) -> str:
     if path is not None:
         return path
     return url_for("tabs.index") if user.role == "cashier" else url_for("dashboard.index")
+
+
+@login_manager.unauthorized_handler
+def sign_in_first():
+    """A signed-out request for a page goes to the sign-in form and comes back after it.
+
+    An htmx request (a live-status poll, a form swap) answers 401 with `HX-Redirect` instead: a
+    302 would be followed inside the request and the sign-in form swapped into a corner of the
+    screen. The whole page goes to sign in, and returns to where the person was.
+    """
+    if request.headers.get("HX-Request") == "true":
+        here = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = local_path(urlunsplit(("", "", here.path, here.query, ""))) or request.path
+        response = current_app.response_class(status=401)
+        response.headers["HX-Redirect"] = login_url(login_manager.login_view, next_url=back)
+        return response
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.full_path.rstrip("?")))
 
 
 @bp.route("/login", methods=["GET", "POST"])
