@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "daraja"
 
 
