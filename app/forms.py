@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from wtforms import IntegerField
+from wtforms import IntegerField, ValidationError
 
 _CURRENCY = re.compile(r"^(kes|ksh|ksh\.|sh)\s*", re.IGNORECASE)
 
@@ -24,3 +24,14 @@ class KesField(IntegerField):
             message = "Whole shillings only, like 1250." if re.fullmatch(r"\d+\.\d+", text) else "Enter an amount in shillings, like 1250."
             raise ValueError(message)
         self.data = int(text)
+
+
+class SignInEmail:
+    """WTForms validator: the accounts rule for a sign-in email (app.accounts.email_problem)."""
+
+    def __call__(self, form, field):
+        from app.accounts import email_problem
+
+        problem = email_problem(field.data)
+        if problem is not None:
+            raise ValidationError(problem)

@@ -212,3 +212,53 @@ def test_session_cookie_is_httponly_and_lax(client, owner):
 
 def test_a_cashier_lands_on_the_tab_list(client, cashier):
     assert client.login(cashier).headers["Location"] == "/tabs/"
+
+
+# One email rule: every way a person is made refuses what the sign-in form would refuse.
+UNSIGNABLE_EMAILS = [
+    "owner",  # no domain
+    "owner@",
+    "@bar.example.com",
+    "owner@localhost",  # no dot in the domain
+    "owner@bar",
+    "owner@bar..example.com",
+    "owner name@bar.example.com",
+    "owner@bar.example.com.",
+    "o" * 250 + "@bar.example.com",  # over 254 characters
+]
+
+
+@pytest.mark.parametrize("email", UNSIGNABLE_EMAILS)
+def test_flask_bars_create_refuses_an_email_sign_in_would_refuse(app, runner, client, email):
+    result = runner.invoke(
+        args=["bars", "create", "--name", "Odd Email Bar", "--owner-email", email],
+        env={"PESATAB_OWNER_PASSWORD": "a strong password"},
+    )
+    assert result.exit_code != 0
+    assert "at most 254 characters" in result.output or "Enter a valid email address" in result.output
+    assert db.session.scalar(select(func.count(Bar.id))) == 0
+    # ...because the sign-in form would never let that owner in:
+    page = client.post("/login", data={"email": email, "password": "a strong password"})
+    assert page.status_code == 200 and b"Signed in" not in page.data
+
+
+@pytest.mark.parametrize("email", ["owner@localhost", "not-an-email"])
+def test_signup_staff_and_operators_share_the_rule(app, email):
+    from app import accounts
+    from app.ops import operators
+
+    with pytest.raises(accounts.AccountError, match="Enter a valid email address"):
+        accounts.create_bar_with_owner("Bar", "Owner", email, "a strong password")
+    with pytest.raises(accounts.AccountError, match="Enter a valid email address"):
+        operators.create_operator("Op", email, "a long operator password")
+    assert db.session.scalar(select(func.count(User.id))) == 0
+
+
+def test_an_owner_made_by_the_cli_can_sign_in(runner, client):
+    result = runner.invoke(
+        args=["bars", "create", "--name", "Kwa Mama", "--owner-email", " Mama@Kwa-Mama.example.com "],
+        env={"PESATAB_OWNER_PASSWORD": "a strong password"},
+    )
+    assert result.exit_code == 0, result.output
+    response = client.post("/login", data={"email": "mama@kwa-mama.example.com", "password": "a strong password"})
+    assert response.status_code == 302

@@ -1,12 +1,14 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.forms import SignInEmail
 
 PASSWORD_RULE = Length(min=10, max=200, message="Use at least 10 characters.")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), Email(message="Enter a valid email address, like name@example.com.")])
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), SignInEmail()])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     remember = BooleanField("Keep me signed in on this device")
 
@@ -20,7 +22,7 @@ class SignupForm(FlaskForm):
         "Your name", validators=[DataRequired(message="Enter your name."), Length(max=120)]
     )
     email = EmailField(
-        "Email", validators=[DataRequired(message="Enter your email."), Email(message="Enter a valid email address, like name@example.com."), Length(max=254)]
+        "Email", validators=[DataRequired(message="Enter your email."), SignInEmail()]
     )
     password = PasswordField("Password", validators=[DataRequired(), PASSWORD_RULE])
 

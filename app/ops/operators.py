@@ -18,9 +18,8 @@ def create_operator(name: str, email: str, password: str) -> User:
     """An active operator with this password. Commits; raises AccountError."""
     if len(password) < MIN_PASSWORD:
         raise accounts.AccountError(f"An operator's password must be at least {MIN_PASSWORD} characters.")
-    if accounts.find_user_by_email(email) is not None:
-        raise accounts.AccountError("An account with this email already exists.", field="email")
-    user = User(bar=None, name=name.strip(), email=accounts.normalize_email(email), role=OPERATOR,
+    email = accounts.ensure_email_free(email)
+    user = User(bar=None, name=name.strip(), email=email, role=OPERATOR,
                 active=True)
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     db.session.add(user)

@@ -1,12 +1,14 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length
+
+from app.forms import SignInEmail
 
 
 class AddStaffForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Enter their name."), Length(max=120)])
     email = EmailField(
-        "Email", validators=[DataRequired(message="Enter their email."), Email(message="Enter a valid email address, like name@example.com."), Length(max=254)]
+        "Email", validators=[DataRequired(message="Enter their email."), SignInEmail()]
     )
     role = SelectField(
         "Role",
