@@ -602,3 +602,60 @@ def test_another_bars_payment_cannot_be_claimed(app, manager_client, factory, ba
     assert manager_client.post(claim_url(orphan_), data={"payment_id": elsewhere.id}).status_code == 404
     db.session.refresh(elsewhere)
     assert elsewhere.receipt is None and lines_of(bar)["QCROSS1"].match_state == "orphan"
+
+
+def _month(first_day: str, last_day: str) -> list[list[str]]:
+    """The preamble with its "Time Period" set to these days (DD-MM-YYYY)."""
+    period = ["Time Period:", f"From {first_day} 00:00:00 To {last_day} 23:59:59"]
+    return [period if row[0] == "Time Period:" else row for row in PREAMBLE]
+
+
+def _two_statements(bar):
+    """November's statement with an orphan, and December's with its own line."""
+    november = csv_statement([line("QNOV01", when="10-11-2026 20:00:00", paid_in="300.00")],
+                             preamble=_month("01-11-2026", "30-11-2026"))
+    december = csv_statement([line("QDEC01", when="10-12-2026 20:00:00", paid_in="500.00")],
+                             preamble=_month("01-12-2026", "31-12-2026"))
+    import_file(bar, november, "nov.csv")
+    import_file(bar, december, "dec.csv")
+    lines = lines_of(bar)
+    return lines["QNOV01"], lines["QDEC01"]
+
+
+@pytest.mark.parametrize("action", ["attach", "receipt"])
+def test_a_line_action_needs_the_line_to_be_on_that_statement(manager_client, factory, bar, action):
+    november, december = _two_statements(bar)
+    tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
+    paid = factory.payment(bar, status="paid", amount=300, receipt=None, tab=tab)
+    data = {"tab_id": tab.id} if action == "attach" else {"payment_id": paid.id}
+
+    response = manager_client.post(f"{URL}{december.import_id}/lines/{november.id}/{action}", data=data)
+
+    assert response.status_code == 404
+    db.session.refresh(november)
+    assert (november.match_state, november.payment_id, november.attached_tab_id) == ("orphan", None, None)
+    assert db.session.get(Payment, paid.id).receipt is None
+    assert count(Payment) == 1
+    # From its own statement's page the same action goes through.
+    own = manager_client.post(f"{URL}{november.import_id}/lines/{november.id}/attach", data={"tab_id": tab.id})
+    assert own.status_code == 302 and totals(tab).paid == 300 + 300
+
+
+def test_a_line_from_an_earlier_import_inside_the_period_is_acted_on_from_the_later_page(
+    manager_client, factory, bar
+):
+    """The later statement's page lists the bar's lines inside its period, whichever import
+    brought them, so its line actions accept them."""
+    import_file(bar, csv_statement([line("QEARLY", when="10-11-2026 20:00:00", paid_in="300.00")],
+                                   preamble=_month("10-11-2026", "10-11-2026")), "a.csv")
+    import_file(bar, csv_statement([line("QLATE1", when="01-11-2026 08:00:00", paid_in="100.00")],
+                                   preamble=_month("01-11-2026", "30-11-2026")), "b.csv")
+    early = lines_of(bar)["QEARLY"]
+    later = db.session.scalar(select(StatementLine.import_id).where(StatementLine.receipt == "QLATE1"))
+    assert later != early.import_id
+    tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
+
+    response = manager_client.post(f"{URL}{later}/lines/{early.id}/attach", data={"tab_id": tab.id})
+
+    assert response.status_code == 302
+    assert totals(tab).paid == 300

@@ -466,6 +466,12 @@ def _in_statement(record: StatementImport):
     return (StatementLine.bar_id == record.bar_id) & inside
 
 
+def line_of(record: StatementImport, line_id: int) -> StatementLine | None:
+    """The line `line_id` if it is one `record`'s page shows (its own, or the bar's inside its
+    period), else None: an action on a line is only ever taken from that page."""
+    return db.session.scalar(select(StatementLine).where(StatementLine.id == line_id, _in_statement(record)))
+
+
 def report(record: StatementImport) -> Report:
     """What the statement says next to what PesaTab says, a few small queries (lists capped)."""
     where = _in_statement(record)

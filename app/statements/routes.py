@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import csrf, db
-from app.models import Payment, StatementImport, StatementLine, Tab
+from app.models import Payment, StatementImport, Tab
 from app.payments import statements
 from app.security import bar_object_or_404, current_bar, role_required
 from app.statements import bp
@@ -111,5 +111,7 @@ def claim_receipt(import_id: int, line_id: int):
 def _line(import_id: int, line_id: int):
     """The bar's statement line, and the redirect back to it on its statement's page."""
     record = bar_object_or_404(StatementImport, import_id)
-    line = bar_object_or_404(StatementLine, line_id)
+    line = statements.line_of(record, line_id)
+    if line is None:
+        abort(404)
     return line, redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
