@@ -11,6 +11,12 @@ values registered with `register_secret` (credentials opened or saved in this pr
 SECRET_KEY, the encryption keys, access tokens), API keys, callback tokens in /hooks/stk/ paths,
 Authorization headers, passwords and tokens in bodies, passwords in database URLs, and Kenyan
 mobile numbers (2547****149, as `mask_phone` shows them).
+
+The context filter puts the request id, the bar id and the user id on every record. It reads
+only plain values kept in `g` (`bind`, `bind_user`, called once when the request knows who it
+is for), never an ORM object: a commit expires the signed-in person, a streamed response runs
+after the request's session was removed, and reading either from a log filter would query, or
+raise DetachedInstanceError in the middle of writing the response.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask, g, has_app_context, has_request_context, request
+from flask import Flask, g, has_request_context, request
+from flask_login import user_logged_in, user_logged_out
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -41,7 +48,7 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Fields every LogRecord has; anything else came in through `extra=` and is logged too.
 _STANDARD_FIELDS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
-    | {"message", "asctime", "request_id", "bar_id", "_pesatab_scrubbed"}
+    | {"message", "asctime", "request_id", "bar_id", "user_id", "_pesatab_scrubbed"}
 )
 
 # -- the patterns --------------------------------------------------------------------------------
@@ -209,41 +216,52 @@ class RedactionFilter(logging.Filter):
 
 
 class ContextFilter(logging.Filter):
-    """Put `request_id` and `bar_id` on every record (None outside a request)."""
+    """Put `request_id`, `bar_id` and `user_id` on every record (None outside a request).
+
+    Only plain values bound earlier are read (see `bind`): never an ORM object, never a query,
+    so a record is filled in the same way however late in the response it is written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = _request_id()
+            record.request_id = _bound("request_id")
         if not hasattr(record, "bar_id"):
-            record.bar_id = _bar_id()
+            record.bar_id = _bound("log_bar_id")
+        if not hasattr(record, "user_id"):
+            record.user_id = _bound("log_user_id")
         return True
 
 
-def _request_id() -> str | None:
+def _bound(name: str):
     if has_request_context():
-        return g.get("request_id")
+        value = g.get(name)
+        return value if isinstance(value, int | str) else None
     return None
 
 
-def _bar_id() -> int | None:
-    """The bar this work is for, from what the request already loaded: never a query here."""
-    if not has_app_context():
-        return None
-    bound = g.get("log_bar_id")
-    if bound is not None:
-        return bound
-    user = g.get("_login_user")  # flask-login's cache: only if the request already loaded it
-    if user is not None and getattr(user, "is_authenticated", False):
-        return getattr(user, "bar_id", None)
-    api_key = g.get("api_key")
-    return getattr(api_key, "bar_id", None)
-
-
-def bind(*, bar_id: int | None) -> None:
-    """Name the bar for the rest of this request, e.g. a callback once its payment is known.
+def bind(*, bar_id: int | None, user_id: int | None = None) -> None:
+    """Name the bar (and the person) for the rest of this request: the signed-in person once
+    loaded, an API key's bar, a callback once its payment is known. Plain ids only.
     (Outside a request it does nothing: a job's app context outlives the bar it handled.)"""
     if has_request_context():
         g.log_bar_id = bar_id
+        if user_id is not None:
+            g.log_user_id = user_id
+
+
+def bind_user(user) -> None:
+    """Bind `user`'s id and bar id, read now while the object is fresh (call it where the
+    request learns who is signed in; nothing reads the object again for the logs)."""
+    bind(bar_id=user.bar_id, user_id=user.id)
+
+
+def _bind_signed_in(_app, user, **_extra) -> None:
+    bind_user(user)
+
+
+def _unbind_signed_out(_app, **_extra) -> None:
+    if has_request_context():
+        g.pop("log_bar_id", None)
+        g.pop("log_user_id", None)
 
 
 def _one_line(text: str) -> str:
@@ -279,6 +297,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
             "bar_id": getattr(record, "bar_id", None),
+            "user_id": getattr(record, "user_id", None),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -358,6 +377,9 @@ def init_app(app: Flask) -> None:
     _register_app_secrets(app)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
+    # A sign-in (login_user) names the person without the user loader: bind them then too.
+    user_logged_in.connect(_bind_signed_in, app)
+    user_logged_out.connect(_unbind_signed_out, app)
 
 
 _SECRET_SETTING = re.compile(r"(?:SECRET|SECRET_KEY|PASSWORD|TOKEN)$")

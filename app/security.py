@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
+from app import logging_setup
 from app.extensions import db, login_manager
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -64,6 +65,7 @@ def load_user(user_id: str):
     user = db.session.scalars(_user_with_bar(), {"user_id": uid}).one_or_none()
     if user is None or not user.active or user.session_version != version:
         return None
+    logging_setup.bind_user(user)  # plain ids for the logs, read while the object is fresh
     return user
 
 

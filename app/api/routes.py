@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 
+from app import logging_setup
 from app.api import bp, keys, openapi
 from app.api import payments as api_payments
 from app.api.validation import parse_idempotency_key, parse_list_filters, parse_payment, read_json
@@ -29,6 +30,7 @@ per_key_limit = limiter.shared_limit(_rate_limit, scope="api", key_func=_key_id)
 def _authenticate():
     if request.endpoint not in PUBLIC_ENDPOINTS:
         g.api_key = keys.authenticate(request.headers.get("Authorization"))
+        logging_setup.bind(bar_id=g.api_key.bar_id)  # the logs read this id, never the key
 
 
 @bp.post("/payments")
