@@ -30,13 +30,20 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_chunks(bar: Bar, filters: listing.Filters, *, full_phones: bool) -> Iterator[str]:
-    """The CSV text: the header, then one chunk per batch of payments, newest first."""
-    zone = ZoneInfo(bar.timezone)
+    """The CSV text: the header, then one chunk per batch of payments, newest first.
+
+    Everything needed from `bar` is read here, at once; the chunks are made while the response
+    streams, when the request's session is gone and `bar` can no longer be loaded."""
+    return _chunks(listing.export_batches(bar, filters, EXPORT_BATCH_SIZE),
+                   ZoneInfo(bar.timezone), full_phones)
+
+
+def _chunks(batches: Iterator[list[Row]], zone: ZoneInfo, full_phones: bool) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     yield _drain(buffer)
-    for batch in listing.export_batches(bar, filters, EXPORT_BATCH_SIZE):
+    for batch in batches:
         writer.writerows(_cells(row, zone, full_phones) for row in batch)
         yield _drain(buffer)
 

@@ -190,8 +190,15 @@ EXPORT_COLUMNS = (
 
 
 def export_batches(bar: Bar, filters: Filters, batch_size: int) -> Iterator[list[Row]]:
-    """Every matching payment as plain rows (no ORM objects), `batch_size` at a time."""
-    where, before = filters.conditions(bar), None
+    """Every matching payment as plain rows (no ORM objects), `batch_size` at a time.
+
+    `bar` is read now, not when the first batch is: the batches are read while the response
+    streams, after the request's session (and `bar` with it) is gone."""
+    return _batches(filters.conditions(bar), batch_size)
+
+
+def _batches(where: list, batch_size: int) -> Iterator[list[Row]]:
+    before = None
     while True:
         query = _newest_first(EXPORT_COLUMNS, where, before).limit(batch_size)
         batch = list(db.session.execute(query).all())
