@@ -17,6 +17,7 @@ from collections.abc import Callable
 from werkzeug.serving import make_server
 
 from app.simulator import SimulatorState, create_sim_app
+from app.simulator.control import new_secret
 from app.simulator.server import _QuietHandler
 
 OAUTH_PATH = "/oauth/v1/generate"
@@ -58,10 +59,10 @@ def _basic_key(header: str) -> str | None:
         return None
 
 
-def build(state: SimulatorState, apps: int) -> OAuthCounter:
+def build(state: SimulatorState, apps: int, control_secret: str | None = None) -> OAuthCounter:
     for key, secret in app_credentials(apps):
         state.add_app(key, secret)
-    return OAuthCounter(create_sim_app(state), state.clock)
+    return OAuthCounter(create_sim_app(state, control_secret=control_secret), state.clock)
 
 
 def main() -> None:
@@ -70,7 +71,9 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=10)
     args = parser.parse_args()
     state = SimulatorState()
-    server = make_server("127.0.0.1", args.port, build(state, args.apps), threaded=True,
+    # The control API's secret comes from the parent (DARAJA_SIMULATOR_SECRET), never argv.
+    counter = build(state, args.apps, new_secret())
+    server = make_server("127.0.0.1", args.port, counter, threaded=True,
                          request_handler=_QuietHandler)
     try:
         server.serve_forever(poll_interval=0.1)

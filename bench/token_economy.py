@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import subprocess
 import sys
 from collections import Counter
 
 import requests
 
+from app.simulator import CONTROL_ENV, CONTROL_HEADER
 from bench import loadgen, seed, stack
 from bench.report import phase_summary
 from bench.simserver import app_credentials
@@ -135,9 +137,11 @@ def simulated_hour(url: str, env: dict, s: dict) -> dict:
 def production_shaped(url: str, env: dict, s: dict) -> dict:
     """Part B: gunicorn's workers, real time, the simulator in its own process."""
     sim_port = stack.free_port()
+    control = {CONTROL_HEADER: secrets.token_urlsafe(32)}  # the simulator's control secret
     # One more Daraja app than bars: the baseline's own, so its token is not counted as a bar's.
     sim = subprocess.Popen([sys.executable, "-m", "bench.simserver", "--port", str(sim_port),
-                            "--apps", str(s["bars"] + 1)], cwd=stack.ROOT, env=env,
+                            "--apps", str(s["bars"] + 1)], cwd=stack.ROOT,
+                           env={**env, CONTROL_ENV: control[CONTROL_HEADER]},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         loadgen.wait_until_up(sim_port, "/_bench/oauth")
@@ -153,9 +157,9 @@ def production_shaped(url: str, env: dict, s: dict) -> dict:
             keys = {key: bar.id for bar, (key, _) in zip(bars, app_credentials(s["bars"]), strict=True)}
         with stack.Gunicorn("bench.wsgi_app:app", app_env, port=port) as server:
             direct = _direct_pushes(sim_port, max(10, s["pushes"] // 4), s["api_rate"],
-                                    app_credentials(s["bars"] + 1)[-1])
+                                    app_credentials(s["bars"] + 1)[-1], control)
             meter = stack.CpuMeter(server.worker_pids(), url, {"simulator": sim.pid}).start()
-            outcome = _api_pushes(server.port, sim_port, api_keys, s)
+            outcome = _api_pushes(server.port, sim_port, api_keys, s, control)
             outcome["cpu"] = meter.stop()
             outcome["direct_to_simulator"] = direct
             settled = _settled(app_env, outcome["payment_count"])
@@ -181,7 +185,8 @@ def _forget_shared_tokens() -> None:
     db.session.commit()
 
 
-def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, str]) -> dict:
+def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, str],
+                   control: dict[str, str]) -> dict:
     """The baseline: STK pushes straight to the simulator (what Daraja itself takes to answer),
     at the same rate, with its callbacks switched off so they touch nothing. Its token comes
     from a Daraja app no bar uses, so it is not counted as one of PesaTab's fetches."""
@@ -191,7 +196,8 @@ def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, s
     key, secret = credentials
     token = requests.get(f"{base}/oauth/v1/generate?grant_type=client_credentials",
                          headers=basic_auth(key, secret), timeout=10).json()["access_token"]
-    requests.post(f"{base}/_control/faults", json={"callback_lost": True}, timeout=10)
+    requests.post(f"{base}/_control/faults", json={"callback_lost": True}, headers=control,
+                  timeout=10).raise_for_status()
     try:
         reqs = [loadgen.request_bytes("POST", "/mpesa/stkpush/v1/processrequest", sim_port,
                                       body=json.dumps(stk_push_body(phone=f"25474{i:07d}")).encode(),
@@ -202,10 +208,11 @@ def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, s
                           time_limit=n / rate + 30, timeout=30)
         return phase_summary(loadgen.run(job))
     finally:
-        requests.delete(f"{base}/_control/faults", timeout=10)
+        requests.delete(f"{base}/_control/faults", headers=control, timeout=10).raise_for_status()
 
 
-def _api_pushes(port: int, sim_port: int, api_keys: list[str], s: dict) -> dict:
+def _api_pushes(port: int, sim_port: int, api_keys: list[str], s: dict,
+                control: dict[str, str]) -> dict:
     """The pushes over HTTP in two halves, every token revoked in between."""
     import time
 
@@ -225,7 +232,8 @@ def _api_pushes(port: int, sim_port: int, api_keys: list[str], s: dict) -> dict:
         outcome = loadgen.run(job)
         phases.append(outcome)
         if not revoked_at:
-            requests.post(f"http://127.0.0.1:{sim_port}/_control/revoke-tokens", timeout=10)
+            requests.post(f"http://127.0.0.1:{sim_port}/_control/revoke-tokens", headers=control,
+                          timeout=10).raise_for_status()
             revoked_at = time.time()
     merged = loadgen.Outcome(
         [x for o in phases for x in o.statuses], [x for o in phases for x in o.latency],

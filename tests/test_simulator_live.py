@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 
 import app.simulator as simulator
 from app.simulator import (
+    CONTROL_HEADER,
     INSTANT_TIMING,
     STATE_EXTENSION,
     LiveServer,
@@ -24,6 +25,8 @@ from app.simulator.testing import basic_auth, query_body, stk_push_body
 TIMEOUT = 5
 PUSH = "/mpesa/stkpush/v1/processrequest"
 QUERY = "/mpesa/stkpushquery/v1/query"
+SECRET = "standalone-simulator-secret-0123456789"  # this module's simulators' control secret
+CONTROL = {CONTROL_HEADER: SECRET}
 
 
 
@@ -37,7 +40,7 @@ def state(receiver):
 
 @pytest.fixture
 def server(state):
-    with LiveServer(create_sim_app(state)) as server:
+    with LiveServer(create_sim_app(state, control_secret=SECRET)) as server:
         yield server
 
 
@@ -50,6 +53,11 @@ def get_token(base_url: str) -> str:
     )
     response.raise_for_status()
     return response.json()["access_token"]
+
+
+def control(method: str, url: str, **kwargs) -> requests.Response:
+    """A control API call with this module's secret."""
+    return requests.request(method, url, headers=CONTROL, timeout=TIMEOUT, **kwargs)
 
 
 def post(
@@ -100,7 +108,7 @@ def test_the_blueprint_works_under_a_prefix_in_a_csrf_protected_app(state, recei
     host = Flask("host")
     host.config.update(SECRET_KEY="test-only-secret", WTF_CSRF_ENABLED=True)
     csrf = CSRFProtect(host)
-    bp = create_blueprint(state, name="daraja_mounted")
+    bp = create_blueprint(state, name="daraja_mounted", control_secret=SECRET)
     csrf.exempt(bp)
     host.register_blueprint(bp, url_prefix="/_daraja")
     with LiveServer(host) as server:
@@ -116,7 +124,7 @@ def test_the_blueprint_works_under_a_prefix_in_a_csrf_protected_app(state, recei
             f"{base}/mpesa/stkpush/v9/processrequest", json={}, timeout=TIMEOUT
         ).json()
         assert fault["fault"]["faultstring"].endswith("url: /mpesa/stkpush/v9/processrequest")
-        assert requests.post(f"{base}/_control/reset", timeout=TIMEOUT).status_code == 200
+        assert control("POST", f"{base}/_control/reset").status_code == 200
     assert state.events() == []
 
 
@@ -130,18 +138,12 @@ def test_create_sim_app_makes_its_own_state_when_given_none():
 
 
 def test_faults_can_be_set_read_and_cleared_over_http(server, state):
-    changed = requests.post(
-        f"{server.url}/_control/faults",
-        json={"callback_lost": True, "query_pending_form": "500"},
-        timeout=TIMEOUT,
-    )
+    faults = {"callback_lost": True, "query_pending_form": "500"}
+    changed = control("POST", f"{server.url}/_control/faults", json=faults)
     assert changed.status_code == 200 and changed.json()["callback_lost"] is True
     assert state.faults.query_pending_form == "500"
-    assert (
-        requests.get(f"{server.url}/_control/faults", timeout=TIMEOUT).json()["callback_lost"]
-        is True
-    )
-    cleared = requests.delete(f"{server.url}/_control/faults", timeout=TIMEOUT)
+    assert control("GET", f"{server.url}/_control/faults").json()["callback_lost"] is True
+    cleared = control("DELETE", f"{server.url}/_control/faults")
     assert cleared.json()["callback_lost"] is False and state.faults.callback_lost is False
 
 
@@ -149,7 +151,7 @@ def test_faults_can_be_set_read_and_cleared_over_http(server, state):
     "body", [{"no_such_fault": 1}, {"query_pending_form": "404"}, ["callback_lost"]]
 )
 def test_bad_faults_are_refused_over_http(server, state, body):
-    response = requests.post(f"{server.url}/_control/faults", json=body, timeout=TIMEOUT)
+    response = control("POST", f"{server.url}/_control/faults", json=body)
     assert response.status_code == 400 and response.json()["error"]
     assert state.faults.query_pending_form == "4999"
 
@@ -158,34 +160,32 @@ def test_record_transactions_and_reset_over_http(server, state, receiver):
     token = get_token(server.url)
     post(server.url, PUSH, stk_push_body(callback_url=receiver.url(), phone="254711001032"), token)
     assert state.wait_for_callbacks(1, timeout=5)
-    (txn,) = requests.get(f"{server.url}/_control/transactions", timeout=TIMEOUT).json()
+    (txn,) = control("GET", f"{server.url}/_control/transactions").json()
     assert (txn["phone"], txn["result_code"], txn["receipt"]) == ("254711001032", 1032, None)
-    (callback,) = requests.get(
-        f"{server.url}/_control/record", params={"kind": "callback"}, timeout=TIMEOUT
+    (callback,) = control(
+        "GET", f"{server.url}/_control/record", params={"kind": "callback"}
     ).json()
     assert (
         callback["status"] == 200 and callback["checkout_request_id"] == txn["checkout_request_id"]
     )
-    assert len(requests.get(f"{server.url}/_control/record", timeout=TIMEOUT).json()) == 3
-    requests.post(f"{server.url}/_control/reset", timeout=TIMEOUT)
-    assert requests.get(f"{server.url}/_control/transactions", timeout=TIMEOUT).json() == []
+    assert len(control("GET", f"{server.url}/_control/record").json()) == 3
+    control("POST", f"{server.url}/_control/reset")
+    assert control("GET", f"{server.url}/_control/transactions").json() == []
     assert post(server.url, QUERY, query_body(txn["checkout_request_id"]), token).status_code == 404
 
 
 def test_revoke_tokens_over_http(server):
     token = get_token(server.url)
-    requests.post(f"{server.url}/_control/revoke-tokens", timeout=TIMEOUT)
+    control("POST", f"{server.url}/_control/revoke-tokens")
     assert post(server.url, PUSH, stk_push_body(), token).json()["errorCode"] == "404.001.03"
 
 
 def test_apps_and_shortcodes_can_be_added_over_http(server, state, receiver):
-    app_added = requests.post(
-        f"{server.url}/_control/apps",
-        json={"key": "bar-key", "secret": "bar-secret"},
-        timeout=TIMEOUT,
+    app_added = control(
+        "POST", f"{server.url}/_control/apps", json={"key": "bar-key", "secret": "bar-secret"}
     )
     till = {"shortcode": "7654321", "passkey": "bar-passkey", "kind": "till", "tills": ["5555555"]}
-    shortcode_added = requests.post(f"{server.url}/_control/shortcodes", json=till, timeout=TIMEOUT)
+    shortcode_added = control("POST", f"{server.url}/_control/shortcodes", json=till)
     assert (app_added.status_code, shortcode_added.status_code) == (201, 201)
     token = requests.get(
         f"{server.url}/oauth/v1/generate?grant_type=client_credentials",
@@ -210,7 +210,7 @@ def test_apps_and_shortcodes_can_be_added_over_http(server, state, receiver):
     ],
 )
 def test_bad_registrations_are_refused_over_http(server, path, body):
-    assert requests.post(server.url + path, json=body, timeout=TIMEOUT).status_code == 400
+    assert control("POST", server.url + path, json=body).status_code == 400
 
 
 # LiveServer and the CLI ---------------------------------------------------------------------

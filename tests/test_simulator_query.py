@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.simulator import (
+    CONTROL_HEADER,
     INSTANT_TIMING,
     SANDBOX_PASSKEY,
     SANDBOX_SHORTCODE,
@@ -187,9 +188,13 @@ def test_the_record_keeps_malformed_bodies_as_text(daraja, state):
     assert state.events("request")[-1]["body"] == "{oops"
 
 
-def test_control_calls_are_not_recorded(sim, state):
-    sim.get("/_control/record")
-    sim.post("/_control/faults", json={"callback_delay": 0})
+def test_control_calls_are_not_recorded(state):
+    secret = "query-tests-control-secret-0123"
+    sim = create_sim_app(state, control_secret=secret).test_client()
+    headers = {CONTROL_HEADER: secret}
+    assert sim.get("/_control/record", headers=headers).status_code == 200
+    changed = sim.post("/_control/faults", json={"callback_delay": 0}, headers=headers)
+    assert changed.status_code == 200
     assert state.events() == []
 
 
