@@ -106,13 +106,8 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _mount_simulator(app: Flask) -> None:
-    """Daraja's stand-in at /_daraja for the demo, development and tests (never production)."""
-    from app.simulator import STATE_EXTENSION, SimulatorState, create_blueprint, register_cli
+    """Daraja's stand-in at /_daraja for the demo, development and tests (never production);
+    its control API is for operators and the instance's secret (app/simulator_mount.py)."""
+    from app import simulator_mount
 
-    state = app.config.get("DARAJA_SIM_STATE") or SimulatorState()
-    blueprint = create_blueprint(state)
-    csrf.exempt(blueprint)  # Safaricom's side of the wire sends no CSRF token
-    limiter.exempt(blueprint)  # the simulator plays Daraja's own spike arrest when asked
-    app.register_blueprint(blueprint, url_prefix="/_daraja")
-    app.extensions[STATE_EXTENSION] = state
-    register_cli(app)
+    simulator_mount.mount(app)

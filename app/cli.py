@@ -131,6 +131,7 @@ def deactivate_operator(email: str) -> None:
 @click.command()
 def demo() -> None:
     """Seed the demo bar `make run` uses (once; a second run changes nothing)."""
+    _simulator_control_line()
     if accounts.find_user_by_email(DEMO_OWNER_EMAIL) is not None:
         click.echo(f"Demo bar ready. Sign in as {DEMO_OWNER_EMAIL} (password as printed first time).")
         return
@@ -144,6 +145,18 @@ def demo() -> None:
     click.echo(f"  owner:   {DEMO_OWNER_EMAIL}")
     click.echo(f"  cashier: {DEMO_CASHIER_EMAIL}")
     click.echo(f"  password (both): {password}   <- shown only now")
+
+
+def _simulator_control_line() -> None:
+    """How the person running the demo drives the mounted simulator's control API."""
+    from flask import current_app
+
+    from app.simulator import CONTROL_HEADER
+    from app.simulator_mount import CONTROL_EXTENSION
+
+    secret = current_app.extensions.get(CONTROL_EXTENSION)
+    if secret:
+        click.echo(f"Simulator control (/_daraja/_control/...): header {CONTROL_HEADER}: {secret}")
 
 
 def _demo_credentials(bar: Bar) -> None:

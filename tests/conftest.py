@@ -50,6 +50,8 @@ def test_config(database_url, tmp_path_factory) -> dict:
         "SERVER_NAME": None,
         "PESATAB_ENCRYPTION_KEYS": generate_key("ktest"),
         "DARAJA_SIMULATOR": True,
+        # The mounted simulator's control secret (else made into the repo's instance/).
+        "DARAJA_SIM_SECRET": "test-simulator-control-secret-0123456789",
         "DARAJA_READ_TIMEOUT": 5.0,
     }
 
