@@ -249,6 +249,18 @@ def test_a_success_without_a_receipt_is_not_credited(client, payment):
     assert (unpaid.status, unpaid.receipt, unpaid.paid_amount) == ("sent", None, None)
 
 
+def test_a_success_without_an_amount_is_not_credited_and_is_flagged(client, payment):
+    assert acked(post(client, payment.callback_token, paid_body(payment, amount=None)))
+
+    event = last_event()
+    assert (event.disposition, event.detail) == (
+        "mismatch", "a paid result without the amount; not credited until M-Pesa confirms it")
+    unpaid = reload(payment)
+    assert (unpaid.status, unpaid.receipt, unpaid.paid_amount) == ("sent", None, None)
+    assert (unpaid.flagged, unpaid.flag_reason) == (True, "amount_missing")
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "payment.paid")) == 0
+
+
 @pytest.mark.parametrize("amount", [1, 449, 451, 4500])
 def test_a_success_for_another_amount_is_not_credited_and_is_flagged(client, payment, amount):
     assert acked(post(client, payment.callback_token, paid_body(payment, amount=amount)))

@@ -193,6 +193,12 @@ def _check_matches(payment: Payment, callback: StkCallback) -> str | None:
         return "CheckoutRequestID does not match this payment"
     if callback.succeeded and not callback.receipt:
         return "a paid result without a receipt number"
+    if callback.succeeded and callback.amount is None:
+        # Not money until M-Pesa confirms it: the recover job's STK query (the payment stays in
+        # flight) or the statement. A payment already paid is left as it is.
+        if payment.status != "paid":
+            ledger.flag(payment, "amount_missing")
+        return "a paid result without the amount; not credited until M-Pesa confirms it"
     if callback.succeeded and callback.amount is not None and callback.amount != payment.amount:
         ledger.flag(payment, "amount_mismatch")
         return f"amount {callback.amount} differs from the {payment.amount} asked"

@@ -43,6 +43,11 @@ def record(payment: Payment, outcome: Outcome) -> str:
 
 
 def _record_paid(payment: Payment, outcome: Outcome) -> str:
+    if outcome.source == "callback" and outcome.amount is None:
+        # A callback's success must say how much (a query's never does, and is asked by us).
+        if payment.status != "paid":
+            flag(payment, "amount_missing")
+        return "mismatch"
     if outcome.amount is not None and outcome.amount != payment.amount:
         flag(payment, "amount_mismatch")
         return "mismatch"

@@ -35,6 +35,12 @@ FLAG_SENTENCES: dict[str, tuple[str, str]] = {
         "The amount paid differs from the amount asked: check the M-Pesa statement and settle "
         "the difference with the customer.",
     ),
+    "amount_missing": (
+        "M-Pesa said paid but not how much",
+        "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment "
+        "(PesaTab asks M-Pesa by itself) or the M-Pesa statement shows it. Check the statement "
+        "before asking the customer again.",
+    ),
     "unknown_result_code": (
         "M-Pesa answered with a code PesaTab does not know",
         "Check the M-Pesa statement for this payment before asking the customer again.",
