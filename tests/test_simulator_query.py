@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,8 @@ from tests.samples import assert_error, invalid, sample
 
 TOKEN_URL = "/oauth/v1/generate?grant_type=client_credentials"
 
+
+LATE_PAYER_PHONE = "254711201037"  # 1037, then pays: its success callback is lost (README)
 
 
 @pytest.fixture
@@ -110,6 +113,28 @@ def test_an_unreachable_phone_stays_pending_until_the_prompt_expires(daraja, sta
 def test_a_1037_query_has_no_callback_prefix(daraja):
     checkout_id = daraja.push(phone="254711001037").get_json()["CheckoutRequestID"]
     assert daraja.query(checkout_id).get_json()["ResultDesc"] == "DS timeout user cannot be reached"
+
+
+def test_the_late_payer_answers_1037_until_it_pays_then_0():
+    now = [time.time()]
+    timing = {**INSTANT_TIMING, "late_payment_delay": 60}
+    with SimulatorState(clock=lambda: now[0], **timing, callback_lost=True) as state:
+        daraja = SimulatorClient(create_sim_app(state).test_client())
+        checkout_id = daraja.push(phone=LATE_PAYER_PHONE).get_json()["CheckoutRequestID"]
+        first = daraja.query(checkout_id).get_json()
+        assert (first["ResultCode"], first["ResultDesc"]) == ("1037", "DS timeout user cannot be reached")
+        now[0] += 59
+        assert daraja.query(checkout_id).get_json()["ResultCode"] == "1037"
+        now[0] += 2
+        paid = daraja.query(checkout_id).get_json()
+        assert (paid["ResultCode"], paid["ResultDesc"]) == ("0", "The service request is processed successfully.")
+
+
+def test_default_outcome_turns_the_late_payer_into_a_plain_outcome(daraja, state):
+    state.set_faults(default_outcome=1032)
+    daraja.push(phone=LATE_PAYER_PHONE)
+    (txn,) = state.transactions()
+    assert (txn.result_code, txn.then_code, txn.then_at, txn.receipt) == (1032, None, None, None)
 
 
 def test_a_query_checks_credentials_like_a_push(daraja):

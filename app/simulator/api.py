@@ -18,7 +18,15 @@ from app.simulator import callbacks, errors, ids, validation
 from app.simulator.errors import DarajaError, EmptyBadRequest, json_response
 from app.simulator.faults import Faults
 from app.simulator.models import PushRequest, Transaction
-from app.simulator.outcomes import LATE_CODES, callback_desc, outcome_for, query_desc, setup_outcome
+from app.simulator.outcomes import (
+    LATE_CODES,
+    PAID,
+    callback_desc,
+    later_outcome_for,
+    outcome_for,
+    query_desc,
+    setup_outcome,
+)
 from app.simulator.state import SimulatorState
 
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -103,7 +111,7 @@ def stk_push(state: SimulatorState) -> Response:
 def start_transaction(state: SimulatorState, push: PushRequest, faults: Faults) -> Transaction:
     """Decide the outcome and its timing for an accepted push."""
     now = state.clock()
-    code = _outcome(push, faults)
+    code, then = _outcome(push, faults)
     resolves_at = now + _time_to_resolve(code, faults)
     return Transaction(
         checkout_request_id=state.new_checkout_request_id(),
@@ -119,19 +127,23 @@ def start_transaction(state: SimulatorState, push: PushRequest, faults: Faults) 
         callback_url=push.callback_url,
         result_code=code,
         result_desc=callback_desc(code),
-        receipt=state.new_receipt() if code == 0 else None,
+        receipt=state.new_receipt() if PAID in (code, then) else None,
         created_at=now,
         resolves_at=resolves_at,
         transaction_date=int(ids.eat_timestamp(resolves_at)),
+        then_code=then,
+        then_at=None if then is None else resolves_at + faults.late_payment_delay,
     )
 
 
-def _outcome(push: PushRequest, faults: Faults) -> int | str:
-    """A Till/PayBill set-up error wins; then the phone-number table (or `default_outcome`)."""
+def _outcome(push: PushRequest, faults: Faults) -> tuple[int | str, int | None]:
+    """A Till/PayBill set-up error wins; then the phone-number table (or `default_outcome`).
+    Also what the outcome turns into later (None: nothing)."""
     setup_error = setup_outcome(push.shortcode, push.transaction_type, push.party_b)
     if setup_error is not None:
-        return setup_error
-    return outcome_for(push.phone, faults.default_outcome)
+        return setup_error, None
+    default = faults.default_outcome
+    return outcome_for(push.phone, default), later_outcome_for(push.phone, default)
 
 
 def _time_to_resolve(code: int | str, faults: Faults) -> float:
@@ -162,9 +174,11 @@ def stk_query(state: SimulatorState) -> Response:
     txn = state.transaction(checkout_id)
     if state.consume("query_unknown_calls") or txn is None or txn.shortcode != shortcode.number:
         raise errors.merchant_error("The transaction does not Exist", request_id=checkout_id)
-    if state.consume("query_pending_calls") or not txn.resolved(state.clock()):
+    now = state.clock()
+    if state.consume("query_pending_calls") or not txn.resolved(now):
         return _pending(txn, state.faults.query_pending_form)
-    return json_response(_query_answer(txn, str(txn.result_code), query_desc(txn.result_code)))
+    code = txn.code_at(now)
+    return json_response(_query_answer(txn, str(code), query_desc(code)))
 
 
 def _pending(txn: Transaction, form: str) -> Response:

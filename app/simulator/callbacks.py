@@ -48,13 +48,16 @@ def _metadata_items(txn: Transaction, faults: Faults) -> list[dict[str, Any]]:
 
 
 def dispatch(state: SimulatorState, txn: Transaction, faults: Faults) -> None:
-    """Send (or drop) the callback as `faults` say: now, or from a background thread."""
+    """Send (or drop) the callback as `faults` say: now, or from a background thread. A later
+    outcome's callback (`then_code`) is never sent: it is recorded as dropped."""
     if faults.callback_lost:
         state.add_event(
             "callback_dropped", checkout_request_id=txn.checkout_request_id, url=txn.callback_url
         )
+        _drop_later(state, txn)
     elif faults.callback_before_response:
         deliver_all(state, txn, faults)
+        _drop_later(state, txn)
     else:
         stop = state.stop_event
         state.start_thread(
@@ -68,9 +71,22 @@ def _deliver_later(state: SimulatorState, txn: Transaction, faults: Faults, stop
         delay = max(0.0, txn.resolves_at + faults.callback_delay - state.clock())
         if not stop.wait(delay):
             deliver_all(state, txn, faults)
+        if txn.then_at is not None:
+            delay = max(0.0, txn.then_at + faults.callback_delay - state.clock())
+            if not stop.wait(delay):
+                _drop_later(state, txn)
     except Exception as exc:  # the thread must never die noisily; the record says what happened
         state.add_event(
             "callback_error", checkout_request_id=txn.checkout_request_id, error=repr(exc)
+        )
+
+
+def _drop_later(state: SimulatorState, txn: Transaction) -> None:
+    """The callback of the later outcome (a 1037 paid after all) is lost, as it was in production."""
+    if txn.then_code is not None:
+        state.add_event(
+            "callback_dropped", checkout_request_id=txn.checkout_request_id, url=txn.callback_url,
+            result_code=txn.then_code,
         )
 
 

@@ -17,6 +17,7 @@ _NON_NEGATIVE = (
     "callback_delay",
     "decision_delay",
     "prompt_lifetime",
+    "late_payment_delay",
     "push_delay",
     "callback_timeout",
     "timestamp_tolerance",
@@ -28,6 +29,7 @@ FAULT_HELP = {
     "callback_delay": "seconds between the customer's decision and the callback POST",
     "decision_delay": "seconds after the push before the customer decides (query answers pending until then)",
     "prompt_lifetime": "seconds before 1019/1037 outcomes resolve (the prompt times out)",
+    "late_payment_delay": "seconds after its 1037 before `254711201037` pays anyway (queries say 0 from then)",
     "push_delay": "seconds to sleep before answering a push (the push still reaches the customer)",
     "token_ttl": "real lifetime of newly issued tokens in seconds (None: 3600); `expires_in` still says 3599",
     "callback_lost": "never send the callback",
@@ -55,6 +57,7 @@ class Faults:
     callback_delay: float = 2.0
     decision_delay: float = 1.0
     prompt_lifetime: float = 5.0
+    late_payment_delay: float = 10.0
     push_delay: float = 0.0
     token_ttl: float | None = None
     callback_lost: bool = False
@@ -97,6 +100,7 @@ INSTANT_TIMING: dict[str, float] = {
     "callback_delay": 0.0,
     "decision_delay": 0.0,
     "prompt_lifetime": 0.0,
+    "late_payment_delay": 0.0,
 }
 
 

@@ -80,11 +80,21 @@ class Transaction:
     created_at: float
     resolves_at: float
     transaction_date: int
+    # What it turns into at `then_at` (a 1037 the customer pays after; its callback is lost).
+    # `receipt` is then the receipt of that later payment.
+    then_code: int | str | None = None
+    then_at: float | None = None
 
     @property
     def paid(self) -> bool:
-        """True when the customer paid (result code 0)."""
+        """True when the first outcome, the one the callback reports, is paid (result code 0)."""
         return self.result_code == 0
+
+    def code_at(self, now: float) -> int | str:
+        """The result code a query finds at `now` (once resolved)."""
+        if self.then_code is not None and self.then_at is not None and now >= self.then_at:
+            return self.then_code
+        return self.result_code
 
     def resolved(self, now: float) -> bool:
         """Has the prompt been answered (or timed out) by `now`?"""

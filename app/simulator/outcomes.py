@@ -19,6 +19,8 @@ WRONG_PARTY_B = "SFC_IC0003"
 # These resolve when the prompt times out (`prompt_lifetime`), not when the customer decides.
 LATE_CODES = frozenset({1019, 1037})
 _CALLBACK_PREFIX = "[STK_CB - ]"
+# 1037 first, then the customer pays anyway and that success callback never arrives.
+LATE_PAYER_PHONE = "254711201037"
 
 # Daraja's ResultDesc wording, as callbacks carry it.
 RESULT_DESCS: dict[int | str, str] = {
@@ -46,10 +48,11 @@ RESULT_DESCS: dict[int | str, str] = {
 
 @dataclass(frozen=True)
 class NamedPhone:
-    """A phone number with a fixed, documented outcome."""
+    """A phone number with a fixed, documented outcome; `then`: what it turns into later."""
 
     code: int
     meaning: str
+    then: int | None = None
 
 
 NAMED_PHONES: dict[str, NamedPhone] = {
@@ -63,6 +66,12 @@ NAMED_PHONES: dict[str, NamedPhone] = {
     "254711001037": NamedPhone(1037, "phone unreachable (after `prompt_lifetime`)"),
     "254711002001": NamedPhone(2001, "wrong PIN"),
     "254711008006": NamedPhone(8006, "PIN locked"),
+    LATE_PAYER_PHONE: NamedPhone(
+        1037,
+        "phone unreachable, then the customer pays `late_payment_delay` s later anyway: "
+        "that success callback is lost (queries say 0)",
+        then=PAID,
+    ),
 }
 
 
@@ -75,6 +84,13 @@ def outcome_for(phone: str, default: int | str | None = None) -> int | str:
     if phone.startswith(CODED_PREFIX) and len(phone) == 12:
         return int(phone[len(CODED_PREFIX) :])
     return PAID
+
+
+def later_outcome_for(phone: str, default: int | str | None = None) -> int | None:
+    """The result code a push to `phone` turns into after its first outcome, if any."""
+    if default is not None or phone not in NAMED_PHONES:
+        return None
+    return NAMED_PHONES[phone].then
 
 
 def setup_outcome(shortcode: Shortcode, transaction_type: str, party_b: str) -> int | str | None:
@@ -98,9 +114,8 @@ def render_outcome_table() -> str:
     """The phone-number table as markdown, for the README."""
     lines = ["| phone (PhoneNumber) | ResultCode | ResultDesc | meaning |", "|---|---|---|---|"]
     for phone, named in NAMED_PHONES.items():
-        lines.append(
-            f"| `{phone}` | {named.code} | {callback_desc(named.code)} | {named.meaning} |"
-        )
+        code = f"{named.code}, then {named.then}" if named.then is not None else named.code
+        lines.append(f"| `{phone}` | {code} | {callback_desc(named.code)} | {named.meaning} |")
     lines.append(
         f"| `{CODED_PREFIX}CCCCC` | CCCCC | as above, or a generic text | any code, e.g. `254711000026` → 26 |"
     )
