@@ -154,6 +154,38 @@ def test_a_success_racing_failures_wins_and_is_credited_once(live, payment, fail
         assert not paid.flagged
 
 
+@pytest.fixture
+def holds_lined_up(monkeypatch):
+    """`lined_up` for holds (a 1037 is held in flight, not settled): every delivery reaches the
+    hold's UPDATE having read the payment before any of them wrote it."""
+    barrier = threading.Barrier(DELIVERIES, timeout=0.5)
+    real_hold = states.hold
+
+    def hold(payment, **values):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return real_hold(payment, **values)
+
+    monkeypatch.setattr(states, "hold", hold)
+
+
+def test_the_same_1037_delivered_five_times_at_once_holds_the_payment_once(live, payment, holds_lined_up):
+    from datetime import timedelta
+
+    from app import jobs
+    from app.models import utcnow
+
+    body = body_for(payment, "callback_unreachable.json")
+
+    answers = deliver_at_once([(hook(live, payment), body)] * DELIVERIES)
+
+    assert all(acked(a) for a in answers), answers
+    jobs.replay_pending(now=utcnow() + timedelta(minutes=2))  # any left pending by a busy database
+    held = reload(payment)
+    assert (held.status, held.result_code, held.settled_at) == ("unknown", "1037", None)
+    assert Counter(e.disposition for e in events_for(payment)) == {"applied": 1, "duplicate": DELIVERIES - 1}
+
+
 def test_the_same_receipt_sent_to_two_payments_at_once_is_credited_once(live, factory, bar, payment):
     other = factory.payment(bar, status="sent", amount=450)
     posts = [(hook(live, payment), body_for(payment)), (hook(live, other), body_for(other))] * 2

@@ -43,7 +43,8 @@ with app.app_context():
 def many_sent(factory, bar, live, sim_state):
     factory.live_credentials(bar)
     sim_state.set_faults(callback_lost=True)
-    coded = [f"2547110{code:05d}" for code in (1, 17, 1001, 1025, 1032, 1037, 2001, 8006)]
+    # (1037 is not in the list: it waits minutes for a second query, test_unconfirmed.py.)
+    coded = [f"2547110{code:05d}" for code in (1, 17, 1001, 1019, 1025, 1032, 2001, 8006)]
     phones = coded + [f"2547083741{n:02d}" for n in range(12)]  # any other number pays
     for n, phone in enumerate(phones):
         start_push(bar, PushRequest(phone=phone, amount=10 + n, purpose="api", account_reference=f"R{n}",

@@ -25,6 +25,9 @@ class ResultInfo:
     sentence: str
     known: bool
     setup_error: bool = False
+    # A failure that can still turn into money (the customer may pay after it): not final until
+    # an STK query a few minutes later still says so (app/payments/ledger.py).
+    may_still_pay: bool = False
 
 
 _SETUP = f"Payment set-up error; {SETTINGS}"
@@ -58,6 +61,15 @@ _RESULTS: dict[str, tuple[Status, str, bool]] = {
 
 KNOWN_CODES = frozenset({"0", *_RESULTS})
 
+# Codes reported as followed by a success (daraja.md: 1037 "DS timeout" comes while the customer
+# may still enter the PIN; the 2026 sandbox answers 1037 by query first, its callback later).
+# Not 1019 (the prompt itself expired), 1032 (the customer said no) or 1025/9999 (no prompt).
+MAY_STILL_PAY = frozenset({"1037"})
+CONFIRMING = (
+    "M-Pesa is still confirming this payment: the phone did not answer in time, but the customer "
+    "may still pay. PesaTab checks again in a few minutes; do not send it again yet."
+)
+
 
 def normalize_code(code: str | int | float | None) -> str:
     """Daraja's ResultCode as a string: `0`, `"0"` and `0.0` all become `"0"`."""
@@ -77,7 +89,8 @@ def describe(code: str | int | None, receipt: str | None = None) -> ResultInfo:
         return ResultInfo(key, "paid", sentence, known=True)
     if key in _RESULTS:
         status, sentence, setup_error = _RESULTS[key]
-        return ResultInfo(key, status, sentence, known=True, setup_error=setup_error)
+        return ResultInfo(key, status, sentence, known=True, setup_error=setup_error,
+                          may_still_pay=key in MAY_STILL_PAY)
     shown = key or "missing"
     return ResultInfo(key, "failed", f"M-Pesa declined the payment (code {shown}).", known=False)
 

@@ -179,7 +179,10 @@ def _apply(event: CallbackEvent) -> tuple[str, str | None, Payment | None]:
     problem = _check_matches(payment, callback)
     if problem:
         return "mismatch", problem, payment
-    return ledger.record(payment, _outcome(callback)), None, payment
+    disposition = ledger.record(payment, _outcome(callback))
+    if disposition == "held":  # a failure that may still turn into money: not final yet
+        return "applied", "held until an STK query confirms it", payment
+    return disposition, None, payment
 
 
 def _check_matches(payment: Payment, callback: StkCallback) -> str | None:

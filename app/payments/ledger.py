@@ -2,12 +2,18 @@
 
 Each outcome is applied with one conditional update (states.move), so duplicates, replays and
 racing workers change nothing after the first. The receipt is unique in the database too.
+
+A failure that can still turn into money (1037, `may_still_pay` in the catalogue) is not final
+when it first arrives: the payment is held in flight (`unknown`, "M-Pesa is still confirming")
+and the recover job asks M-Pesa again CONFIRM_AFTER later. Only a query answer, for a payment
+already held and pushed at least CONFIRM_AFTER ago, makes it final; a success meanwhile is paid
+and flagged as a late success.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -15,7 +21,10 @@ from app import audit, metrics
 from app.extensions import db
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import describe
+from app.mpesa.catalogue import CONFIRMING
 from app.payments import states
+
+CONFIRM_AFTER = timedelta(minutes=3)  # a failure that may still pay is queried again this long after
 
 
 @dataclass(frozen=True)
@@ -31,15 +40,47 @@ class Outcome:
     source: str = "callback"  # callback | query
 
 
-def record(payment: Payment, outcome: Outcome) -> str:
+def record(payment: Payment, outcome: Outcome, now: datetime | None = None) -> str:
     """Apply `outcome` to `payment`; returns the disposition: applied, late_success, duplicate,
-    ignored (pending news or news about a settled payment) or mismatch. Does not commit."""
+    ignored (pending news or news about a settled payment), mismatch, or held (a failure that
+    may still turn into money: the payment waits for a query, due at `next_query_at`). Does not
+    commit. `now` is the recover job's clock (a callback's is the real one)."""
     info = describe(outcome.code)
     if info.status == "pending":
         return "ignored"
     if info.status == "paid":
         return _record_paid(payment, outcome)
+    now = now or utcnow()
+    if info.may_still_pay and not _confirmed(payment, outcome, now):
+        return _hold(payment, outcome, info, now)
     return _record_unpaid(payment, outcome, info)
+
+
+def _held(payment: Payment, code: str) -> bool:
+    return payment.status in states.IN_FLIGHT and payment.result_code == code
+
+
+def _confirmed(payment: Payment, outcome: Outcome, now: datetime) -> bool:
+    """A query still giving the failure a payment is held on, long enough after the push."""
+    started = payment.sent_at or payment.created_at
+    return outcome.source == "query" and _held(payment, outcome.code) and now - started >= CONFIRM_AFTER
+
+
+def _hold(payment: Payment, outcome: Outcome, info, now: datetime) -> str:
+    if _held(payment, info.code):
+        if outcome.source != "query":
+            return "duplicate"  # the same news again; the confirming query stays as planned
+        # Asked early (e.g. "Check now"): ask again once the answer can be final.
+        started = payment.sent_at or payment.created_at
+        payment.next_query_at = max(now, started + CONFIRM_AFTER)
+        return "held"
+    values = {"result_code": info.code, "result_desc": outcome.desc, "message": CONFIRMING,
+              "next_query_at": now + CONFIRM_AFTER}
+    if states.hold(payment, **values):
+        return "held"
+    if _held(payment, info.code):  # another worker held it meanwhile, on the same answer
+        return _hold(payment, outcome, info, now)
+    return "duplicate" if payment.result_code == info.code else "ignored"
 
 
 def _record_paid(payment: Payment, outcome: Outcome) -> str:

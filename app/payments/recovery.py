@@ -133,7 +133,12 @@ def _query_one(payment: Payment, now: datetime, cache: dict, result: RecoveryRes
     alerts.note_token_ok(payment.bar_id)
     payment.query_attempts += 1
     if answer.state == "finished":
-        disposition = ledger.record(payment, ledger.Outcome(code=answer.result_code, desc=answer.result_desc, source="query"))
+        outcome = ledger.Outcome(code=answer.result_code, desc=answer.result_desc, source="query")
+        disposition = ledger.record(payment, outcome, now=now)
+        if disposition == "held":  # a failure that may still pay: asked again at next_query_at
+            db.session.commit()
+            result.still_waiting += 1
+            return "held"
         if disposition != "ignored":
             payment.next_query_at = None
             result.settled += 1

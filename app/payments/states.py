@@ -4,10 +4,13 @@
     created -> rejected                (Daraja refused: nothing reached the customer)
     created -> unknown                 (the push may have reached Daraja; settle by callback/query)
     unknown -> sent | paid | failed | cancelled | expired
+    created | sent | unknown -> unknown  (`hold`: M-Pesa answered a failure that can still turn
+                                        into money, 1037; final only once a query confirms it)
 
 Final states do not move, with one exception: money wins. A success carrying a receipt for a
-payment already failed, cancelled or expired moves it to paid and flags it ("late success").
-`paid` never moves.
+payment already failed, cancelled or expired moves it to paid and flags it ("late success"), and
+so does a success for a payment held on such a failure. `paid` never moves. A payment M-Pesa has
+answered about (a held one) never goes back to plain `sent`.
 
 `move` is one conditional UPDATE ("... WHERE status IN (states that may move to new)"), so two
 workers applying the same news at once cannot both win: exactly one sees a changed row.
@@ -15,11 +18,12 @@ workers applying the same news at once cannot both win: exactly one sees a chang
 
 from __future__ import annotations
 
-from sqlalchemy import Update, bindparam, case, select, update
+from sqlalchemy import Update, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import Payment, utcnow
+from app.mpesa.catalogue import MAY_STILL_PAY
 
 IN_FLIGHT = ("created", "sent", "unknown")
 FINAL = ("paid", "failed", "cancelled", "expired", "rejected")
@@ -51,6 +55,16 @@ def move(payment: Payment, new: str, **values) -> bool:
     The UPDATE returns the row as it wrote it, and `payment` is refreshed from that (no
     reload); when nothing changed, `payment` is expired so its next read shows the row as
     it is now."""
+    return _apply(payment, new, tuple(sources_of(new)), values)
+
+
+def hold(payment: Payment, **values) -> bool:
+    """Keep an in-flight payment (created, sent or unknown) waiting as `unknown` with `values`:
+    M-Pesa answered a failure that can still turn into money. False if it settled meanwhile."""
+    return _apply(payment, "unknown", IN_FLIGHT, values)
+
+
+def _apply(payment: Payment, new: str, sources: tuple[str, ...], values: dict) -> bool:
     now = utcnow()
     values = {"status": new, "updated_at": now, **values}
     if new == "sent":
@@ -60,7 +74,7 @@ def move(payment: Payment, new: str, **values) -> bool:
         values.setdefault("inflight_key", None)
     params = {f"v_{name}": value for name, value in values.items()}
     params["payment_id"] = payment.id
-    row = db.session.execute(_statement(new, tuple(sorted(values))), params).one_or_none()
+    row = db.session.execute(_statement(new, tuple(sorted(values)), sources), params).one_or_none()
     if row is None:
         db.session.expire(payment)
         return False
@@ -73,20 +87,28 @@ _table = Payment.__table__
 _COLUMNS = tuple(_table.c)  # what the UPDATE returns, and the attribute each refreshes
 _ATTRIBUTES = tuple(Payment.__mapper__.get_property_by_column(column).key for column in _COLUMNS)
 _OTHER = _table.alias("other_payment")
-_statements: dict[tuple[str, tuple[str, ...]], Update] = {}
+_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Update] = {}
 
 
-def _statement(new: str, columns: tuple[str, ...]) -> Update:
-    """The conditional UPDATE for a move to `new` setting `columns`, every value a bound
-    parameter: built (with its cache key) once per shape rather than on every move."""
-    statement = _statements.get((new, columns))
+def _statement(new: str, columns: tuple[str, ...], sources: tuple[str, ...]) -> Update:
+    """The conditional UPDATE for a move to `new` from `sources` setting `columns`, every value
+    a bound parameter: built (with its cache key) once per shape rather than on every move."""
+    statement = _statements.get((new, columns, sources))
     if statement is not None:
         return statement
     values = {name: bindparam(f"v_{name}", type_=_table.c[name].type) for name in columns}
-    statement = update(_table).where(_table.c.id == bindparam("payment_id"), _table.c.status.in_(sources_of(new)))
+    statement = update(_table).where(_table.c.id == bindparam("payment_id"), _table.c.status.in_(sources))
+    if new == "sent":
+        statement = statement.where(_table.c.result_code.is_(None))  # M-Pesa has not answered yet
+    if new == "unknown" and "result_code" in columns:
+        # A hold: the same answer twice (two deliveries at once) holds the payment once.
+        code = _table.c.result_code
+        statement = statement.where(or_(code.is_(None), code != values["result_code"]))
     if new == "paid":
-        # A late success outranks any flag the caller asked for (e.g. receipt_pending).
-        late = _table.c.status.in_(SETTLED_UNPAID)
+        # A late success outranks any flag the caller asked for (e.g. receipt_pending): after a
+        # settled failure, or after one held for confirmation (SET reads the row as it was).
+        held = and_(_table.c.status.in_(IN_FLIGHT), _table.c.result_code.in_(sorted(MAY_STILL_PAY)))
+        late = or_(_table.c.status.in_(SETTLED_UNPAID), held)
         values["flagged"] = case((late, True), else_=values.get("flagged", _table.c.flagged))
         values["flag_reason"] = case((late, "late_success"), else_=values.get("flag_reason", _table.c.flag_reason))
     if "receipt" in columns:
@@ -95,5 +117,5 @@ def _statement(new: str, columns: tuple[str, ...]) -> Update:
         )
         statement = statement.where(~elsewhere.exists())
     statement = statement.values(**values).returning(*_COLUMNS)
-    _statements[(new, columns)] = statement
+    _statements[(new, columns, sources)] = statement
     return statement
