@@ -7,10 +7,18 @@ never a silent default.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from limits.storage import SCHEMES as RATELIMIT_SCHEMES
+
+from app.crypto import KeyRing, KeyRingError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -18,8 +26,11 @@ ENVIRONMENTS = {"development", "production", "test"}
 LOG_LEVELS = {"debug", "info", "warning", "error", "critical"}
 
 
-class ConfigError(RuntimeError):
-    """The environment describes a configuration the app must not start with."""
+class ConfigError(click.ClickException, RuntimeError):
+    """The environment describes a configuration the app must not start with.
+
+    A ClickException too, so a `flask` command refused for its settings prints the sentence
+    (`Error: ...`, exit 1) instead of a traceback."""
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -102,7 +113,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "DARAJA_SIMULATOR": simulator,
         "DARAJA_BASE_URL": env.get("DARAJA_BASE_URL") or None,
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_STORAGE_URI": _ratelimit_storage(env, production),
+        # Several PesaTab instances (or test runs) sharing one Redis keep their counts apart.
+        "RATELIMIT_KEY_PREFIX": (env.get("RATELIMIT_KEY_PREFIX") or "").strip(),
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per 5 minutes",
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT") or "5 per 5 minutes",
@@ -227,6 +240,95 @@ def _metrics_token(raw: str | None, production: bool) -> str | None:
     return token
 
 
+def web_concurrency(env: Mapping[str, str]) -> int:
+    """How many gunicorn workers serve: gunicorn.conf.py's rule (WEB_CONCURRENCY, default 2)."""
+    return parse_int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY"), 2, minimum=1)
+
+
+def _ratelimit_storage(env: Mapping[str, str], production: bool) -> str:
+    """Where Flask-Limiter counts: RATELIMIT_STORAGE_URI, else REDIS_URL, else memory://.
+
+    memory:// counts in each worker on its own, so with N workers every limit is N times too
+    generous: production refuses it unless one worker serves."""
+    explicit = (env.get("RATELIMIT_STORAGE_URI") or "").strip()
+    redis_url = (env.get("REDIS_URL") or "").strip()
+    name = "RATELIMIT_STORAGE_URI" if explicit else "REDIS_URL"
+    uri = explicit or redis_url or "memory://"
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme not in RATELIMIT_SCHEMES:
+        raise ConfigError(
+            f"{name} must be a storage URL such as redis://host:6379/0 (rate limits are counted "
+            "there); it has no scheme Flask-Limiter knows."
+        )
+    if production and scheme == "memory":
+        workers = web_concurrency(env)
+        if workers > 1:
+            raise ConfigError(
+                f"RATELIMIT_STORAGE_URI is memory:// but {workers} gunicorn workers serve "
+                "(WEB_CONCURRENCY, default 2): each would count rate limits on its own, allowing "
+                f"{workers} times every limit. Set REDIS_URL (or RATELIMIT_STORAGE_URI="
+                "redis://...) so all workers count in one place, or WEB_CONCURRENCY=1."
+            )
+    return uri
+
+
+PLACEHOLDER_WORDS = (
+    "changeme", "changethis", "replaceme", "secret", "password", "placeholder", "example",
+    "insecure", "default",
+)
+MIN_DISTINCT_CHARACTERS = 8
+MIN_DISTINCT_KEY_BYTES = 8
+HOW_TO_MAKE_ONE = (
+    ' Set it to a random value, e.g. the output of python -c "import secrets; '
+    'print(secrets.token_urlsafe(48))" (changing it signs everyone out).'
+)
+
+
+def _guessable_secret_key(key: str) -> str | None:
+    """Why a production SECRET_KEY is too easy to guess, or None. Never quotes the key."""
+    letters = re.sub(r"[^a-z0-9]", "", key.lower())
+    if any(word in letters for word in PLACEHOLDER_WORDS):
+        return "looks like a placeholder (a word such as 'changeme', 'secret' or 'password')"
+    for period in range(1, len(key) // 2 + 1):
+        if all(key[i] == key[i - period] for i in range(period, len(key))):
+            return "is one character or a short pattern repeated"
+    if len(set(key)) < MIN_DISTINCT_CHARACTERS:
+        return f"uses fewer than {MIN_DISTINCT_CHARACTERS} different characters"
+    return None
+
+
+def _weak_encryption_keys(text: str) -> None:
+    """Refuse a key ring entry whose 32 bytes are not random (all zero, one byte repeated)."""
+    try:
+        ring = KeyRing.parse(text)
+    except KeyRingError as err:
+        raise ConfigError(f"PESATAB_ENCRYPTION_KEYS: {err}") from None
+    for kid, entry in zip(ring.kids, text.split(","), strict=True):
+        encoded = entry.partition(":")[2].strip().rstrip("=")
+        key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if len(set(key)) < MIN_DISTINCT_KEY_BYTES:
+            raise ConfigError(
+                f"PESATAB_ENCRYPTION_KEYS: key '{kid}' is not random (its bytes take fewer than "
+                f"{MIN_DISTINCT_KEY_BYTES} different values, like an all-zero key), so anyone "
+                "could open what it seals. Make one with `flask keys generate`, put it first, "
+                "then re-seal with `flask keys rotate` (see README, Running in production)."
+            )
+
+
+def _require_https(name: str, value: str, why: str) -> None:
+    try:
+        parts = urlsplit(value)
+        scheme, host = parts.scheme.lower(), parts.hostname
+    except ValueError:
+        scheme, host = "", None
+    if scheme != "https" or not host:
+        found = f"it starts with {scheme}://" if scheme else "it is not a URL"
+        raise ConfigError(
+            f"{name} must be an https:// address in production ({why}); {found}. "
+            f"Set {name} to its https:// address."
+        )
+
+
 def _require_production_settings(env: Mapping[str, str]) -> None:
     missing = [
         name
@@ -239,5 +341,31 @@ def _require_production_settings(env: Mapping[str, str]) -> None:
             + ", ".join(missing)
             + ". Set them in the environment (see README, Configuration)."
         )
-    if len(env["SECRET_KEY"].strip()) < 32:
-        raise ConfigError("SECRET_KEY must be at least 32 characters in production.")
+    secret_key = env["SECRET_KEY"].strip()
+    if len(secret_key) < 32:
+        raise ConfigError(
+            "SECRET_KEY must be at least 32 characters in production." + HOW_TO_MAKE_ONE
+        )
+    weakness = _guessable_secret_key(secret_key)
+    if weakness:
+        raise ConfigError(f"SECRET_KEY {weakness}, so it is easy to guess." + HOW_TO_MAKE_ONE)
+    _weak_encryption_keys(env["PESATAB_ENCRYPTION_KEYS"])
+    # Flask's own reading of FLASK_DEBUG (flask.helpers.get_debug_flag); `flask run --debug`
+    # sets it too.
+    debug = env.get("FLASK_DEBUG") or ""
+    if debug and debug.lower() not in {"0", "false", "no"}:
+        raise ConfigError(
+            "FLASK_DEBUG is on: in production it would serve Werkzeug's debugger, a Python "
+            "console at /console, to anyone who reaches the app. Unset FLASK_DEBUG (or set it "
+            "to 0)."
+        )
+    public = (env.get("PUBLIC_BASE_URL") or "").strip()
+    if not public:
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be set in production: the https:// address Safaricom sends "
+            "payment callbacks to, like https://pay.example.co.ke."
+        )
+    _require_https("PUBLIC_BASE_URL", public, "Safaricom sends payment callbacks to it")
+    daraja = (env.get("DARAJA_BASE_URL") or "").strip()
+    if daraja:
+        _require_https("DARAJA_BASE_URL", daraja, "M-Pesa credentials and tokens are sent to it")
