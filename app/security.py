@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, abort, g
+from flask import Flask, abort, current_app, g
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
@@ -27,6 +27,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# Production only: browsers then refuse plain http for a year, subdomains included (local runs
+# are plain http, and a browser would remember the header for 127.0.0.1).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask) -> None:
@@ -40,6 +43,8 @@ def _security_headers(response):
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config.get("PESATAB_ENV") == "production":
+        headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     if response.mimetype == "text/html":
         headers.setdefault("Cache-Control", "no-store")
     return response

@@ -16,6 +16,17 @@ def test_pages_carry_the_security_headers(client):
     assert headers["Referrer-Policy"] == "same-origin"
 
 
+@pytest.mark.parametrize("path", ["/login", "/healthz", "/no-such-page", "/api/v1/openapi.json"])
+def test_hsts_is_sent_in_production_only(app, client, path):
+    app.config["PESATAB_ENV"] = "production"
+    headers = client.get(path).headers
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    # Local runs are plain http: a browser would remember the header and refuse 127.0.0.1.
+    for environment in ("development", "test"):
+        app.config["PESATAB_ENV"] = environment
+        assert "Strict-Transport-Security" not in client.get(path).headers
+
+
 def test_pages_have_no_inline_script(client, owner):
     c = client
     c.login(owner)
