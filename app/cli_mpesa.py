@@ -1,4 +1,5 @@
-"""Operator commands for M-Pesa: keys, credentials, going live, the global switch.
+"""Operator commands for M-Pesa: credentials, going live, the global switch (and the keys
+group of app/cli_keys.py).
 
 Secrets are read from the environment (MPESA_CONSUMER_KEY, MPESA_CONSUMER_SECRET, MPESA_PASSKEY)
 or prompted without echo; never from arguments, which end up in shell history and `ps`.
@@ -14,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app import onboarding, system, vault
-from app.crypto import generate_key
+from app.cli_keys import keys
 from app.extensions import db
 from app.models import Bar, Payment
 from app.mpesa import InvalidPhone, normalize_phone
@@ -37,29 +38,6 @@ def _bar(slug: str) -> Bar:
 def _secret(env_name: str, label: str) -> str:
     value = os.environ.get(env_name)
     return value if value else click.prompt(label, hide_input=True)
-
-
-@click.group()
-def keys() -> None:
-    """Encryption keys for stored credentials."""
-
-
-@keys.command("generate")
-def keys_generate() -> None:
-    """Print a new key entry for PESATAB_ENCRYPTION_KEYS (put it first to seal with it)."""
-    click.echo(generate_key())
-
-
-@keys.command("rotate")
-def keys_rotate() -> None:
-    """Re-seal every stored credential under the first key. Safe to run again."""
-    resealed, unreadable = vault.rotate_all()
-    click.echo(f"Re-sealed {resealed} credential set(s) under key {vault.keyring().current_kid}.")
-    if unreadable:
-        raise click.ClickException(
-            f"{unreadable} credential set(s) cannot be opened with the configured keys; "
-            "add the key they were sealed with to PESATAB_ENCRYPTION_KEYS and run again."
-        )
 
 
 @click.group()

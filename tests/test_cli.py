@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from sqlalchemy import func, select
 
 from app.cli import DEMO_OWNER_EMAIL
+from app.crypto import KeyRing
 from app.extensions import db
 from app.models import Bar, User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flask_in_production(*args: str) -> subprocess.CompletedProcess:
+    """`flask ARGS` as an operator runs it on a production host with no settings made yet."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+           "FLASK_APP": "wsgi.py", "PESATAB_ENV": "production"}
+    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_keys_generate_needs_no_settings_in_production():
+    result = flask_in_production("keys", "generate")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    ring = KeyRing.parse(result.stdout.strip())
+    assert len(ring.kids) == 1
+
+
+@pytest.mark.parametrize("command", [["keys", "rotate"], ["bars", "list"], ["db", "upgrade"]])
+def test_other_commands_refuse_incomplete_production_settings_in_a_sentence(command):
+    result = flask_in_production(*command)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: PesaTab will not start in production without SECRET_KEY, DATABASE_URL, "
+        "PESATAB_ENCRYPTION_KEYS. Set them in the environment (see README, Configuration)."
+    )
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_bars_create_reads_the_password_from_the_environment(runner):
