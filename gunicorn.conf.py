@@ -10,6 +10,11 @@ and /metrics adds them up. The directory is set here, before any worker imports 
 emptied when gunicorn starts (counters restart with the server, as Prometheus expects) and
 removed at exit if we made it.
 
+Rate limits: the app refuses memory:// storage in production when WEB_CONCURRENCY says more than
+one worker serves (app/config.py, same rule as `workers` below: unset means 2). on_starting
+writes the count gunicorn really uses (a `--workers` on the command line wins) back into
+WEB_CONCURRENCY, so the workers judge by the truth.
+
 The access log never prints a query string, and prints `***` for the secret part of paths that
 carry one: the callback token in /hooks/stk/<token> is what lets a caller settle a payment.
 """
@@ -25,6 +30,7 @@ from pathlib import Path
 from gunicorn import glogging
 
 bind = [address.strip() for address in os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT') or 8000}").split(",")]
+# app.config.web_concurrency reads this the same way; keep the two rules alike.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
@@ -70,7 +76,9 @@ METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def on_starting(server):
-    """Before any worker exists: start every counter from zero."""
+    """Before any worker exists: start every counter from zero, and tell the workers (through
+    their environment) how many of them there are."""
+    os.environ["WEB_CONCURRENCY"] = str(server.cfg.workers)
     METRICS_DIR.mkdir(parents=True, exist_ok=True)
     for stale in METRICS_DIR.glob("*.db"):
         stale.unlink()
