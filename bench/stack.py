@@ -31,6 +31,8 @@ PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
 ADMIN_DSN = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+# Production counts rate limits in Redis when several workers serve (memory:// is refused).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # The one gunicorn configuration every benchmark and every baseline runs with: production's own
 # gunicorn.conf.py (threaded workers, metrics in multiprocess mode), two workers of four
@@ -93,7 +95,9 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
         PESATAB_ENCRYPTION_KEYS=generate_key("kbench"),
         DARAJA_SIMULATOR="0",
         SCHEDULER_ENABLED="0",
-        RATELIMIT_STORAGE_URI="memory://",
+        PUBLIC_BASE_URL="https://pesatab.bench",  # production wants https (a TLS proxy's name)
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        RATELIMIT_KEY_PREFIX=f"pesatab-bench-{os.getpid()}",
         LOGIN_LIMIT_PER_ADDRESS=UNLIMITED,
         LOGIN_LIMIT_PER_ACCOUNT=UNLIMITED,
         PUSH_LIMIT_PER_BAR=UNLIMITED,

@@ -266,7 +266,9 @@ def _settled(env: dict, expected: int, wait: float = 20.0) -> dict:
 def run(scale: str = "full") -> dict:
     s = SCALES[scale]
     with stack.database("tokens") as url:
-        env = stack.app_env(url)
+        # The simulator and its callbacks speak plain http on loopback, which production refuses
+        # (it wants https addresses): these runs are development, otherwise the same settings.
+        env = {**stack.app_env(url), "PESATAB_ENV": "development"}
         stack.migrate(env)
         hour = simulated_hour(url, env, s)
         production = production_shaped(url, env, s)
