@@ -117,9 +117,6 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         # Several PesaTab instances (or test runs) sharing one Redis keep their counts apart.
         "RATELIMIT_KEY_PREFIX": (env.get("RATELIMIT_KEY_PREFIX") or "").strip(),
         "RATELIMIT_HEADERS_ENABLED": True,
-        # Redis down must not take sign-in and pushes down with it: each worker counts in its
-        # own memory until Redis answers again (limits per worker for that while, never a 500).
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per 5 minutes",
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT") or "5 per 5 minutes",
         "PUSH_LIMIT_PER_BAR": env.get("PUSH_LIMIT_PER_BAR") or "10 per 5 minutes",
