@@ -129,7 +129,10 @@ def app_context(env: dict[str, str]) -> Iterator:
     from app import create_app
     from app.extensions import db
 
-    app = create_app(environ=env)
+    # One process, no requests served: its limits stay in memory. The limiter object is shared
+    # by every app in the process, so pointing this one at Redis would move the tests' too.
+    app = create_app(environ={**env, "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_KEY_PREFIX": "",
+                              "WEB_CONCURRENCY": "1"})
     with app.app_context():
         try:
             yield app
