@@ -23,20 +23,21 @@ def create_app(test_config: dict | None = None, *, environ: dict | None = None) 
 
     app.extensions["pesatab_keyring"] = _keyring(app)
     logging_setup.init_app(app)
-    from app import metrics
+    from app.health import metrics
 
     metrics.init_app(app)  # before the extensions: the limiter reads its breach callback then
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app import cli, cli_jobs, errors, filters, scheduler, security
+    from app import cli
+    from app.jobs import scheduler
+    from app.web import errors, filters, security
 
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     security.init_app(app)
     scheduler.init_app(app)
-    cli_jobs.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
     cli.init_app(app)
@@ -72,42 +73,30 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.api import bp as api_bp
-    from app.api_keys import bp as api_keys_bp
-    from app.audit_ui import bp as audit_bp
-    from app.auth import bp as auth_bp
-    from app.dashboard import bp as dashboard_bp
-    from app.health import bp as health_bp
-    from app.hooks import bp as hooks_bp
-    from app.ops import bp as ops_bp
-    from app.payments_ui import bp as payments_bp
-    from app.reconciliation import bp as reconciliation_bp
-    from app.settings import bp as settings_bp
-    from app.staff import bp as staff_bp
-    from app.statements import bp as statements_bp
-    from app.tabs import bp as tabs_bp
+    """One package an area; its blueprint, named as the package, lives in its routes.py."""
+    from app.api.routes import bp as api
+    from app.audit.routes import bp as audit
+    from app.auth.routes import bp as auth
+    from app.dashboard.routes import bp as dashboard
+    from app.health.routes import bp as health
+    from app.hooks.routes import bp as hooks
+    from app.ops.routes import bp as ops
+    from app.payments.routes import bp as payments
+    from app.reconciliation.routes import bp as reconciliation
+    from app.settings.routes import bp as settings
+    from app.staff.routes import bp as staff
+    from app.statements.routes import bp as statements
+    from app.tabs.routes import bp as tabs
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(staff_bp)
-    app.register_blueprint(hooks_bp)
-    app.register_blueprint(payments_bp)
-    app.register_blueprint(settings_bp)
-    app.register_blueprint(tabs_bp)
-    app.register_blueprint(api_keys_bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(reconciliation_bp)
-    app.register_blueprint(statements_bp)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(ops_bp)
-    app.register_blueprint(audit_bp)
+    for blueprint in (auth, dashboard, staff, hooks, payments, settings, tabs, api, reconciliation, statements, health, ops, audit):
+        app.register_blueprint(blueprint)
     if app.config["DARAJA_SIMULATOR"]:
         _mount_simulator(app)
 
 
 def _mount_simulator(app: Flask) -> None:
     """Daraja's stand-in at /_daraja for the demo, development and tests (never production);
-    its control API is for operators and the instance's secret (app/simulator_mount.py)."""
-    from app import simulator_mount
+    its control API is for operators and the instance's secret (app/simulator/mount.py)."""
+    from app.simulator import mount as simulator_mount
 
     simulator_mount.mount(app)

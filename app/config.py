@@ -196,7 +196,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
 
 
 def _alert_settings(env: Mapping[str, str]) -> dict:
-    """When the dashboard and the operators' page raise an alert (app/alerts.py)."""
+    """When the dashboard and the operators' page raise an alert (app/ops/alerts.py)."""
     rate = parse_int("ALERT_SUCCESS_RATE", env.get("ALERT_SUCCESS_RATE"), 50, minimum=0)
     if rate > 100:
         raise ConfigError(f"ALERT_SUCCESS_RATE is a percentage, 0 to 100 (got {rate}).")

@@ -231,7 +231,7 @@ def _pages(bar_id: int) -> dict[str, str]:
     """The URLs a manager opens, for `bar_id` (cursors and dates from its own data)."""
     from app.extensions import db
     from app.models import Bar
-    from app.payments_ui.listing import Cursor
+    from app.payments.listing import Cursor
     from app.reconciliation.periods import local_today
 
     bar = db.session.get(Bar, bar_id)

@@ -1,6 +1,6 @@
 """5. Statement import: an M-Pesa org-portal statement of 100,000 lines (CSV, as the portal
 exports it: preamble, header, 90% money in, 10% charges), half of whose receipts are paid
-payments in PesaTab, imported by `app.payments.statements.import_statement`.
+payments in PesaTab, imported by `app.statements.domain.import_statement`.
 
 Each import runs in a fresh child process, so its peak resident memory (the kernel's high
 water mark, the whole process: Python, the app, SQLAlchemy, the import) is its own. The
@@ -107,7 +107,7 @@ def child_import(bar_id: int, path: str) -> dict:
     from app import create_app
     from app.extensions import db
     from app.models import Bar, StatementLine
-    from app.payments import statements
+    from app.statements import domain as statements
 
     app = create_app()
     with app.app_context():

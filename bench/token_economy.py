@@ -53,9 +53,9 @@ class FakeClock:
 
 def _bars_with_credentials(n: int) -> list:
     """`n` live bars, each with its own Daraja app's credentials (sealed as the app seals them)."""
-    from app import vault
     from app.extensions import db
     from app.models import Bar, utcnow
+    from app.settings import vault
     from app.simulator import SANDBOX_PASSKEY, SANDBOX_SHORTCODE
 
     bars = []

@@ -64,8 +64,8 @@ class Factory:
 
     def live_credentials(self, bar: Bar, *, kind: str = "paybill") -> None:
         """Give `bar` the simulator's sandbox credentials, verified and live."""
-        from app import vault
         from app.models import utcnow
+        from app.settings import vault
         from app.simulator import (
             SANDBOX_PASSKEY,
             SANDBOX_SHORTCODE,

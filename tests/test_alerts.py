@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import event
 
-from app import alerts, onboarding, vault
 from app.extensions import db
 from app.models import Bar, CallbackEvent, utcnow
+from app.ops import alerts
 from app.payments import recovery
 from app.payments.push import PushRequest, start_push
+from app.settings import onboarding, vault
 from app.simulator import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
 from tests.conftest import login_as
 

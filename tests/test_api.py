@@ -18,13 +18,13 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import func, select
 
-from app import vault
 from app.api import keys
 from app.extensions import db
 from app.models import ApiKey, Bar, Payment, SystemSetting, utcnow
 from app.mpesa.phone import TOO_SHORT
+from app.ops.system import PUSHES_DISABLED
+from app.settings import vault
 from app.simulator import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
-from app.system import PUSHES_DISABLED
 from tests.conftest import Client
 
 PAYS, CANCELS = "0708374149", "0711001032"

@@ -8,8 +8,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.api.cli import api_keys_cli
-from app.api.cli import init_app as init_cli
+from app.cli.api import api_keys_cli
+from app.cli.api import init_app as init_cli
 from app.extensions import db
 from app.models import ApiKey, AuditEvent
 from tests.conftest import login_as

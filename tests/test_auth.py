@@ -244,7 +244,7 @@ def test_flask_bars_create_refuses_an_email_sign_in_would_refuse(app, runner, cl
 
 @pytest.mark.parametrize("email", ["owner@localhost", "not-an-email"])
 def test_signup_staff_and_operators_share_the_rule(app, email):
-    from app import accounts
+    from app.auth import accounts
     from app.ops import operators
 
     with pytest.raises(accounts.AccountError, match="Enter a valid email address"):

@@ -16,8 +16,10 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy.engine import make_url
 
-from app import backup, cli_ops, create_app
+from app import create_app
+from app.cli import ops as cli_ops
 from app.extensions import db
+from app.ops import backup
 
 NAME = re.compile(r"pesatab-\d{8}-\d{6}\.(sqlite3|dump)$")
 

@@ -17,13 +17,13 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app import vault
 from app.extensions import db
 from app.models import AuditEvent, CallbackEvent, Payment
 from app.payments import states
 from app.payments.push import PushRequest, start_push
+from app.settings import vault
+from app.settings.vault import CredentialInput
 from app.simulator import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
-from app.vault import CredentialInput
 from tests.samples import sample
 
 ACK = {"ResultCode": 0, "ResultDesc": "Accepted"}

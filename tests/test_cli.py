@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli import DEMO_OWNER_EMAIL
+from app.cli.bars import DEMO_OWNER_EMAIL
 from app.crypto import KeyRing
 from app.extensions import db
 from app.models import Bar, User

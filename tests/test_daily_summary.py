@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app import notify
 from app.config import ConfigError, load_config
 from app.extensions import db
 from app.models import AuditEvent, utcnow
+from app.ops import notify
 from app.reconciliation import periods
 from tests.conftest import login_as
 

@@ -20,10 +20,10 @@ from flask import g
 from flask_login import login_user
 from werkzeug.serving import make_server
 
-from app import security
 from app.api import keys
 from app.extensions import db
-from app.payments_ui import csv_export, listing
+from app.payments import csv_export, listing
+from app.web import security
 
 TIMEOUT = 10
 log = logging.getLogger("app.test_export_live")

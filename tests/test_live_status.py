@@ -106,7 +106,7 @@ def test_a_callback_answers_the_final_fragment_with_the_pay_panel_and_close(coun
 
 def test_a_version_never_keeps_a_final_payment_from_being_shown(counter, factory, bar):
     paid = factory.payment(bar, status="paid", receipt="TST7654321")
-    from app.payments_ui.routes import status_version
+    from app.payments.routes import status_version
 
     same = status_version(paid.status, paid.updated_at, paid.message, paid.checkout_request_id, None, None)
     response = counter.get(f"/payments/{paid.id}/status?v={same}", headers=HX)
@@ -202,7 +202,7 @@ def test_a_signed_out_page_goes_to_sign_in_and_comes_back(client, waiting):
 
 
 def test_the_signed_in_person_comes_with_their_bar(app, cashier):
-    from app.security import load_user
+    from app.web.security import load_user
 
     with app.test_request_context("/"):
         person = load_user(f"{cashier.id}:{cashier.session_version}")

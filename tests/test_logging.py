@@ -274,8 +274,8 @@ def test_daraja_access_tokens_are_scrubbed_once_fetched(app, factory, bar, live,
     """A token the client fetched is registered as a secret, so logging it by mistake hides it."""
     import logging
 
-    from app import vault
     from app.payments.daraja import client_for
+    from app.settings import vault
 
     factory.live_credentials(bar)
     creds = vault.open_credentials(vault.credential_for(bar))

@@ -15,13 +15,14 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import jobs, vault
+from app import jobs
 from app.api import keys
 from app.extensions import db
 from app.models import Payment
 from app.mpesa import DarajaAuthError
 from app.payments.daraja import client_for
 from app.payments.push import PushRefused, PushRequest, start_push
+from app.settings import vault
 
 PAYS, CANCELS = "254708374149", "254711001032"
 TOKEN = "metrics-token-0123456789abcdef"

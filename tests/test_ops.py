@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
-from app import alerts, system
 from app.extensions import db
 from app.models import AuditEvent, Bar, CallbackEvent, User, utcnow
-from app.ops import overview
+from app.ops import alerts, overview, system
 from app.ops.operators import create_operator
 from app.payments.push import PushRefused, check_allowed
 from app.reconciliation import periods

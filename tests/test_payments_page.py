@@ -13,8 +13,8 @@ from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import AuditEvent, Payment
-from app.payments_ui import csv_export
-from app.querystring import BAD_CURSOR
+from app.payments import csv_export
+from app.web.querystring import BAD_CURSOR
 from tests.conftest import login_as
 
 BASE = datetime(2024, 5, 10, 9, 0)  # naive UTC, as stored

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Bar, Payment, Tab
 from app.payments.push import PushRefused, PushRequest, send_push
-from app.payments.tabs import totals
+from app.tabs.totals import totals
 
 ON_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 

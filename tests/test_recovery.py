@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from app import jobs
 from app.extensions import db
+from app.jobs.scheduler import build, should_run_here
 from app.models import AuditEvent, CallbackEvent, JobStatus, Payment, utcnow
 from app.payments import callbacks, ledger, recovery
 from app.payments.push import PushRequest, start_push
-from app.scheduler import build, should_run_here
 
 pytestmark = pytest.mark.usefixtures("app")
 

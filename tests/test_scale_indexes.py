@@ -20,8 +20,8 @@ from app.extensions import db
 from app.models import Payment, Tab, utcnow
 from app.models.mpesa import MAY_BREAK_SQL
 from app.models.tabs import MAY_OWE_SQL
+from app.payments import listing
 from app.payments.states import IN_FLIGHT
-from app.payments_ui import listing
 from app.reconciliation import breaks
 
 PHONE = "254711000001"

@@ -31,8 +31,8 @@ from app.simulator import (
     register_cli,
 )
 from app.simulator.control import redact_url
+from app.simulator.mount import CONTROL_CONFIG, CONTROL_EXTENSION, load_or_create_secret
 from app.simulator.testing import SimulatorClient
-from app.simulator_mount import CONTROL_CONFIG, CONTROL_EXTENSION, load_or_create_secret
 from tests.factories import Factory
 
 PREFIX = "/_daraja"

@@ -17,8 +17,8 @@ from sqlalchemy import event, func, insert, select
 
 from app.extensions import db
 from app.models import AuditEvent, Payment, StatementImport, StatementLine
-from app.payments import statements
-from app.payments.tabs import totals
+from app.statements import domain as statements
+from app.tabs.totals import totals
 from tests.conftest import login_as
 from tests.samples import samples_dir
 

@@ -11,8 +11,8 @@ import pytest
 from app.extensions import db
 from app.models import Payment, Tab, utcnow
 from app.payments import states
-from app.payments import tabs as tab_domain
 from app.reconciliation import breaks
+from app.tabs import actions as tab_domain
 
 WHENEVER = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 

@@ -306,7 +306,8 @@ def test_a_token_sealed_with_an_old_key_means_a_fetch_not_an_error(app, factory,
 
 CHILD = """
 import hashlib, sys, time
-from app import create_app, vault
+from app import create_app
+from app.settings import vault
 from app.extensions import db
 from app.models import Bar
 from app.mpesa import DarajaClient, DarajaError

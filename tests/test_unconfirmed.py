@@ -22,7 +22,7 @@ from app.extensions import db
 from app.models import AuditEvent, Bar, CallbackEvent, Payment, utcnow
 from app.payments import recovery
 from app.payments.push import PushRequest, start_push
-from app.payments.tabs import totals
+from app.tabs.totals import totals
 from tests.conftest import login_as
 
 pytestmark = pytest.mark.usefixtures("app")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app import create_app, vault
+from app import create_app
 from app.crypto import KeyRing, generate_key
 from app.extensions import db
 from app.models import AuditEvent, Bar, MpesaCredential, Payment
+from app.settings import vault
 from app.simulator import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
 from tests.conftest import Client
 

@@ -21,9 +21,9 @@ from app.api.errors import ApiError, invalid
 from app.api.validation import ListFilters, PaymentInput
 from app.extensions import db
 from app.models import ApiKey, Bar, Payment, Tab, utcnow
-from app.payments import tabs
 from app.payments.push import PushRefused, PushRequest, PushResult, send_push
 from app.payments.states import IN_FLIGHT
+from app.tabs import totals as tab_totals
 
 WAITING = "Waiting for the customer to enter their M-Pesa PIN…"
 DECLINED = "M-Pesa declined the payment."
@@ -114,7 +114,7 @@ def _open_tab(bar: Bar, data: PaymentInput) -> Tab:
     if tab.status != "open":
         state = "closed" if tab.status == "settled" else "void"
         raise invalid("tab_id", f"Tab {tab.id} is {state}; ask for payment on an open tab.")
-    current = tabs.totals(tab)
+    current = tab_totals.totals(tab)
     if current.balance <= 0:
         raise invalid("amount", f"Nothing is owed on tab {tab.id}.")
     if data.amount > current.requestable:

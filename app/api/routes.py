@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from app import logging_setup
-from app.api import bp, keys, openapi
+from app.api import keys, openapi
 from app.api import payments as api_payments
+from app.api.errors import init_blueprint
 from app.api.validation import parse_idempotency_key, parse_list_filters, parse_payment, read_json
-from app.extensions import limiter
+from app.extensions import csrf, limiter
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+init_blueprint(bp)
 
 DEFAULT_RATE_LIMIT = "60 per minute"
 PUBLIC_ENDPOINTS = {"api.openapi_document"}

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from app.auth import routes  # noqa: E402, F401
+"""The auth area: its domain modules and its routes (blueprint `auth` in routes.py)."""

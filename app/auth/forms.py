@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app.forms import SignInEmail
+from app.web.forms import SignInEmail
 
 PASSWORD_RULE = Length(min=10, max=200, message="Use at least 10 characters.")
 

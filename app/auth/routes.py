@@ -1,13 +1,14 @@
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_url, login_user, logout_user
 
-from app import accounts
-from app.auth import bp
+from app.auth import accounts
 from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
 from app.extensions import limiter, login_manager
 from app.models import SetPasswordLink
+
+bp = Blueprint("auth", __name__)
 
 
 def _login_account_key() -> str:
@@ -90,6 +91,7 @@ def sign_in_first():
     methods=["POST"],
     deduct_when=_failed,
 )
+
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))

@@ -21,9 +21,10 @@ from alembic.script import ScriptDirectory
 from flask import Flask, current_app
 from sqlalchemy import func, inspect, select, text
 
-from app import scheduler, vault
 from app.extensions import db
+from app.jobs import scheduler
 from app.models import JobStatus, MpesaCredential, utcnow
+from app.settings import vault
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,17 @@
-"""The probe and scrape endpoints: thin views over app/health/checks.py and app/metrics.py."""
+"""The probe and scrape endpoints: thin views over app/health/checks.py and app/health/metrics.py."""
 
 from __future__ import annotations
 
 import hmac
 import os
 
-from flask import Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from app import metrics
-from app.health import bp, checks
+from app.extensions import limiter
+from app.health import checks, metrics
+
+bp = Blueprint("health", __name__)
+limiter.exempt(bp)
 
 NO_STORE = {"Cache-Control": "no-store"}
 

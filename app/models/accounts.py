@@ -39,7 +39,7 @@ class Bar(db.Model):
     setup_state: Mapped[str] = mapped_column(String(20), default="no_credentials")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Token fetches Safaricom refused in a row (DarajaAuthError), reset by the next good one:
-    # revoked or changed credentials show as an alert (app/alerts.py), not as puzzled cashiers.
+    # revoked or changed credentials show as an alert (app/ops/alerts.py), not as puzzled cashiers.
     token_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     token_failed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     token_failure_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)

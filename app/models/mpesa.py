@@ -108,7 +108,7 @@ class Payment(db.Model):
         Index("ix_payment_bar_id_created_at", "bar_id", "created_at", "id"),
         Index("ix_payment_status_next_query_at", "status", "next_query_at"),
         Index("ix_payment_bar_id_idempotency_key", "bar_id", "idempotency_key", unique=True),
-        # The payments list filtered by phone, newest first (app/payments_ui/listing.py).
+        # The payments list filtered by phone, newest first (app/payments/listing.py).
         Index("ix_payment_bar_id_phone_created_at", "bar_id", "phone", "created_at", "id"),
         # Partial indexes: PostgreSQL uses one only when it can prove from the query's own text
         # that every row wanted is in it, so each predicate is written exactly as its query

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
-from app import accounts, audit
+from app import audit
+from app.auth import accounts
 from app.extensions import db
 from app.models import User
 from app.models.accounts import OPERATOR

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
 
-from app import alerts
 from app.extensions import db
 from app.models import Bar, CallbackEvent, Payment
+from app.ops import alerts
 from app.reconciliation import periods
 
 # Callbacks whose token matched no payment belong to no bar: the operators' day is Nairobi's.

@@ -1,13 +1,14 @@
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from app import system
 from app.models import utcnow
 from app.models.accounts import OPERATOR
-from app.ops import bp
+from app.ops import system
 from app.ops.forms import DisableForm, EnableForm
 from app.ops.overview import OPERATOR_TIMEZONE, SETUP_LABELS, overview
-from app.security import role_required
+from app.web.security import role_required
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 
 def _page(disable_form: DisableForm | None = None, enable_form: EnableForm | None = None,

@@ -8,7 +8,7 @@ a second commit, so a burst of callbacks is acknowledged faster than it can be a
 queue absorbs it, and the cashier sees *Paid* when the queue reaches the callback.
 
 Nothing is lost when a process dies with events queued: they are committed as pending, and the
-replay job applies pending events older than a minute (app/jobs.py), so production needs the
+replay job applies pending events older than a minute (app/jobs/), so production needs the
 scheduler running (in the web process or `flask scheduler`), as it does anyway.
 """
 

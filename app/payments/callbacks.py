@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from app import logging_setup, metrics
+from app import logging_setup
 from app.extensions import db
+from app.health import metrics
 from app.models import CallbackEvent, Payment, utcnow
 from app.mpesa import MalformedCallback, StkCallback, parse_stk_callback
 from app.payments import ledger

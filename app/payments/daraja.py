@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from app import logging_setup, metrics
+from app import logging_setup
 from app.extensions import db
+from app.health import metrics
 from app.mpesa import DarajaClient, TokenCache, base_url_for
 from app.payments.token_store import store_for
 

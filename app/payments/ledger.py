@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from app import audit, metrics
+from app import audit
 from app.extensions import db
+from app.health import metrics
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import describe
 from app.mpesa.catalogue import CONFIRMING

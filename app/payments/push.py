@@ -9,8 +9,8 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import alerts, metrics, system, vault
 from app.extensions import db
+from app.health import metrics
 from app.models import Bar, MpesaCredential, Payment, Tab
 from app.mpesa import (
     Credentials,
@@ -20,8 +20,11 @@ from app.mpesa import (
     StkPushAccepted,
     describe_error,
 )
+from app.ops import alerts, system
 from app.payments import states
 from app.payments.daraja import client_for
+from app.settings import vault
+from app.tabs.totals import totals
 
 
 class PushRefused(Exception):
@@ -185,8 +188,6 @@ def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Pa
 def _hold_tab(request: PushRequest) -> None:
     """Lock the tab's row until the payment is committed and ask again what is left: two phones
     asked for one balance at the same instant cannot both be asked for all of it."""
-    from app.payments.tabs import totals  # tabs builds on this module
-
     db.session.execute(select(Tab.id).where(Tab.id == request.tab.id).with_for_update())
     left = totals(request.tab).requestable
     if request.amount > left:

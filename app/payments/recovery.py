@@ -14,13 +14,16 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
-from app import alerts, audit, metrics, vault
+from app import audit
 from app.extensions import db
+from app.health import metrics
 from app.models import MpesaCredential, Payment, utcnow
 from app.mpesa import Credentials, DarajaError
 from app.mpesa import errors as e
+from app.ops import alerts
 from app.payments import ledger, states
 from app.payments.daraja import client_for
+from app.settings import vault
 
 log = logging.getLogger(__name__)
 

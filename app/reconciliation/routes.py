@@ -1,15 +1,17 @@
 from datetime import timedelta
 from functools import partial
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
-from app.reconciliation import bp, breaks, periods, report, svg
+from app.reconciliation import breaks, periods, report, svg
 from app.reconciliation import export as csv_export
 from app.reconciliation.forms import CheckedForm
-from app.security import bar_object_or_404, current_bar, role_required
+from app.web.security import bar_object_or_404, current_bar, role_required
+
+bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
 
 @bp.get("/")

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("settings", __name__, url_prefix="/settings/mpesa")
-
-from app.settings import routes  # noqa: E402, F401
+"""The settings area: its domain modules and its routes (blueprint `settings` in routes.py)."""

@@ -6,7 +6,9 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, RadioField, SelectChoice, StringField
-from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+
+from app.api.keys import LABEL_MAX
 
 DIGITS = re.compile(r"\d{5,7}")
 KEY = re.compile(r"[A-Za-z0-9]{20,100}")
@@ -86,3 +88,11 @@ class TestPushForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """Only the CSRF token, for one-button actions."""
+
+
+class CreateKeyForm(FlaskForm):
+    label = StringField(
+        "Name",
+        validators=[DataRequired(message="Give the key a name, like “Till 1 POS”."),
+                    Length(max=LABEL_MAX, message=f"A key's name is at most {LABEL_MAX} characters.")],
+    )

@@ -1,16 +1,21 @@
-from flask import flash, redirect, render_template, url_for
+"""The owner's settings: the bar's Daraja credentials and go-live (/settings/mpesa/), and the
+point-of-sale API keys (/settings/api-keys/)."""
+
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import onboarding, vault
+from app.api import keys
 from app.extensions import db
-from app.models import Payment
+from app.models import ApiKey, Payment
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.push import PushRefused
-from app.payments_ui.routes import status_context
-from app.security import current_bar, role_required
-from app.settings import bp
-from app.settings.forms import ActionForm, CredentialForm, TestPushForm
+from app.payments.routes import status_context
+from app.settings import onboarding, vault
+from app.settings.forms import ActionForm, CreateKeyForm, CredentialForm, TestPushForm
+from app.web.security import bar_object_or_404, current_bar, role_required
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 
 def _latest_test_push(bar_id: int) -> Payment | None:
@@ -45,13 +50,13 @@ def _test_push_status(bar_id: int) -> dict | None:
     return status_context(payment) if payment else None
 
 
-@bp.get("/")
+@bp.get("/mpesa/")
 @role_required("owner")
 def index():
     return _page()
 
 
-@bp.post("/")
+@bp.post("/mpesa/")
 @role_required("owner")
 def save():
     bar = current_bar()
@@ -71,7 +76,7 @@ def save():
     return redirect(url_for("settings.index"))
 
 
-@bp.post("/check")
+@bp.post("/mpesa/check")
 @role_required("owner")
 def check():
     try:
@@ -83,7 +88,7 @@ def check():
     return redirect(url_for("settings.index"))
 
 
-@bp.post("/test-push")
+@bp.post("/mpesa/test-push")
 @role_required("owner")
 def test_push():
     form = TestPushForm()
@@ -100,7 +105,7 @@ def test_push():
     return redirect(url_for("settings.index") + "#test-push")
 
 
-@bp.post("/go-live")
+@bp.post("/mpesa/go-live")
 @role_required("owner")
 def go_live():
     try:
@@ -112,9 +117,46 @@ def go_live():
     return redirect(url_for("settings.index"))
 
 
-@bp.post("/switch/<any(on, off):state>")
+@bp.post("/mpesa/switch/<any(on, off):state>")
 @role_required("owner")
 def switch(state: str):
     onboarding.set_enabled(current_bar(), state == "on")
     flash("M-Pesa requests are on." if state == "on" else "M-Pesa requests are off: cashiers cannot send any until you switch them on.", "success")
     return redirect(url_for("settings.index"))
+
+
+# The point-of-sale API keys: a bar's owner makes and revokes them; the secret is shown once.
+
+
+def _keys_page(form: CreateKeyForm, status: int = 200):
+    return render_template("settings/api_keys.html", keys=keys.bar_keys(current_user.bar_id), form=form), status
+
+
+@bp.get("/api-keys/")
+@role_required("owner")
+def api_keys():
+    return _keys_page(CreateKeyForm(formdata=None))
+
+
+@bp.post("/api-keys/")
+@role_required("owner")
+def create_api_key():
+    form = CreateKeyForm()
+    if form.validate_on_submit():
+        try:
+            new = keys.create_key(current_bar(), form.label.data, created_by_id=current_user.id)
+        except keys.ApiKeyError as err:
+            form.label.errors.append(str(err))
+        else:
+            return render_template("settings/api_key_created.html", key=new.api_key, secret=new.secret)
+    return _keys_page(form, 400)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@role_required("owner")
+def revoke_api_key(key_id: int):
+    # CSRFProtect has already checked the token on every POST.
+    key = bar_object_or_404(ApiKey, key_id)
+    if keys.revoke_key(key, user_id=current_user.id):
+        flash(f"The key “{key.label}” ({key.prefix}…) is revoked; requests with it now get 401.", "success")
+    return redirect(url_for("settings.api_keys"))

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("staff", __name__, url_prefix="/settings/staff")
-
-from app.staff import routes  # noqa: E402, F401
+"""The staff area: its domain modules and its routes (blueprint `staff` in routes.py)."""

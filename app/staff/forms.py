@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from app.forms import SignInEmail
+from app.web.forms import SignInEmail
 
 
 class AddStaffForm(FlaskForm):

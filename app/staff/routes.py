@@ -1,13 +1,14 @@
-from flask import flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import accounts
+from app.auth import accounts
 from app.extensions import db
 from app.models import User
-from app.security import bar_object_or_404, role_required
-from app.staff import bp
 from app.staff.forms import AddStaffForm, ConfirmForm
+from app.web.security import bar_object_or_404, role_required
+
+bp = Blueprint("staff", __name__, url_prefix="/settings/staff")
 
 
 def _link_url(token: str) -> str:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import csrf, db
 from app.models import Payment, StatementImport, Tab
-from app.payments import statements
-from app.security import bar_object_or_404, current_bar, role_required
-from app.statements import bp
+from app.statements import domain as statements
 from app.statements.forms import AttachForm, ReceiptForm, UploadForm
+from app.web.security import bar_object_or_404, current_bar, role_required
+
+bp = Blueprint("statements", __name__, url_prefix="/reconciliation/statements")
 
 # A 100,000-line statement is about 15 MB of CSV, past the app-wide 5 MB limit for forms.
 UPLOAD_LIMIT = 50 * 1024 * 1024

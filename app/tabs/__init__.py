@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("tabs", __name__, url_prefix="/tabs")
-
-from app.tabs import routes  # noqa: E402, F401
+"""The tabs area: its domain modules and its routes (blueprint `tabs` in routes.py)."""

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, or_, select
 from app.extensions import db
 from app.models import Payment, Tab, TabLine, utcnow
 from app.payments.states import IN_FLIGHT
-from app.payments.tabs import Totals
+from app.tabs.totals import Totals
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.extensions import db, limiter
 from app.models import Payment, Tab
 from app.mpesa import InvalidPhone, normalize_phone
-from app.payments import tabs as tab_domain
 from app.payments.push import PushRefused, check_allowed
-from app.payments_ui.routes import status_context, version_of
-from app.security import bar_object_or_404, current_bar, role_required
-from app.tabs import bp
+from app.payments.routes import status_context, version_of
+from app.tabs import actions as tab_domain
+from app.tabs import totals as tab_totals
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
 from app.tabs.queries import tab_list, tab_payments
+from app.web.security import bar_object_or_404, current_bar, role_required
+
+bp = Blueprint("tabs", __name__, url_prefix="/tabs")
 
 STAFF = ("owner", "manager", "cashier")
 PUSH_LIMIT_MESSAGE = "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
@@ -38,7 +40,7 @@ def tab_refresh(tab_id: int, final: bool = False) -> dict:
     payment is final, the pay panel and the close section too. In-flight polls (every 2 s from
     every open screen) build no forms and ask no more questions than the totals need."""
     tab = db.session.get(Tab, tab_id)
-    totals = tab_domain.totals(tab)
+    totals = tab_totals.totals(tab)
     refresh = {"tab": tab, "totals": totals}
     if final:
         refresh.update(
@@ -69,7 +71,7 @@ def open_tab():
 
 
 def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status: int = 200):
-    totals = tab_domain.totals(tab)
+    totals = tab_totals.totals(tab)
     if pay_form is None:
         pay_form = PayForm(formdata=None, data={"amount": totals.requestable or None})
     payments = [status_context(p, version_of(p, totals)) for p in tab_payments(tab.id)]
@@ -140,7 +142,7 @@ def pay(tab_id: int):
 def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
     """htmx answer: the pay panel again, plus the payment (new or the one already waiting)
     and the refreshed summary, out of band."""
-    totals = tab_domain.totals(tab)
+    totals = tab_totals.totals(tab)
     if payment is not None:
         form = PayForm(formdata=None, data={"amount": totals.requestable or None})
     status = 200 if payment is not None or not form.errors else 422

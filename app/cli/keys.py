@@ -29,7 +29,7 @@ def keys_generate() -> None:
 @with_appcontext
 def keys_rotate() -> None:
     """Re-seal every stored credential under the first key. Safe to run again."""
-    from app import vault
+    from app.settings import vault
 
     resealed, unreadable = vault.rotate_all()
     click.echo(f"Re-sealed {resealed} credential set(s) under key {vault.keyring().current_kid}.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
-from app.audit_ui import bp, labels, listing
-from app.security import current_bar, role_required
+from app.audit import labels, listing
+from app.web.security import current_bar, role_required
+
+bp = Blueprint("audit", __name__, url_prefix="/settings/audit")
 
 
 @bp.get("/")
@@ -32,8 +34,8 @@ def index():
         "entries": entries,
         "notices": notices,
         "timezone": bar.timezone,
-        "newest_url": url_for("audit_log.index", **args) if before else None,
-        "older_url": url_for("audit_log.index", **args, before=page.older)
+        "newest_url": url_for("audit.index", **args) if before else None,
+        "older_url": url_for("audit.index", **args, before=page.older)
         if page and page.older else None,
     }
-    return render_template("audit_ui/index.html", **context), 400 if filters.errors else 200
+    return render_template("audit/index.html", **context), 400 if filters.errors else 200

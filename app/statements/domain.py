@@ -31,10 +31,11 @@ from sqlalchemy import case, exists, func, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, vault
+from app import audit
 from app.extensions import db
-from app.filters import local_time
 from app.models import Bar, Payment, StatementImport, StatementLine, Tab
+from app.settings import vault
+from app.web.filters import local_time
 
 BATCH = 1000
 PREAMBLE_ROWS = 50

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 
-from app import metrics
 from app.extensions import db
+from app.health import metrics
 from app.models import CallbackEvent, JobLease, JobStatus, utcnow
 from app.payments import callbacks, recovery, retention
 
@@ -73,7 +73,7 @@ def _daily_summaries(now: datetime | None = None) -> int:
 
 
 def _summary_emails(now: datetime | None = None) -> int:
-    from app.notify import send_daily_summaries
+    from app.ops.notify import send_daily_summaries
 
     return send_daily_summaries(now=now)
 

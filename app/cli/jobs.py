@@ -10,10 +10,11 @@ import click
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask, current_app
 
-from app import jobs, scheduler
+from app import jobs
 from app.extensions import db
-from app.filters import local_time
+from app.jobs import scheduler
 from app.models import JobStatus
+from app.web.filters import local_time
 
 
 def init_app(app: Flask) -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app import alerts, audit, vault
+from app import audit
 from app.extensions import db
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import DarajaAuthError, DarajaError, describe
 from app.mpesa import errors as e
+from app.ops import alerts
 from app.payments.daraja import client_for
 from app.payments.push import PushRequest, start_push
+from app.settings import vault
 
 TEST_REFERENCE = "PESATABTEST"
 TEST_DESCRIPTION = "Test push"

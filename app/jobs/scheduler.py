@@ -16,7 +16,8 @@ import time
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from app import jobs, metrics
+from app import jobs
+from app.health import metrics
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import Bar, Payment, Tab
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.states import FINAL, IN_FLIGHT
-from app.querystring import (
+from app.web.querystring import (
     BAD_CURSOR,
     DATES_REVERSED,
     parse_date,

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from sqlalchemy import func, select
 
-from app import accounts
+from app.auth import accounts
 from app.extensions import db
 from app.models import Bar, User
 from app.ops import operators as operator_accounts
@@ -21,15 +21,9 @@ DEMO_CASHIER_EMAIL = "cashier@demo-bar.example.com"
 
 
 def init_app(app: Flask) -> None:
-    from app import cli_mpesa, cli_ops
-    from app.api import cli as api_cli
-
     app.cli.add_command(bars)
     app.cli.add_command(operators)
     app.cli.add_command(demo)
-    cli_mpesa.init_app(app)
-    cli_ops.init_app(app)
-    api_cli.init_app(app)
 
 
 @click.group()
@@ -82,7 +76,7 @@ def list_bars() -> None:
 @click.option("--bar", "slug", required=True)
 def bars_go_live(slug: str) -> None:
     """Put a verified bar live (refused unless a paid test push proved its credentials)."""
-    from app.cli_mpesa import go_live_command
+    from app.cli.mpesa import go_live_command
 
     go_live_command(slug)
 
@@ -152,7 +146,7 @@ def _simulator_control_line() -> None:
     from flask import current_app
 
     from app.simulator import CONTROL_HEADER
-    from app.simulator_mount import CONTROL_EXTENSION
+    from app.simulator.mount import CONTROL_EXTENSION
 
     secret = current_app.extensions.get(CONTROL_EXTENSION)
     if secret:
@@ -162,8 +156,8 @@ def _simulator_control_line() -> None:
 def _demo_credentials(bar: Bar) -> None:
     """Sandbox credentials for the built-in simulator, marked verified and live, so a newcomer
     can send a push at once. (The simulator's keys are not secrets; they exist only here.)"""
-    from app import vault
     from app.models import utcnow
+    from app.settings import vault
     from app.simulator import (
         SANDBOX_PASSKEY,
         SANDBOX_SHORTCODE,

@@ -17,7 +17,7 @@ from sqlalchemy import Row
 
 from app.models import Bar
 from app.mpesa import mask_phone
-from app.payments_ui import listing
+from app.payments import listing
 
 EXPORT_BATCH_SIZE = 1000  # rows per query; tests lower it to prove the batching
 

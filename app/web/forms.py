@@ -27,10 +27,10 @@ class KesField(IntegerField):
 
 
 class SignInEmail:
-    """WTForms validator: the accounts rule for a sign-in email (app.accounts.email_problem)."""
+    """WTForms validator: the accounts rule for a sign-in email (app.auth.accounts.email_problem)."""
 
     def __call__(self, form, field):
-        from app.accounts import email_problem
+        from app.auth.accounts import email_problem
 
         problem = email_problem(field.data)
         if problem is not None:

@@ -14,7 +14,7 @@ from sqlalchemy import Row, and_, select
 
 from app.extensions import db
 from app.models import AuditEvent, Bar, User
-from app.querystring import (
+from app.web.querystring import (
     BAD_CURSOR,
     DATES_REVERSED,
     parse_date,

@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app import backup
+from app.ops import backup
 
 
 def init_app(app: Flask) -> None:

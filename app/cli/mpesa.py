@@ -1,5 +1,5 @@
 """Operator commands for M-Pesa: credentials, going live, the global switch (and the keys
-group of app/cli_keys.py).
+group of app/cli/keys.py).
 
 Secrets are read from the environment (MPESA_CONSUMER_KEY, MPESA_CONSUMER_SECRET, MPESA_PASSKEY)
 or prompted without echo; never from arguments, which end up in shell history and `ps`.
@@ -14,13 +14,14 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from app import onboarding, system, vault
-from app.cli_keys import keys
+from app.cli.keys import keys
 from app.extensions import db
 from app.models import Bar, Payment
 from app.mpesa import InvalidPhone, normalize_phone
+from app.ops import system
 from app.payments.push import PushRefused
 from app.payments.states import IN_FLIGHT
+from app.settings import onboarding, vault
 
 
 def init_app(app: Flask) -> None:

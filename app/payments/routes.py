@@ -4,6 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import (
+    Blueprint,
     Response,
     abort,
     current_app,
@@ -16,15 +17,17 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import bindparam, select
 
-from app import audit, onboarding, vault
+from app import audit
 from app.extensions import db
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.mpesa import mask_phone
-from app.payments import recovery
-from app.payments import tabs as tab_domain
+from app.payments import csv_export, listing, recovery
 from app.payments.states import IN_FLIGHT
-from app.payments_ui import bp, csv_export, listing
-from app.security import bar_object_or_404, current_bar, role_required
+from app.settings import onboarding, vault
+from app.tabs import totals as tab_totals
+from app.web.security import bar_object_or_404, current_bar, role_required
+
+bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 
 def status_context(payment: Payment, version: str | None = None) -> dict:
@@ -58,7 +61,7 @@ def status_version(status: str, updated_at, message: str | None, checkout_reques
     return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
 
 
-def version_of(payment: Payment, totals: tab_domain.Totals | None) -> str:
+def version_of(payment: Payment, totals: tab_totals.Totals | None) -> str:
     """`status_version` of a loaded payment (and its tab's totals, when it is on a tab): a page
     that renders the fragment gives its first poll the version too, so that poll can be a 204."""
     return status_version(payment.status, payment.updated_at, payment.message, payment.checkout_request_id,
@@ -68,7 +71,7 @@ def version_of(payment: Payment, totals: tab_domain.Totals | None) -> str:
 @functools.cache
 def _status_row_query():
     """Built once: composing the tab totals' subqueries costs more than running them."""
-    line_total, paid, in_flight = tab_domain.totals_columns(Payment.tab_id)
+    line_total, paid, in_flight = tab_totals.totals_columns(Payment.tab_id)
     return select(
         Payment.status, Payment.updated_at, Payment.message, Payment.checkout_request_id,
         Payment.tab_id, line_total, paid, in_flight,
@@ -92,7 +95,7 @@ def _status_fragment(payment_id: int):
     screen shows (`?v=`) is still right, else the fragment, with the tab's totals out of band
     (and, once final, the pay panel and close section)."""
     status, updated_at, message, checkout_id, tab_id, line_total, paid, in_flight = _status_row(payment_id)
-    totals = tab_domain.Totals(int(line_total), int(paid), int(in_flight)) if tab_id is not None else None
+    totals = tab_totals.Totals(int(line_total), int(paid), int(in_flight)) if tab_id is not None else None
     version = status_version(status, updated_at, message, checkout_id,
                              totals.total if totals else None, totals.paid if totals else None)
     if request.args.get("v") == version and status in IN_FLIGHT:

@@ -1,0 +1,49 @@
+"""Where Safaricom calls us: `POST /hooks/stk/<token>`. No login, no CSRF, always acknowledged.
+
+The body is committed first (callbacks.store), then applied: before the answer (the default,
+CALLBACK_APPLY=inline) or just after it, by this process's applier thread (background)."""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.extensions import csrf, limiter
+from app.payments import callbacks
+from app.payments.applier import applier_for
+
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+csrf.exempt(bp)
+limiter.exempt(bp)
+
+ACK = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+@bp.post("/stk/<token>")
+def stk_callback(token: str):
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    # MAX_CONTENT_LENGTH would refuse a big body before it is stored; we read at most limit + 1
+    # bytes ourselves, so lift it here (None would fall back to the config).
+    request.max_content_length = sys.maxsize
+    body = request.stream.read(limit + 1)
+    truncated = len(body) > limit
+    size = request.content_length or len(body)
+    source = request.remote_addr
+    untrusted = (
+        current_app.config["CALLBACK_STRICT_SOURCES"] and source not in callbacks.KNOWN_SOURCES
+    )
+    event = callbacks.store(
+        token, body[:limit], source=source, headers=dict(request.headers), size=size,
+        truncated=truncated, untrusted=untrusted,
+    )
+    if truncated:
+        callbacks.apply(event)
+        return jsonify(ResultCode=1, ResultDesc="Rejected: body too large"), 413
+    if untrusted:  # kept, never applied
+        return jsonify(ACK)
+    if current_app.config["CALLBACK_APPLY"] == "background":
+        applier_for(current_app._get_current_object()).submit(event)  # applied just after the answer
+    else:
+        callbacks.apply(event)
+    return jsonify(ACK)
