@@ -154,7 +154,7 @@ def _sendable_credentials(bar: Bar, purpose: str) -> tuple[MpesaCredential, Cred
 
 
 def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Payment, bool]:
-    payment = Payment(
+    payment = states.start(
         bar_id=bar.id,
         tab_id=request.tab.id if request.tab is not None else None,
         purpose=request.purpose,
@@ -162,7 +162,6 @@ def _create(bar: Bar, request: PushRequest, key: str, revision: int) -> tuple[Pa
         amount=request.amount,
         account_reference=request.account_reference,
         description=request.description,
-        status="created",
         callback_token=new_callback_token(),
         inflight_key=key,
         credential_revision=revision,

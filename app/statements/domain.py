@@ -32,8 +32,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
+from app.enums import Purpose
 from app.extensions import db
 from app.models import Bar, Payment, StatementImport, StatementLine, Tab
+from app.payments import states
 from app.settings import vault
 from app.web.filters import local_time
 
@@ -576,14 +578,13 @@ def _claim(line: StatementLine, payment: Payment, tab: Tab) -> bool:
 
 def _menu_payment(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
     phone = line.other_party.split(" - ", 1)[0].strip()
-    amount = line.paid_in_cents // 100
-    return Payment(
-        bar_id=tab.bar_id, tab_id=tab.id, purpose="c2b", status="paid", amount=amount, paid_amount=amount,
+    return states.paid_without_push(
+        amount=line.paid_in_cents // 100, receipt=line.receipt, paid_at=line.completion_time,
+        bar_id=tab.bar_id, tab_id=tab.id, purpose=Purpose.C2B,
         phone=phone if _MASKED_PHONE.fullmatch(phone) else "",
         account_reference=re.sub(r"[^A-Za-z0-9]", "", line.account_no)[:12],
-        description="M-Pesa menu", callback_token=secrets.token_hex(20), receipt=line.receipt,
-        result_code="0", message=f"Paid from the M-Pesa menu. Receipt {line.receipt}.",
-        transaction_time=line.completion_time, settled_at=line.completion_time, initiated_by_id=user_id,
+        description="M-Pesa menu", callback_token=secrets.token_hex(20),
+        message=f"Paid from the M-Pesa menu. Receipt {line.receipt}.", initiated_by_id=user_id,
     )
 
 

@@ -1,0 +1,113 @@
+"""The words PesaTab stores and compares: payment status, purpose, flag reason, and role.
+
+The one place they are spelt. Every list of them (in flight, final, the API's statuses, the
+labels people read, the metrics' label values) is derived here, so adding a status or a role is
+one line in this file, and `tests/test_layout.py` fails on a status or role spelt as a bare
+string anywhere else in app/. Each is a `StrEnum`: a member *is* its string, so it compares
+equal to what the database, the JSON and the templates hold, and needs no conversion at the
+edges (`Word` tells SQLAlchemy to bind and render a member as the string it is, even where no
+column lends it a type). This module imports nothing of PesaTab's: everything, the Daraja
+client included, may use it.
+
+How a status may change is the state machine's business (app/payments/states.py), not this
+file's.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import String
+
+
+class Word(StrEnum):
+    """A stored word. SQLAlchemy binds a member as a string (a literal in a partial index's
+    predicate included) instead of failing to find a type for an unknown Python class."""
+
+    __sa_type_engine__ = String()
+
+
+class PaymentStatus(Word):
+    CREATED = "created"  # written, the push not yet answered by Daraja
+    SENT = "sent"  # Daraja took the push; the customer's phone is asked
+    UNKNOWN = "unknown"  # may have reached Daraja, or M-Pesa said a failure that may still pay
+    PAID = "paid"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"  # Daraja refused it: nothing reached the customer
+
+
+# Still waiting for news: a callback, a query, or the expiry job.
+IN_FLIGHT: tuple[PaymentStatus, ...] = (
+    PaymentStatus.CREATED,
+    PaymentStatus.SENT,
+    PaymentStatus.UNKNOWN,
+)
+FINAL: tuple[PaymentStatus, ...] = tuple(s for s in PaymentStatus if s not in IN_FLIGHT)
+# Reached the customer and ended without money (a late success can still turn these into paid).
+SETTLED_UNPAID: tuple[PaymentStatus, ...] = (
+    PaymentStatus.FAILED,
+    PaymentStatus.CANCELLED,
+    PaymentStatus.EXPIRED,
+)
+# Reached the customer and ended: what the settle-time metrics count.
+SETTLED: tuple[PaymentStatus, ...] = (PaymentStatus.PAID, *SETTLED_UNPAID)
+
+STATUS_LABELS: dict[PaymentStatus, str] = {
+    PaymentStatus.CREATED: "Sending",
+    PaymentStatus.SENT: "Waiting",
+    PaymentStatus.UNKNOWN: "Checking",
+    PaymentStatus.PAID: "Paid",
+    PaymentStatus.FAILED: "Failed",
+    PaymentStatus.CANCELLED: "Cancelled",
+    PaymentStatus.EXPIRED: "Expired",
+    PaymentStatus.REJECTED: "Not sent",
+}
+
+
+class Purpose(Word):
+    """Why a payment exists."""
+
+    TEST = "test"  # the owner's KES 1 proof of the credentials; never in the bar's takings
+    TAB = "tab"  # asked from a tab page
+    API = "api"  # asked by a point-of-sale system over the JSON API
+    C2B = "c2b"  # paid without a push (a statement line attached to a tab)
+
+
+# What counts in the bar's takings, its success rate and its reconciliation.
+TRADING_PURPOSES: tuple[Purpose, ...] = tuple(p for p in Purpose if p is not Purpose.TEST)
+
+
+class FlagReason(Word):
+    """Why a payment waits for a person to look at it (reconciliation's break list)."""
+
+    LATE_SUCCESS = "late_success"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    AMOUNT_MISSING = "amount_missing"
+    UNKNOWN_RESULT_CODE = "unknown_result_code"
+    CHECKOUT_MISMATCH = "checkout_mismatch"
+    RECEIPT_REUSED = "receipt_reused"
+    SECOND_RECEIPT = "second_receipt"
+    NEVER_CONFIRMED = "never_confirmed"
+    # These two describe a state; the state itself is checked, so they end when it does.
+    RECEIPT_PENDING = "receipt_pending"
+    UNKNOWN_30M = "unknown_30m"
+
+
+STATE_FLAGS: tuple[FlagReason, ...] = (FlagReason.RECEIPT_PENDING, FlagReason.UNKNOWN_30M)
+
+
+class Role(Word):
+    OWNER = "owner"
+    MANAGER = "manager"
+    CASHIER = "cashier"
+    # PesaTab's own staff: no bar, never a bar's route, never a bar's credentials.
+    OPERATOR = "operator"
+
+
+# The roles inside a bar, most powerful first.
+BAR_ROLES: tuple[Role, ...] = (Role.OWNER, Role.MANAGER, Role.CASHIER)
+# Who may see the bar's money: payments, reconciliation, statements.
+MONEY_ROLES: tuple[Role, ...] = (Role.OWNER, Role.MANAGER)
+ROLE_LABELS: dict[Role, str] = {role: role.value.capitalize() for role in Role}
