@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from app.web.filters import kes, local_time
+from app.formats import kes, local_time
 
 
 @pytest.mark.parametrize(("amount", "text"), [(0, "KES 0"), (1250, "KES 1,250"), (250000, "KES 250,000"), (-50, "-KES 50"), (None, "KES —")])

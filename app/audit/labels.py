@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flask import url_for
 
-from app.web.filters import kes
+from app.formats import kes
 
 ACTIONS = {
     "bar.created": "Bar created",

@@ -12,9 +12,9 @@ from flask import Flask, current_app
 
 from app import jobs
 from app.extensions import db
+from app.formats import local_time
 from app.jobs import scheduler
 from app.models import JobStatus
-from app.web.filters import local_time
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from app.web.filters import kes
+from app.formats import kes
 
 WIDTH = 480
 PLOT_TOP = 8

@@ -34,10 +34,10 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.enums import Purpose
 from app.extensions import db
+from app.formats import local_time
 from app.models import Bar, Payment, StatementImport, StatementLine, Tab
 from app.payments import states
 from app.settings import vault
-from app.web.filters import local_time
 
 BATCH = 1000
 PREAMBLE_ROWS = 50
