@@ -224,6 +224,7 @@ def test_the_request_id_is_echoed_or_made(client, sent, kept):
         assert re.fullmatch(r"[0-9a-f]{32}", echoed)
 
 
+@pytest.mark.fresh_app  # adds a route
 def test_every_line_in_a_request_names_the_request_and_the_bar(app, owner, stderr_lines, json_logs):
     @login_required
     def noisy():

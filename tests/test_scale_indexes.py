@@ -100,6 +100,8 @@ def generic_plan(statement: str, parameters: dict) -> str:
         raw = conn.connection.dbapi_connection
         values = ", ".join(Literal(parameters[n]).as_string(raw) for n in names)
         conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        # A pooled connection serves test after test: drop any plan an earlier one prepared.
+        conn.exec_driver_sql("DEALLOCATE ALL")
         conn.exec_driver_sql(f"PREPARE scale_plan AS {prepared}")
         lines = conn.exec_driver_sql(f"EXPLAIN EXECUTE scale_plan({values})").scalars().all()
         conn.rollback()

@@ -55,6 +55,7 @@ def exploding_app(app):
     return app
 
 
+@pytest.mark.fresh_app  # adds a route
 def test_an_unexpected_error_shows_a_plain_500_page(exploding_app, client, caplog):
     response = client.get("/boom")
     assert response.status_code == 500
@@ -107,6 +108,7 @@ def test_behind_a_trusted_proxy_the_real_client_address_is_seen(test_config, sim
     assert app.test_client().get("/_whoami", headers=headers).get_data(as_text=True) == "196.201.214.200 https"
 
 
+@pytest.mark.fresh_app  # adds a route
 def test_without_trusted_proxies_forwarded_headers_are_ignored(app, client):
     from flask import request
 

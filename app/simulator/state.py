@@ -73,6 +73,18 @@ class SimulatorState:
             self._clear_runtime()
             self._changed.notify_all()
 
+    def restart(self) -> None:
+        """Back to the state as constructed: callback threads stopped, only the default apps
+        and shortcodes registered, no tokens, transactions or record, the baseline faults.
+        One state can then serve one test after another (the suite's shared app)."""
+        self.close()
+        with self._lock:
+            self._apps.clear()
+            self._shortcodes.clear()
+            self._add_defaults()
+            self._clear_runtime()
+            self._changed.notify_all()
+
     # Faults ------------------------------------------------------------------------------
 
     def set_faults(self, **changes: Any) -> Faults:
