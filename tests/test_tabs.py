@@ -190,9 +190,14 @@ def test_a_timed_out_push_is_never_sent_again(app, counter, live_bar, sim_state)
     html = request_mpesa(counter, tab).get_data(as_text=True)
     assert "PesaTab is checking" in html
     assert db.session.scalar(select(Payment.status)) == "unknown"
-    time.sleep(0.8)  # let the slow push answer land in the simulator's record
-    pushes = [e for e in sim_state.events("request") if e["path"].endswith("processrequest")]
-    assert len(pushes) == 1
+    def pushes():
+        return [e for e in sim_state.events("request") if e["path"].endswith("processrequest")]
+
+    # The slow push's answer lands in the simulator's record once its delay is over.
+    deadline = time.monotonic() + 5
+    while not pushes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(pushes()) == 1
 
 
 def test_pushes_are_rate_limited_per_cashier_with_a_clear_429(app, counter, live_bar, sim_state):
