@@ -1,6 +1,6 @@
 """5. Statement import: an M-Pesa org-portal statement of 100,000 lines (CSV, as the portal
 exports it: preamble, header, 90% money in, 10% charges), half of whose receipts are paid
-payments in PesaTab, imported by `app.statements.domain.import_statement`.
+payments in PesaTab, imported by `app.statements.importer.import_statement`.
 
 Each import runs in a fresh child process, so its peak resident memory (the kernel's high
 water mark, the whole process: Python, the app, SQLAlchemy, the import) is its own. The
@@ -107,7 +107,7 @@ def child_import(bar_id: int, path: str) -> dict:
     from app import create_app
     from app.extensions import db
     from app.models import Bar, StatementLine
-    from app.statements import domain as statements
+    from app.statements import importer
 
     app = create_app()
     with app.app_context():
@@ -115,7 +115,7 @@ def child_import(bar_id: int, path: str) -> dict:
         before = _rss_kb()
         started = time.perf_counter()
         with open(path, "rb") as stream:
-            result = statements.import_statement(bar, None, Path(path).name, stream)
+            result = importer.import_statement(bar, None, Path(path).name, stream)
         seconds = time.perf_counter() - started
         peak = _peak_kb()
         states = dict(db.session.execute(select(StatementLine.match_state, func.count())

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, insert, select
 
 from app.extensions import db
 from app.models import AuditEvent, Payment, StatementImport, StatementLine
-from app.statements import domain as statements
+from app.statements import adoption, importer, matching, reader
 from app.tabs.totals import totals
 from tests.conftest import login_as
 from tests.samples import samples_dir
@@ -85,7 +85,7 @@ def upload(client, content: bytes, name: str = "statement.csv"):
 
 
 def import_file(bar, content: bytes, name: str = "statement.csv"):
-    return statements.import_statement(bar, None, name, io.BytesIO(content))
+    return importer.import_statement(bar, None, name, io.BytesIO(content))
 
 
 def lines_of(bar) -> dict[str, StatementLine]:
@@ -144,7 +144,7 @@ def test_csv_and_xlsx_of_the_same_statement_give_the_same_lines(factory, tmp_pat
 
     import_file(from_csv, csv_statement(rows))
     with workbook.open("rb") as stream:
-        statements.import_statement(from_xlsx, None, "statement.xlsx", stream)
+        importer.import_statement(from_xlsx, None, "statement.xlsx", stream)
 
     def seen(bar):
         return {r: (x.completion_time, x.initiation_time, x.paid_in_cents, x.withdrawn_cents, x.status,
@@ -175,27 +175,27 @@ def test_it_reads_a_statement_without_any_preamble(factory, bar):
 
 
 def test_it_parses_amounts_as_exact_cents():
-    assert statements.parse_cents("450.00") == 45000
-    assert statements.parse_cents("1,250.50") == 125050
-    assert statements.parse_cents("") == 0
-    assert statements.parse_cents(None) == 0
-    assert statements.parse_cents("-50.00") == -5000
-    assert statements.parse_cents(0.1 + 0.2) == 30  # a workbook's float, read by its digits
-    assert statements.parse_cents(1250) == 125000
+    assert reader.parse_cents("450.00") == 45000
+    assert reader.parse_cents("1,250.50") == 125050
+    assert reader.parse_cents("") == 0
+    assert reader.parse_cents(None) == 0
+    assert reader.parse_cents("-50.00") == -5000
+    assert reader.parse_cents(0.1 + 0.2) == 30  # a workbook's float, read by its digits
+    assert reader.parse_cents(1250) == 125000
     for bad in ("45O.00", "1.005", "12,34", "KES 5", True):
         with pytest.raises(ValueError):
-            statements.parse_cents(bad)
+            reader.parse_cents(bad)
 
 
 def test_it_reads_times_as_text_datetimes_and_excel_serials():
     expected = datetime(2026, 11, 22, 11, 31, 12)
-    assert statements.parse_time("22-11-2026 14:31:12") == expected
-    assert statements.parse_time(datetime(2026, 11, 22, 14, 31, 12)) == expected
-    assert statements.parse_time(46348 + (14 * 3600 + 31 * 60 + 12) / 86400) == expected
-    assert statements.parse_time("2026-11-22 14:31:12") == expected
-    assert statements.parse_time("") is None
+    assert reader.parse_time("22-11-2026 14:31:12") == expected
+    assert reader.parse_time(datetime(2026, 11, 22, 14, 31, 12)) == expected
+    assert reader.parse_time(46348 + (14 * 3600 + 31 * 60 + 12) / 86400) == expected
+    assert reader.parse_time("2026-11-22 14:31:12") == expected
+    assert reader.parse_time("") is None
     with pytest.raises(ValueError):
-        statements.parse_time("31-02-2026 10:00:00")
+        reader.parse_time("31-02-2026 10:00:00")
 
 
 @pytest.mark.parametrize(("broken", "message"), [
@@ -216,7 +216,7 @@ def test_a_broken_row_after_thousands_of_good_ones_keeps_nothing(bar):
     """Earlier batches were already inserted when the bad row is read: all of it rolls back."""
     rows = [*(line(f"QMANY{n:05d}", paid_in="100.00") for n in range(2500)), line("QLAST", paid_in="abc")]
 
-    with pytest.raises(statements.StatementError, match=f"Row {FIRST_LINE_ROW + 2500}, column 'Paid In'"):
+    with pytest.raises(reader.StatementError, match=f"Row {FIRST_LINE_ROW + 2500}, column 'Paid In'"):
         import_file(bar, xlsx_statement(rows), "statement.xlsx")
 
     assert count(StatementLine) == 0 and count(StatementImport) == 0
@@ -224,7 +224,7 @@ def test_a_broken_row_after_thousands_of_good_ones_keeps_nothing(bar):
 
 @pytest.mark.parametrize(("content", "name", "message"), [
     (b"", "statement.csv", "The file is empty."),
-    (b"Account Holder:,Bar\nhello,world\n", "statement.csv", statements.NO_HEADER),
+    (b"Account Holder:,Bar\nhello,world\n", "statement.csv", reader.NO_HEADER),
     (b"%PDF-1.4 not a spreadsheet", "statement.pdf", "Upload the statement as a .csv or .xlsx file"),
     (b"Receipt No.,Completion Time\n", "statement.xls", "Upload the statement as a .csv or .xlsx file"),
     (b"Receipt No.,Completion Time\n", "statement.xlsx", "not a readable Excel workbook"),
@@ -268,7 +268,7 @@ def test_an_overlapping_statement_adds_only_its_new_lines(factory, bar):
     assert sorted(lines_of(bar)) == ["QOVER1", "QOVER2", "QOVER3"]
     assert lines_of(bar)["QOVER2"].import_id == monday.statement.id
     # The later statement's page still shows the line it shares with the earlier one.
-    report = statements.report(tuesday.statement)
+    report = matching.report(tuesday.statement)
     assert report.counts["orphan"] == 2
 
 
@@ -302,7 +302,7 @@ def test_it_lists_paid_payments_missing_from_the_statement(owner_client, factory
 
     response = upload(owner_client, csv_statement([line("QINSTMT1")]))
 
-    report = statements.report(db.session.scalar(select(StatementImport)))
+    report = matching.report(db.session.scalar(select(StatementImport)))
     assert sorted((p.receipt or "-", p.amount) for p in report.missing) == [("-", 300), ("QMISSING", 700)]
     section = page(owner_client.get(response.headers["Location"])).split('id="missing"')[1]
     assert "QMISSING" in section and "no receipt yet" in section and "QLATER" not in section
@@ -405,19 +405,19 @@ def test_a_manager_attaches_an_orphan_and_the_balance_drops_once(app, manager_cl
 def test_two_managers_at_once_still_make_one_payment(factory, bar, orphan):
     """Both read the line as an orphan; the receipt's unique index stops the second."""
     tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
-    statements.attach(orphan, tab, None)
+    matching.attach(orphan, tab, None)
     stale = db.session.get(StatementLine, orphan.id)
     stale.match_state, stale.payment_id = "orphan", None  # what the second request had read
 
-    with pytest.raises(statements.StatementError, match="Already attached"):
-        statements.attach(stale, tab, None)
+    with pytest.raises(reader.StatementError, match="Already attached"):
+        matching.attach(stale, tab, None)
 
     assert count(Payment) == 1 and totals(tab).paid == 300
 
 
 def test_reimporting_after_attaching_changes_nothing(factory, bar, orphan):
     tab = factory.tab(bar, lines=(("Tusker", 4, 250),))
-    statements.attach(orphan, tab, None)
+    matching.attach(orphan, tab, None)
 
     import_file(bar, csv_statement([line("QORPH1", paid_in="300.00"), line("QNEXT")], preamble=[]))
 
@@ -516,7 +516,7 @@ def test_the_statement_gives_a_paid_payment_the_receipt_the_query_could_not(owne
     shown = page(owner_client.get(response.headers["Location"]))
     assert "got its receipt from this statement" in shown
     assert "QPEND01" not in shown.split('id="orphans"')[1].split('id="amount-differs"')[0]
-    report = statements.report(db.session.scalar(select(StatementImport)))
+    report = matching.report(db.session.scalar(select(StatementImport)))
     assert report.missing == [] and report.counts == {"matched": 1}
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "payment.receipt_from_statement")).all()
     assert [(e.details["payment_id"], e.details["receipt"], e.details["how"]) for e in events] == [
@@ -551,7 +551,7 @@ def test_a_line_that_cannot_be_the_payment_stays_an_orphan(factory, bar, when, p
     db.session.refresh(payment)
     assert result.adopted == 0 and payment.receipt is None and payment.flag_reason == "receipt_pending"
     assert lines_of(bar)["QNOTIT1"].match_state == "orphan"
-    assert statements.pending_candidates(lines_of(bar)["QNOTIT1"]) == []
+    assert adoption.pending_candidates(lines_of(bar)["QNOTIT1"]) == []
 
 
 def test_two_payments_it_could_be_are_left_for_a_person(app, manager_client, factory, bar):
@@ -560,7 +560,7 @@ def test_two_payments_it_could_be_are_left_for_a_person(app, manager_client, fac
     second = paid_by_query(factory, bar, tab=tab, asked=ASKED + (LEARNED - ASKED) / 4)
     import_file(bar, csv_statement([line("QTWO001", paid_in="300.00")]))
     orphan_ = lines_of(bar)["QTWO001"]
-    assert orphan_.match_state == "orphan" and {p.id for p in statements.pending_candidates(orphan_)} == {first.id, second.id}
+    assert orphan_.match_state == "orphan" and {p.id for p in adoption.pending_candidates(orphan_)} == {first.id, second.id}
 
     shown = page(manager_client.get(f"{URL}{orphan_.import_id}"))
     assert f"This is payment {first.id}" in shown and f"This is payment {second.id}" in shown

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
-from app.extensions import csrf, db
+from app.extensions import csrf
 from app.models import Payment, StatementImport, Tab
-from app.statements import domain as statements
+from app.statements import adoption, importer, matching
 from app.statements.forms import AttachForm, ReceiptForm, UploadForm
+from app.statements.reader import StatementError
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("statements", __name__, url_prefix="/reconciliation/statements")
@@ -29,10 +29,7 @@ def cents(amount: int | None) -> str:
 
 
 def _index_page(form: UploadForm, status: int = 200):
-    imports = db.session.scalars(
-        select(StatementImport).where(StatementImport.bar_id == current_user.bar_id)
-        .order_by(StatementImport.created_at.desc(), StatementImport.id.desc()).limit(100)
-    ).all()
+    imports = importer.recent_imports(current_user.bar_id)
     return render_template("statements/index.html", imports=imports, form=form), status
 
 
@@ -54,8 +51,8 @@ def upload():
         return _index_page(form, 400)
     file = form.statement.data
     try:
-        result = statements.import_statement(current_bar(), current_user.id, file.filename or "", file.stream)
-    except statements.StatementError as err:
+        result = importer.import_statement(current_bar(), current_user.id, file.filename or "", file.stream)
+    except StatementError as err:
         form.statement.errors.append(str(err))
         return _index_page(form, 422)
     flash(result.message, "info" if result.already else "success")
@@ -67,8 +64,8 @@ def upload():
 def detail(import_id: int):
     record = bar_object_or_404(StatementImport, import_id)
     return render_template(
-        "statements/detail.html", report=statements.report(record),
-        tabs=statements.open_tabs(current_user.bar_id), form=AttachForm(formdata=None),
+        "statements/detail.html", report=matching.report(record),
+        tabs=matching.open_tabs(current_user.bar_id), form=AttachForm(formdata=None),
     )
 
 
@@ -82,8 +79,8 @@ def attach(import_id: int, line_id: int):
         return back
     tab = bar_object_or_404(Tab, form.tab_id.data)
     try:
-        payment = statements.attach(line, tab, current_user.id)
-    except statements.StatementError as err:
+        payment = matching.attach(line, tab, current_user.id)
+    except StatementError as err:
         flash(str(err), "error")
     else:
         flash(f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.", "success")
@@ -101,8 +98,8 @@ def claim_receipt(import_id: int, line_id: int):
         return back
     payment = bar_object_or_404(Payment, form.payment_id.data)
     try:
-        statements.claim_receipt(line, payment, current_user.id)
-    except statements.StatementError as err:
+        adoption.claim_receipt(line, payment, current_user.id)
+    except StatementError as err:
         flash(str(err), "error")
     else:
         flash(f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success")
@@ -112,7 +109,7 @@ def claim_receipt(import_id: int, line_id: int):
 def _line(import_id: int, line_id: int):
     """The bar's statement line, and the redirect back to it on its statement's page."""
     record = bar_object_or_404(StatementImport, import_id)
-    line = statements.line_of(record, line_id)
+    line = matching.line_of(record, line_id)
     if line is None:
         abort(404)
     return line, redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
