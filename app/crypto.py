@@ -73,6 +73,7 @@ class KeyRing:
     def __init__(self, keys: Iterable[tuple[str, bytes]]) -> None:
         """Build a ring from ``(kid, 32-byte key)`` pairs; prefer :meth:`parse` for config."""
         self._ciphers: dict[str, AESGCM] = {}
+        self._texts: dict[str, None] = {}  # each key as text, see secret_texts
         for position, (kid, key) in enumerate(keys, start=1):
             _check_kid(kid, _where(position))
             if kid in self._ciphers:
@@ -80,6 +81,7 @@ class KeyRing:
             if len(key) != KEY_BYTES:
                 raise KeyRingError(f"{_where(position, kid)}: key must be exactly 32 bytes")
             self._ciphers[kid] = AESGCM(key)
+            self._texts[base64.urlsafe_b64encode(key).decode("ascii").rstrip("=")] = None
         if not self._ciphers:
             raise KeyRingError("encryption key ring is empty")
 
@@ -88,8 +90,17 @@ class KeyRing:
         """Parse ``"kid1:<urlsafe b64>,kid2:<urlsafe b64>"``; raise KeyRingError if invalid."""
         if not text or not text.strip():
             raise KeyRingError("encryption key ring is empty; expected 'kid:base64key[,...]'")
-        entries = text.split(",")
-        return cls(_parse_entry(position, raw) for position, raw in enumerate(entries, start=1))
+        written: list[str] = []
+
+        def entries() -> Iterable[tuple[str, bytes]]:  # lazily: errors come in entry order
+            for position, raw in enumerate(text.split(","), start=1):
+                kid, key, encoded = _parse_entry(position, raw)
+                written.append(encoded.rstrip("="))
+                yield kid, key
+
+        ring = cls(entries())
+        ring._texts = dict.fromkeys([*written, *ring._texts])
+        return ring
 
     @property
     def current_kid(self) -> str:
@@ -100,6 +111,13 @@ class KeyRing:
     def kids(self) -> list[str]:
         """All key ids, the current one first."""
         return list(self._ciphers)
+
+    def secret_texts(self) -> list[str]:
+        """Each key as text a log line must never show: as PESATAB_ENCRYPTION_KEYS (or the
+        local keys file) wrote it, and in canonical URL-safe base64, both without the '='
+        padding so a padded copy is caught too. app/redaction.py registers them; nothing
+        else needs to read the key ring text."""
+        return list(self._texts)
 
     def __repr__(self) -> str:
         return f"KeyRing(kids={self.kids!r}, current={self.current_kid!r})"
@@ -186,7 +204,8 @@ def _check_kid(kid: str, where: str) -> None:
         raise KeyRingError(f"{where}: key id must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'")
 
 
-def _parse_entry(position: int, raw: str) -> tuple[str, bytes]:
+def _parse_entry(position: int, raw: str) -> tuple[str, bytes, str]:
+    """``(kid, key, the key as written)`` for one entry of the ring text."""
     entry = raw.strip()
     if not entry:
         raise KeyRingError(f"{_where(position)} is empty (stray comma?)")
@@ -194,7 +213,7 @@ def _parse_entry(position: int, raw: str) -> tuple[str, bytes]:
     if not colon:
         raise KeyRingError(f"{_where(position)}: expected 'kid:base64key'")
     _check_kid(kid, _where(position))
-    return kid, _decode_key(position, kid, encoded)
+    return kid, _decode_key(position, kid, encoded), encoded
 
 
 def _decode_key(position: int, kid: str, encoded: str) -> bytes:
