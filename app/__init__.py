@@ -22,7 +22,7 @@ def create_app(test_config: dict | None = None, *, environ: dict | None = None) 
         app.config.update(test_config)
 
     app.extensions["pesatab_keyring"] = _keyring(app)
-    logging_setup.init_app(app)
+    logging_setup.init_app(app)  # after the key ring: the keys it holds are kept out of logs
     from app.health import metrics
 
     metrics.init_app(app)  # before the extensions: the limiter reads its breach callback then

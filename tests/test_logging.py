@@ -14,8 +14,9 @@ import pytest
 from flask_login import login_required
 from sqlalchemy import select
 
-from app import create_app, logging_setup
+from app import create_app, logging_setup, redaction
 from app.config import ConfigError, load_config
+from app.crypto import generate_key
 from app.extensions import db
 from app.models import Payment
 from app.simulator import (
@@ -129,7 +130,7 @@ def test_a_full_flow_logs_no_secret_and_no_whole_phone(app, sim_state, loud_live
 
 
 def test_secrets_logged_on_purpose_are_scrubbed(app, caplog, stderr_lines, encryption_key):
-    logging_setup.register_secret("SimConsumerSecret0001PesaTab")
+    redaction.register_secret("SimConsumerSecret0001PesaTab")
     caplog.set_level(logging.DEBUG)
     body = {"BusinessShortCode": 174379, "Password": "MTc0Mzc5YmZiMjc5ZjlhYTliZGJj", "PhoneNumber": 254708374149}
     log.info("consumer secret %s, secret key %s, encryption key %s", "SimConsumerSecret0001PesaTab",
@@ -151,7 +152,7 @@ def test_secrets_logged_on_purpose_are_scrubbed(app, caplog, stderr_lines, encry
 
 
 def test_an_exception_carrying_a_secret_is_scrubbed(app, caplog, stderr_lines):
-    logging_setup.register_secret("bfb279f9aa9bdbcf158e97dd71a467cd2e0c8930")
+    redaction.register_secret("bfb279f9aa9bdbcf158e97dd71a467cd2e0c8930")
     caplog.set_level(logging.INFO)
     try:
         raise RuntimeError("passkey bfb279f9aa9bdbcf158e97dd71a467cd2e0c8930 refused for 254708374149")
@@ -195,9 +196,19 @@ def test_secret_settings_are_registered_when_the_app_starts(test_config, caplog)
     assert caplog.text.count("[redacted]") == 3 and "0123456789" not in caplog.text
 
 
+def test_every_key_of_the_ring_is_registered_as_the_ring_spells_it(test_config, caplog):
+    current, old = generate_key("knew"), generate_key("kold")
+    create_app({**test_config, "PESATAB_ENCRYPTION_KEYS": f"{current}, {old.rstrip('=')}"})
+    keys = [entry.partition(":")[2] for entry in (current, old)]
+    caplog.set_level(logging.INFO)
+    log.info("keys %s and %s", *keys)
+    assert caplog.text.count("[redacted]") == 2
+    assert_clean(caplog.text, [key.rstrip("=") for key in keys])
+
+
 def test_short_values_are_not_registered(app, caplog):
-    logging_setup.register_secret("x")
-    logging_setup.register_secret("1234")
+    redaction.register_secret("x")
+    redaction.register_secret("1234")
     caplog.set_level(logging.INFO)
     log.info("x marks 1234")
     assert "x marks 1234" in caplog.text

@@ -225,9 +225,9 @@ def test_a_token_sealed_with_a_dropped_key_is_fetched_again(app, store, clock, c
 
 def test_tokens_read_from_the_database_are_kept_out_of_logs(app, store, clock, caplog):
     token = TokenCache(store=store, clock=clock).get(KEY, Fetches())
-    from app import logging_setup
+    from app import redaction
 
-    logging_setup.forget_secrets()  # as in a process that never fetched it itself
+    redaction.forget_secrets()  # as in a process that never fetched it itself
     TokenCache(store=store, clock=clock).get(KEY, Fetches())
     with caplog.at_level(logging.INFO):
         logging.getLogger("app.test").info("the token is %s", token)
