@@ -75,9 +75,6 @@ class Purpose(Word):
     C2B = "c2b"  # paid without a push (a statement line attached to a tab)
 
 
-# What counts in the bar's takings, its success rate and its reconciliation.
-TRADING_PURPOSES: tuple[Purpose, ...] = tuple(p for p in Purpose if p is not Purpose.TEST)
-
 
 class FlagReason(Word):
     """Why a payment waits for a person to look at it (reconciliation's break list)."""

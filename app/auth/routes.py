@@ -7,6 +7,7 @@ from app.auth import accounts
 from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
 from app.extensions import limiter, login_manager
 from app.models import SetPasswordLink
+from app.web import htmx
 
 bp = Blueprint("auth", __name__)
 
@@ -71,7 +72,7 @@ def sign_in_first():
     302 would be followed inside the request and the sign-in form swapped into a corner of the
     screen. The whole page goes to sign in, and returns to where the person was.
     """
-    if request.headers.get("HX-Request") == "true":
+    if htmx.is_htmx():
         here = urlsplit(request.headers.get("HX-Current-URL", ""))
         back = local_path(urlunsplit(("", "", here.path, here.query, ""))) or request.path
         response = current_app.response_class(status=401)

@@ -13,13 +13,12 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.enums import BAR_ROLES, ROLE_LABELS, Role
 from app.extensions import db
 from app.models.base import utcnow
 
-ROLES = ("owner", "manager", "cashier")  # the roles inside a bar
-# PesaTab's own staff: no bar, never a bar's route, never a bar's credentials.
-OPERATOR = "operator"
-ROLE_LABELS = {"owner": "Owner", "manager": "Manager", "cashier": "Cashier", OPERATOR: "Operator"}
+ROLES = BAR_ROLES  # the roles inside a bar (app/enums.py)
+OPERATOR = Role.OPERATOR  # PesaTab's own staff: no bar, never a bar's route or credentials
 SETUP_STATES = ("no_credentials", "credentials_saved", "verified", "live")
 
 

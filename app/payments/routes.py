@@ -25,6 +25,7 @@ from app.payments import csv_export, listing, recovery
 from app.payments.states import IN_FLIGHT
 from app.settings import onboarding, vault
 from app.tabs import totals as tab_totals
+from app.web import htmx
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -114,7 +115,7 @@ def _status_fragment(payment_id: int):
 @bp.get("/<int:payment_id>/status")
 @role_required("owner", "manager", "cashier")
 def status(payment_id: int):
-    if request.headers.get("HX-Request"):
+    if htmx.is_htmx():
         return _status_fragment(payment_id)
     payment = bar_object_or_404(Payment, payment_id)
     events = []
@@ -132,24 +133,19 @@ def index():
     filters = listing.parse_filters(request.args)
     limit, before, notices = listing.parse_paging(request.args)
     page = None if filters.errors else listing.fetch_page(current_bar(), filters, before, limit)
-    fragment = _wants_fragment()
+    fragment = htmx.wants_fragment()
     template = "payments/_rows.html" if fragment else "payments/index.html"
     context = _listing_context(filters, page, before, limit, notices)
     # htmx swaps only 2xx answers, so the fragment explains a bad filter with a 200.
     code = 400 if filters.errors and not fragment else 200
     response = make_response(render_template(template, **context), code)
-    response.vary.add("HX-Request")
+    htmx.vary(response)
     if fragment and not filters.errors:
         # The address bar gets the tidy URL: no empty fields, the phone as stored.
         response.headers["HX-Push-Url"] = context["this_url"]
     return response
 
 
-def _wants_fragment() -> bool:
-    # On a history-cache miss htmx asks again for the URL and needs the whole page back.
-    return bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
 
 
 def _listing_context(filters, page, before, limit: int, notices: list[str]) -> dict:
@@ -225,6 +221,6 @@ def check(payment_id: int):
     payment = bar_object_or_404(Payment, payment_id)
     context = status_context(payment)
     context["check_message"] = CHECK_MESSAGES.get(outcome)
-    if request.headers.get("HX-Request"):
+    if htmx.is_htmx():
         return render_template("payments/_status.html", **context)
     return render_template("payments/detail.html", **context)

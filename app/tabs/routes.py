@@ -14,16 +14,13 @@ from app.tabs import actions as tab_domain
 from app.tabs import totals as tab_totals
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
 from app.tabs.queries import tab_list, tab_payments
+from app.web import htmx
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("tabs", __name__, url_prefix="/tabs")
 
 STAFF = ("owner", "manager", "cashier")
 PUSH_LIMIT_MESSAGE = "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
-
-
-def _is_htmx() -> bool:
-    return bool(request.headers.get("HX-Request"))
 
 
 def _push_key_bar() -> str:
@@ -55,8 +52,8 @@ def tab_refresh(tab_id: int, final: bool = False) -> dict:
 @role_required(*STAFF)
 def index():
     rows = tab_list(current_user.bar_id, request.args.get("q", ""))
-    template = "tabs/_list.html" if _is_htmx() else "tabs/index.html"
-    return render_template(template, rows=rows, form=OpenTabForm(formdata=None), q=request.args.get("q", ""))
+    return htmx.render("tabs/_list.html", "tabs/index.html", rows=rows,
+                       form=OpenTabForm(formdata=None), q=request.args.get("q", ""))
 
 
 @bp.post("/")
@@ -131,7 +128,7 @@ def pay(tab_id: int):
             getattr(form, err.field or "amount").errors.append(str(err))
         except PushRefused as err:
             form.form_errors.append(err.message)
-    if not _is_htmx():
+    if not htmx.is_htmx():
         if payment is not None:
             return redirect(url_for("tabs.detail", tab_id=tab.id) + f"#payment-{payment.id}")
         return _tab_page(tab, pay_form=form, status=400)

@@ -6,6 +6,8 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.web import htmx
+
 MESSAGES = {
     400: ("Something in that request was not right", "Go back, check the form and try again."),
     403: ("You can't open this page", "Your role does not allow it. Ask the bar's owner if you need it."),
@@ -34,7 +36,7 @@ def render_error(status: int, title: str | None = None, hint: str | None = None)
     title, hint = title or default_title, hint or default_hint
     if _wants_json():
         return jsonify(error={"code": str(status), "message": f"{title}. {hint}"}), status
-    template = "errors/_fragment.html" if request.headers.get("HX-Request") else "errors/error.html"
+    template = "errors/_fragment.html" if htmx.is_htmx() else "errors/error.html"
     return render_template(template, status=status, title=title, hint=hint), status
 
 
