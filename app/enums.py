@@ -75,6 +75,12 @@ class Purpose(Word):
     C2B = "c2b"  # paid without a push (a statement line attached to a tab)
 
 
+PURPOSE_LABELS: dict[Purpose, str] = {
+    Purpose.TAB: "Tab",
+    Purpose.TEST: "Test push",
+    Purpose.API: "Till system",
+    Purpose.C2B: "M-Pesa menu",
+}
 
 class FlagReason(Word):
     """Why a payment waits for a person to look at it (reconciliation's break list)."""

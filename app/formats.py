@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from app.enums import STATUS_LABELS
+from app.enums import PURPOSE_LABELS, STATUS_LABELS
 
 
 def kes(amount: int | None) -> str:
@@ -30,6 +30,11 @@ def local_time(value: datetime | None, tz: str = "Africa/Nairobi", fmt: str = "%
 def payment_status_label(status: str) -> str:
     """What a person calls a status: 'rejected' is 'Not sent'."""
     return STATUS_LABELS.get(status, status.title())
+
+
+def purpose_label(purpose: str) -> str:
+    """Where a payment came from, as the payments list says it: 'api' is 'Till system'."""
+    return PURPOSE_LABELS.get(purpose, purpose)
 
 
 def duration(seconds: int) -> str:

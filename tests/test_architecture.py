@@ -107,8 +107,6 @@ def test_no_blueprint_template_folder_is_left_without_its_area():
     assert folders - set(AREAS) <= {"errors"}, folders - set(AREAS)
 
 
-@pytest.mark.xfail(strict=True, reason="tabs and settings still import the live status from "
-                   "payments/routes.py; strict, so it fails once they no longer do")
 def test_no_module_imports_another_areas_routes():
     wrong = [
         f"{module} imports {target}"

@@ -106,7 +106,7 @@ def test_a_callback_answers_the_final_fragment_with_the_pay_panel_and_close(coun
 
 def test_a_version_never_keeps_a_final_payment_from_being_shown(counter, factory, bar):
     paid = factory.payment(bar, status="paid", receipt="TST7654321")
-    from app.payments.routes import status_version
+    from app.payments.live import status_version
 
     same = status_version(paid.status, paid.updated_at, paid.message, paid.checkout_request_id, None, None)
     response = counter.get(f"/payments/{paid.id}/status?v={same}", headers=HX)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app import audit
 from app.api.errors import ApiError
+from app.enums import Role
 from app.extensions import db
 from app.models import ApiKey, Bar, utcnow
 
@@ -56,7 +57,7 @@ def clean_label(label: str | None) -> str:
     return label
 
 
-def create_key(bar: Bar, label: str, *, created_by_id: int | None = None, by: str = "owner") -> NewKey:
+def create_key(bar: Bar, label: str, *, created_by_id: int | None = None, by: str = Role.OWNER) -> NewKey:
     """Make a key for `bar`. The returned secret is the only copy there will ever be. Commits."""
     label = clean_label(label)
     secret = KEY_START + secrets.token_urlsafe(32)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError, invalid
 from app.api.validation import ListFilters, PaymentInput
+from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.models import ApiKey, Bar, Payment, Tab, utcnow
 from app.payments.push import PushRefused, PushRequest, PushResult, send_push
@@ -55,7 +56,7 @@ def _create(key: ApiKey, data: PaymentInput, idempotency_key: str | None) -> tup
     bar = db.session.get(Bar, key.bar_id)
     tab = _open_tab(bar, data) if data.tab_id is not None else None
     result = _send_push(bar, PushRequest(
-        phone=data.phone, amount=data.amount, purpose="api", account_reference=data.reference,
+        phone=data.phone, amount=data.amount, purpose=Purpose.API, account_reference=data.reference,
         description=data.description, tab=tab, api_key_id=key.id, idempotency_key=idempotency_key,
         idempotency_fingerprint=data.fingerprint() if idempotency_key else None,
     ))
@@ -164,10 +165,10 @@ def payment_json(payment: Payment) -> dict:
 def _sentence(payment: Payment) -> str:
     """What the cashier's screen says about the payment (payments/_status.html)."""
     if payment.status in IN_FLIGHT:
-        return payment.message if payment.status == "unknown" and payment.message else WAITING
+        return payment.message if payment.status == PaymentStatus.UNKNOWN and payment.message else WAITING
     if payment.message:
         return payment.message
-    return "Paid." if payment.status == "paid" else DECLINED
+    return "Paid." if payment.status == PaymentStatus.PAID else DECLINED
 
 
 def _utc(moment: datetime | None) -> str | None:

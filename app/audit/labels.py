@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import url_for
 
+from app.enums import FlagReason
 from app.formats import kes
 
 ACTIONS = {
@@ -56,7 +57,7 @@ CREDENTIAL_FIELDS = {
     "passkey": "passkey",
 }
 
-REASONS = {"unknown_30m": "no answer from M-Pesa after 30 minutes"}
+REASONS = {FlagReason.UNKNOWN_30M: "no answer from M-Pesa after 30 minutes"}
 SOURCES = {"callback": "M-Pesa's callback", "query": "a status query", "statement": "the statement"}
 
 

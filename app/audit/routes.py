@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 
 from app.audit import labels, listing
+from app.enums import Role
 from app.web.security import current_bar, role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit")
 
 
 @bp.get("/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def index():
     """Every audited action in the owner's bar, newest first, filterable."""
     bar = current_bar()

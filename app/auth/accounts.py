@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app import audit
+from app.enums import Role
 from app.extensions import db
 from app.models import Bar, SetPasswordLink, User, utcnow
 
@@ -67,7 +68,7 @@ def create_bar_with_owner(bar_name: str, owner_name: str, email: str, password: 
     """Sign-up: a bar and its owner in one step. Commits."""
     email = ensure_email_free(email)
     bar = Bar(name=bar_name.strip(), slug=Bar.unique_slug(bar_name))
-    owner = User(bar=bar, name=owner_name.strip(), email=email, role="owner", active=True)
+    owner = User(bar=bar, name=owner_name.strip(), email=email, role=Role.OWNER, active=True)
     owner.set_password(password, _hash_method())
     db.session.add_all([bar, owner])
     db.session.flush()
@@ -88,7 +89,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 def add_staff(bar: Bar, added_by: User, name: str, email: str, role: str) -> tuple[User, str]:
     """Add a manager or cashier; returns the person and their one-time set-password token."""
-    if role not in ("manager", "cashier"):
+    if role not in (Role.MANAGER, Role.CASHIER):
         raise AccountError("Choose Manager or Cashier.", field="role")
     email = ensure_email_free(email)
     user = User(bar=bar, name=name.strip(), email=email, role=role, active=True)
@@ -117,7 +118,7 @@ def reissue_link(user: User, issued_by: User) -> str:
 
 def set_active(user: User, active: bool) -> None:
     """Deactivate (signed out on their next request) or reactivate a member of staff."""
-    if user.role == "owner":
+    if user.role == Role.OWNER:
         raise AccountError("The owner's account cannot be deactivated.")
     user.active = active
     user.session_version += 1

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required, login_url, login_user, log
 
 from app.auth import accounts
 from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
+from app.enums import Role
 from app.extensions import limiter, login_manager
 from app.models import SetPasswordLink
 from app.web import htmx
@@ -61,7 +62,7 @@ def _safe_next(target: str | None, user) -> str:
     path = local_path(target)
     if path is not None:
         return path
-    return url_for("tabs.index") if user.role == "cashier" else url_for("dashboard.index")
+    return url_for("tabs.index") if user.role == Role.CASHIER else url_for("dashboard.index")
 
 
 @login_manager.unauthorized_handler

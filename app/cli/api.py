@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.api import keys
+from app.enums import Role
 from app.extensions import db
 from app.models import Bar
 
@@ -29,7 +30,7 @@ def create(slug: str, label: str) -> None:
     if bar is None:
         raise click.ClickException(f"No bar with the slug {slug!r}; `flask bars list` shows them.")
     try:
-        new = keys.create_key(bar, label, by="operator")
+        new = keys.create_key(bar, label, by=Role.OPERATOR)
     except keys.ApiKeyError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"API key {new.api_key.prefix}… for {bar.name} ({new.api_key.label}). "

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.auth import accounts
+from app.enums import Role
 from app.extensions import db
 from app.models import Bar, User
 from app.ops import operators as operator_accounts
@@ -131,7 +132,7 @@ def demo() -> None:
         return
     password = secrets.token_urlsafe(9)
     owner = accounts.create_bar_with_owner(DEMO_BAR_NAME, "Demo Owner", DEMO_OWNER_EMAIL, password)
-    cashier, _ = accounts.add_staff(owner.bar, owner, "Demo Cashier", DEMO_CASHIER_EMAIL, "cashier")
+    cashier, _ = accounts.add_staff(owner.bar, owner, "Demo Cashier", DEMO_CASHIER_EMAIL, Role.CASHIER)
     cashier.set_password(password)
     db.session.commit()
     _demo_credentials(owner.bar)

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.cli.keys import keys
+from app.enums import PaymentStatus
 from app.extensions import db
 from app.models import Bar, Payment
 from app.mpesa import InvalidPhone, normalize_phone
@@ -100,7 +101,7 @@ def credentials_test_push(slug, phone, amount, wait) -> None:
     hint = onboarding.setup_hint(payment, vault.credential_for(bar))
     if hint:
         click.echo(hint)
-    if payment.status != "paid":
+    if payment.status != PaymentStatus.PAID:
         raise SystemExit(1)
     click.echo(f"Bar state: {bar.setup_state}.")
 

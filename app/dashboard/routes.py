@@ -3,6 +3,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app import jobs
+from app.enums import MONEY_ROLES, Role
 from app.extensions import db
 from app.models import JobStatus
 from app.ops import alerts, notify, system
@@ -33,14 +34,14 @@ def index():
         return redirect(url_for("ops.index"))
     bar = current_user.bar
     cred = vault.credential_for(bar)
-    senior = current_user.role in ("owner", "manager")
+    senior = current_user.role in MONEY_ROLES
     return render_template(
         "dashboard/index.html",
         bar=bar,
         credentials_unreadable=cred is not None and not vault.can_open(cred),
         pushes_disabled=system.pushes_disabled(),
         alerts=alerts.bar_alerts(bar.id) if senior else [],
-        yesterday=notify.yesterday(bar) if current_user.role == "owner" else None,
+        yesterday=notify.yesterday(bar) if current_user.role == Role.OWNER else None,
         job_health=_job_health() if senior else None,
     )
 

@@ -30,16 +30,19 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import enums
+from app.enums import PaymentStatus
 from app.mpesa import errors as daraja_errors
 from app.mpesa.catalogue import KNOWN_CODES
 
 log = logging.getLogger(__name__)
 
-PUSH_OUTCOMES = frozenset({"sent", "rejected", "unknown", "refused"})
+# What a push led to: the status it left the payment in, or refused before reaching Daraja.
+PUSH_OUTCOMES = frozenset({PaymentStatus.SENT, PaymentStatus.REJECTED, PaymentStatus.UNKNOWN, "refused"})
 REFUSALS = frozenset(
     {"globally_disabled", "bar_disabled", "not_live", "no_credentials", "credentials_unreadable", "over_asked"}
 )
-SETTLED = frozenset({"paid", "failed", "cancelled", "expired"})
+SETTLED = frozenset(enums.SETTLED)
 DISPOSITIONS = frozenset(
     {"applied", "late_success", "duplicate", "ignored", "mismatch", "malformed", "unknown_token",
      "pending", "error"}

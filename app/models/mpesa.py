@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.enums import IN_FLIGHT, PaymentStatus
 from app.extensions import db
 from app.models.base import utcnow
 
@@ -27,8 +28,10 @@ KINDS = ("paybill", "till")
 # they serve (`Payment.flagged.is_(True)` is `flagged IS true` on PostgreSQL, `flagged IS 1` on
 # SQLite). Migration 0006 writes the same text.
 FLAGGED_SQL = {"postgresql": "flagged IS true", "sqlite": "flagged IS 1"}
+_IN_FLIGHT_SQL = ", ".join(f"'{status}'" for status in IN_FLIGHT)
 MAY_BREAK_SQL = {
-    dialect: f"{flagged} OR (status = 'paid' AND receipt IS NULL) OR status IN ('created', 'sent', 'unknown')"
+    dialect: f"{flagged} OR (status = '{PaymentStatus.PAID}' AND receipt IS NULL) "
+    f"OR status IN ({_IN_FLIGHT_SQL})"
     for dialect, flagged in FLAGGED_SQL.items()
 }
 
@@ -72,7 +75,7 @@ class Payment(db.Model):
     amount: Mapped[int] = mapped_column(Integer)
     account_reference: Mapped[str] = mapped_column(String(12))
     description: Mapped[str] = mapped_column(String(13))
-    status: Mapped[str] = mapped_column(String(10), default="created")
+    status: Mapped[str] = mapped_column(String(10), default=PaymentStatus.CREATED)
     callback_token: Mapped[str] = mapped_column(String(64), unique=True)
     # Set while the payment is in flight, cleared when it settles: the unique index makes
     # "one push in flight per tab (or purpose) and phone" a database guarantee.

@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from app.enums import PaymentStatus
 from app.mpesa import errors as e
 from app.mpesa.errors import DarajaAuthError, DarajaError, InvalidRequest
 
-Status = Literal["paid", "failed", "cancelled", "expired", "pending"]
+# What a result code leads to: a final status, or PENDING (still processing: not news).
+PENDING = "pending"
+Status = PaymentStatus | Literal["pending"]
 
 SETTINGS = "the owner must check the M-Pesa settings."
 
@@ -34,29 +37,29 @@ _SETUP = f"Payment set-up error; {SETTINGS}"
 
 # code -> (status, sentence, setup_error)
 _RESULTS: dict[str, tuple[Status, str, bool]] = {
-    "1": ("failed", "The customer's M-Pesa balance is too low.", False),
-    "2": ("failed", "Amount is outside M-Pesa limits.", False),
-    "3": ("failed", "Amount is outside M-Pesa limits.", False),
-    "4": ("failed", "The customer has reached their daily M-Pesa limit.", False),
-    "8": ("failed", "This till cannot receive more right now; call the manager.", False),
-    "17": ("failed", "Wait two minutes, then send again.", False),
-    "26": ("failed", "M-Pesa is busy; send again shortly.", False),
+    "1": (PaymentStatus.FAILED, "The customer's M-Pesa balance is too low.", False),
+    "2": (PaymentStatus.FAILED, "Amount is outside M-Pesa limits.", False),
+    "3": (PaymentStatus.FAILED, "Amount is outside M-Pesa limits.", False),
+    "4": (PaymentStatus.FAILED, "The customer has reached their daily M-Pesa limit.", False),
+    "8": (PaymentStatus.FAILED, "This till cannot receive more right now; call the manager.", False),
+    "17": (PaymentStatus.FAILED, "Wait two minutes, then send again.", False),
+    "26": (PaymentStatus.FAILED, "M-Pesa is busy; send again shortly.", False),
     "1001": (
-        "failed",
+        PaymentStatus.FAILED,
         "The customer has another M-Pesa prompt open; try again in a minute.",
         False,
     ),
-    "1019": ("expired", "The request expired; send it again.", False),
-    "1025": ("failed", "Could not reach the phone; send again.", False),
-    "9999": ("failed", "Could not reach the phone; send again.", False),
-    "1031": ("cancelled", "The customer cancelled.", False),
-    "1032": ("cancelled", "The customer cancelled.", False),
-    "1037": ("expired", "No response from the phone; check it is on and send again.", False),
-    "2001": ("failed", "Wrong PIN entered; send again.", False),
-    "2028": ("failed", _SETUP, True),
-    "SFC_IC0003": ("failed", _SETUP, True),
-    "8006": ("failed", "The customer's M-Pesa PIN is locked.", False),
-    "4999": ("pending", "Waiting for the customer…", False),
+    "1019": (PaymentStatus.EXPIRED, "The request expired; send it again.", False),
+    "1025": (PaymentStatus.FAILED, "Could not reach the phone; send again.", False),
+    "9999": (PaymentStatus.FAILED, "Could not reach the phone; send again.", False),
+    "1031": (PaymentStatus.CANCELLED, "The customer cancelled.", False),
+    "1032": (PaymentStatus.CANCELLED, "The customer cancelled.", False),
+    "1037": (PaymentStatus.EXPIRED, "No response from the phone; check it is on and send again.", False),
+    "2001": (PaymentStatus.FAILED, "Wrong PIN entered; send again.", False),
+    "2028": (PaymentStatus.FAILED, _SETUP, True),
+    "SFC_IC0003": (PaymentStatus.FAILED, _SETUP, True),
+    "8006": (PaymentStatus.FAILED, "The customer's M-Pesa PIN is locked.", False),
+    "4999": (PENDING, "Waiting for the customer…", False),
 }
 
 KNOWN_CODES = frozenset({"0", *_RESULTS})
@@ -86,13 +89,13 @@ def describe(code: str | int | None, receipt: str | None = None) -> ResultInfo:
     key = normalize_code(code)
     if key == "0":
         sentence = f"Paid. Receipt {receipt}." if receipt else "Paid. The receipt will follow."
-        return ResultInfo(key, "paid", sentence, known=True)
+        return ResultInfo(key, PaymentStatus.PAID, sentence, known=True)
     if key in _RESULTS:
         status, sentence, setup_error = _RESULTS[key]
         return ResultInfo(key, status, sentence, known=True, setup_error=setup_error,
                           may_still_pay=key in MAY_STILL_PAY)
     shown = key or "missing"
-    return ResultInfo(key, "failed", f"M-Pesa declined the payment (code {shown}).", known=False)
+    return ResultInfo(key, PaymentStatus.FAILED, f"M-Pesa declined the payment (code {shown}).", known=False)
 
 
 _ERROR_SENTENCES = {

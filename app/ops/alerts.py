@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import case, exists, func, select, update
 
+from app.enums import PaymentStatus
 from app.extensions import db
 from app.models import Bar, CallbackEvent, Payment, utcnow
 from app.mpesa import DarajaAuthError
@@ -31,7 +32,7 @@ CALLBACK_GRACE = timedelta(minutes=2)
 SILENT_PUSHES = 3
 # The same half hour after which recovery flags a payment and reconciliation lists it.
 UNSETTLED_AFTER = timedelta(minutes=30)
-WAITING = ("sent", "unknown")
+WAITING = (PaymentStatus.SENT, PaymentStatus.UNKNOWN)
 RATED_PURPOSES = ("tab", "api")  # an owner's KES 1 test pushes never move a success rate
 
 
@@ -119,7 +120,7 @@ def _no_callbacks(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Aler
 def _low_success_rate(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Alert]]:
     threshold = current_app.config["ALERT_SUCCESS_RATE"]
     minimum = current_app.config["ALERT_MIN_PUSHES"]
-    paid = func.sum(case((Payment.status == "paid", 1), else_=0))
+    paid = func.sum(case((Payment.status == PaymentStatus.PAID, 1), else_=0))
     rows = db.session.execute(
         select(Payment.bar_id, func.count(), paid)
         .where(Payment.created_at >= now - WINDOW, Payment.created_at <= now,

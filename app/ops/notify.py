@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from flask import current_app, render_template
 from sqlalchemy import select
 
+from app.enums import PaymentStatus, Role
 from app.extensions import db
 from app.models import AuditEvent, Bar, User, utcnow
 from app.reconciliation import breaks, periods, report
@@ -95,7 +96,7 @@ def _already_emailed(now: datetime) -> set[tuple[int, str]]:
 
 def _bars_with_owners() -> list[tuple[Bar, list[User]]]:
     owners = db.session.scalars(
-        select(User).where(User.role == "owner", User.active.is_(True), User.bar_id.is_not(None))
+        select(User).where(User.role == Role.OWNER, User.active.is_(True), User.bar_id.is_not(None))
         .order_by(User.bar_id, User.id)
     ).all()
     by_bar: dict[int, list[User]] = defaultdict(list)
@@ -124,9 +125,8 @@ def _message(summary: DaySummary, owners: list[User]) -> EmailMessage:
         "link": f"{base}/reconciliation/?day={summary.day.isoformat()}",
     }
     message = EmailMessage()
-    message["Subject"] = (
-        f"{summary.bar.name}: {summary.day:%a %d %b}, KES {summary.figures.kes['paid']:,} paid by M-Pesa"
-    )
+    paid = summary.figures.kes[PaymentStatus.PAID]
+    message["Subject"] = f"{summary.bar.name}: {summary.day:%a %d %b}, KES {paid:,} paid by M-Pesa"
     message["From"] = current_app.config["SMTP_FROM"]
     message["To"] = ", ".join(owner.email for owner in owners)
     message.set_content(render_template("ops/summary_email.txt", **context))

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
 
+from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.models import Bar, CallbackEvent, Payment
 from app.ops import alerts
@@ -84,12 +85,12 @@ def today_volumes(zones: set[str], now: datetime) -> dict[int, Volume]:
         today = periods.local_today(zone, now)
         start, end = periods.window(today, today, zone)
         days.append(and_(Bar.timezone == zone, Payment.created_at >= start, Payment.created_at < end))
-    paid = Payment.status == "paid"
+    paid = Payment.status == PaymentStatus.PAID
     rows = db.session.execute(
         select(Payment.bar_id, func.count(), func.coalesce(func.sum(Payment.amount), 0),
                func.sum(case((paid, 1), else_=0)), func.sum(case((paid, Payment.amount), else_=0)))
         .join(Bar, Bar.id == Payment.bar_id)
-        .where(Payment.purpose != "test", Payment.created_at <= now, or_(*days))
+        .where(Payment.purpose != Purpose.TEST, Payment.created_at <= now, or_(*days))
         .group_by(Payment.bar_id)
     )
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app import audit
+from app.enums import Role
 from app.extensions import db
 from app.models import SystemSetting
 
@@ -20,7 +21,7 @@ def pushes_disabled() -> bool:
     return setting is not None and setting.value == "1"
 
 
-def set_pushes_disabled(disabled: bool, *, by: str = "operator") -> None:
+def set_pushes_disabled(disabled: bool, *, by: str = Role.OPERATOR) -> None:
     setting = db.session.get(SystemSetting, PUSHES_DISABLED)
     if setting is None:
         setting = SystemSetting(key=PUSHES_DISABLED, value="0")

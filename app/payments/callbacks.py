@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from app import logging_setup
+from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
 from app.health import metrics
 from app.models import CallbackEvent, Payment, utcnow
@@ -188,7 +189,7 @@ def _apply(event: CallbackEvent) -> tuple[str, str | None, Payment | None]:
 
 def _check_matches(payment: Payment, callback: StkCallback) -> str | None:
     if payment.checkout_request_id is None:
-        if payment.status not in ("created", "unknown"):
+        if payment.status not in (PaymentStatus.CREATED, PaymentStatus.UNKNOWN):
             return "payment has no CheckoutRequestID to match"
         # The callback beat the push response (or the response was lost): adopt its ids.
         payment.checkout_request_id = callback.checkout_request_id
@@ -200,11 +201,11 @@ def _check_matches(payment: Payment, callback: StkCallback) -> str | None:
     if callback.succeeded and callback.amount is None:
         # Not money until M-Pesa confirms it: the recover job's STK query (the payment stays in
         # flight) or the statement. A payment already paid is left as it is.
-        if payment.status != "paid":
-            ledger.flag(payment, "amount_missing")
+        if payment.status != PaymentStatus.PAID:
+            ledger.flag(payment, FlagReason.AMOUNT_MISSING)
         return "a paid result without the amount; not credited until M-Pesa confirms it"
     if callback.succeeded and callback.amount is not None and callback.amount != payment.amount:
-        ledger.flag(payment, "amount_mismatch")
+        ledger.flag(payment, FlagReason.AMOUNT_MISMATCH)
         return f"amount {callback.amount} differs from the {payment.amount} asked"
     return None
 

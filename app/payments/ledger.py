@@ -18,11 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from app import audit
+from app.enums import FlagReason, PaymentStatus, Purpose
 from app.extensions import db
 from app.health import metrics
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import describe
-from app.mpesa.catalogue import CONFIRMING
+from app.mpesa.catalogue import CONFIRMING, PENDING
 from app.payments import states
 
 CONFIRM_AFTER = timedelta(minutes=3)  # a failure that may still pay is queried again this long after
@@ -47,9 +48,9 @@ def record(payment: Payment, outcome: Outcome, now: datetime | None = None) -> s
     may still turn into money: the payment waits for a query, due at `next_query_at`). Does not
     commit. `now` is the recover job's clock (a callback's is the real one)."""
     info = describe(outcome.code)
-    if info.status == "pending":
+    if info.status == PENDING:
         return "ignored"
-    if info.status == "paid":
+    if info.status == PaymentStatus.PAID:
         return _record_paid(payment, outcome)
     now = now or utcnow()
     if info.may_still_pay and not _confirmed(payment, outcome, now):
@@ -87,19 +88,19 @@ def _hold(payment: Payment, outcome: Outcome, info, now: datetime) -> str:
 def _record_paid(payment: Payment, outcome: Outcome) -> str:
     if outcome.source == "callback" and outcome.amount is None:
         # A callback's success must say how much (a query's never does, and is asked by us).
-        if payment.status != "paid":
-            flag(payment, "amount_missing")
+        if payment.status != PaymentStatus.PAID:
+            flag(payment, FlagReason.AMOUNT_MISSING)
         return "mismatch"
     if outcome.amount is not None and outcome.amount != payment.amount:
-        flag(payment, "amount_mismatch")
+        flag(payment, FlagReason.AMOUNT_MISMATCH)
         return "mismatch"
-    if payment.status == "paid":
+    if payment.status == PaymentStatus.PAID:
         if outcome.receipt and payment.receipt is None:
             payment.receipt = outcome.receipt  # the receipt a query could not give us
-            if payment.flag_reason == "receipt_pending":
+            if payment.flag_reason == FlagReason.RECEIPT_PENDING:
                 payment.flagged, payment.flag_reason = False, None
             return "applied"
-        return "duplicate" if outcome.receipt in (None, payment.receipt) else _mismatch(payment, "second_receipt")
+        return "duplicate" if outcome.receipt in (None, payment.receipt) else _mismatch(payment, FlagReason.SECOND_RECEIPT)
     values = {
         "result_code": "0",
         "result_desc": outcome.desc,
@@ -110,17 +111,17 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
         "transaction_time": outcome.transaction_time,
     }
     if outcome.receipt is None:
-        values.update(flagged=True, flag_reason="receipt_pending")
+        values.update(flagged=True, flag_reason=FlagReason.RECEIPT_PENDING)
     # move() writes a receipt only if no other payment has it (checked inside its UPDATE, so
     # no SELECT when all is well); the unique index on receipt backs it up: a race ends in an
     # IntegrityError, the event stays pending, and its replay lands here and sees it taken.
-    if not states.move(payment, "paid", **values):
+    if not states.move(payment, PaymentStatus.PAID, **values):
         if outcome.receipt is not None and _receipt_taken(outcome.receipt, payment.id):
-            return _mismatch(payment, "receipt_reused")
-        return record(payment, outcome) if payment.status == "paid" else "ignored"
+            return _mismatch(payment, FlagReason.RECEIPT_REUSED)
+        return record(payment, outcome) if payment.status == PaymentStatus.PAID else "ignored"
     # move() decided "late" in SQL from the status the UPDATE saw, which may be newer than ours.
-    was_settled = payment.flag_reason == "late_success"
-    metrics.count_settled("paid", "0")
+    was_settled = payment.flag_reason == FlagReason.LATE_SUCCESS
+    metrics.count_settled(PaymentStatus.PAID, "0")
     _after_paid(payment)
     audit.record("payment.paid", bar_id=payment.bar_id, payment_id=payment.id, source=outcome.source, late=was_settled)
     return "late_success" if was_settled else "applied"
@@ -129,7 +130,7 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
 def _record_unpaid(payment: Payment, outcome: Outcome, info) -> str:
     values = {"result_code": info.code, "result_desc": outcome.desc, "message": info.sentence}
     if not info.known:
-        values.update(flagged=True, flag_reason="unknown_result_code")
+        values.update(flagged=True, flag_reason=FlagReason.UNKNOWN_RESULT_CODE)
     if states.move(payment, info.status, **values):
         metrics.count_settled(info.status, info.code)
         audit.record(f"payment.{info.status}", bar_id=payment.bar_id, payment_id=payment.id, code=info.code, source=outcome.source)
@@ -149,7 +150,7 @@ def _mismatch(payment: Payment, reason: str) -> str:
 
 def _after_paid(payment: Payment) -> None:
     """A paid test push with the bar's current credentials verifies them."""
-    if payment.purpose != "test":
+    if payment.purpose != Purpose.TEST:
         return
     cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == payment.bar_id))
     if cred is None or cred.revision != payment.credential_revision:

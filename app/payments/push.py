@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.enums import FlagReason, PaymentStatus, Purpose
 from app.extensions import db
 from app.health import metrics
 from app.models import Bar, MpesaCredential, Payment, Tab
@@ -72,7 +73,7 @@ def check_allowed(bar: Bar, purpose: str) -> None:
             "M-Pesa requests are switched off for this bar. Ask the owner to switch them on.",
             code="bar_disabled",
         )
-    if purpose != "test" and bar.setup_state != "live":
+    if purpose != Purpose.TEST and bar.setup_state != "live":
         raise PushRefused(
             "This bar is not live on M-Pesa yet. The owner must finish the M-Pesa set-up "
             "(a paid test push, then Go live).",
@@ -125,17 +126,17 @@ def send_push(bar: Bar, request: PushRequest) -> PushResult:
             callback_url=callback_url(payment),
         )
     except DarajaOutcomeUnknown as err:
-        states.move(payment, "unknown", error_kind=err.kind, message=describe_error(err))
-        outcome, kind = "unknown", err.kind
+        states.move(payment, PaymentStatus.UNKNOWN, error_kind=err.kind, message=describe_error(err))
+        outcome, kind = PaymentStatus.UNKNOWN, err.kind
     except (DarajaError, InvalidRequest) as err:
         kind = getattr(err, "kind", "invalid_input")
-        states.move(payment, "rejected", error_kind=kind, message=describe_error(err))
-        outcome = "rejected"
+        states.move(payment, PaymentStatus.REJECTED, error_kind=kind, message=describe_error(err))
+        outcome = PaymentStatus.REJECTED
         alerts.note_daraja_error(bar.id, err)
     else:
         _record_acceptance(payment, accepted)
         alerts.note_token_ok(bar.id)
-        outcome, kind = "sent", None
+        outcome, kind = PaymentStatus.SENT, None
     db.session.commit()
     metrics.count_push(outcome, kind)
     return PushResult(payment, created=True)
@@ -204,7 +205,7 @@ def _record_acceptance(payment: Payment, accepted: StkPushAccepted) -> None:
         "merchant_request_id": accepted.merchant_request_id,
         "checkout_request_id": accepted.checkout_request_id,
     }
-    if states.move(payment, "sent", **ids):
+    if states.move(payment, PaymentStatus.SENT, **ids):
         return
     # The callback got here first and settled the payment (it adopted the checkout id).
     if payment.checkout_request_id is None:
@@ -212,4 +213,4 @@ def _record_acceptance(payment: Payment, accepted: StkPushAccepted) -> None:
     if payment.merchant_request_id is None:
         payment.merchant_request_id = accepted.merchant_request_id
     if payment.checkout_request_id != accepted.checkout_request_id:
-        payment.flagged, payment.flag_reason = True, "checkout_mismatch"
+        payment.flagged, payment.flag_reason = True, FlagReason.CHECKOUT_MISMATCH

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 
 from app import audit
+from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
 from app.health import metrics
 from app.models import MpesaCredential, Payment, utcnow
@@ -56,7 +57,7 @@ class RecoveryResult:
 def _due(now: datetime):
     """Payments waiting on M-Pesa that are due a query."""
     return and_(
-        Payment.status.in_(("sent", "unknown")),
+        Payment.status.in_((PaymentStatus.SENT, PaymentStatus.UNKNOWN)),
         Payment.checkout_request_id.is_not(None),
         or_(
             Payment.next_query_at <= now,
@@ -71,7 +72,7 @@ def claim(payment_id: int, seen: datetime | None, now: datetime) -> bool:
     current = Payment.next_query_at.is_(None) if seen is None else Payment.next_query_at == seen
     statement = (
         update(Payment)
-        .where(Payment.id == payment_id, current, Payment.status.in_(("sent", "unknown")))
+        .where(Payment.id == payment_id, current, Payment.status.in_((PaymentStatus.SENT, PaymentStatus.UNKNOWN)))
         .values(next_query_at=now + CLAIM_FOR)
         .execution_options(synchronize_session=False)
     )
@@ -102,7 +103,7 @@ def recover_due(now: datetime | None = None, limit: int = 200) -> RecoveryResult
 def check_payment(payment: Payment, now: datetime | None = None) -> str:
     """'Check now' for one payment (managers, owners): the same query, outside the schedule."""
     now = now or utcnow()
-    if payment.status not in ("sent", "unknown") or payment.checkout_request_id is None:
+    if payment.status not in (PaymentStatus.SENT, PaymentStatus.UNKNOWN) or payment.checkout_request_id is None:
         return "not_checkable"
     if not claim(payment.id, payment.next_query_at, now):
         return "busy"
@@ -166,10 +167,10 @@ def _schedule(payment: Payment, now: datetime, delay: timedelta | None, *, count
 
 def _flag_if_long(payment: Payment, now: datetime) -> bool:
     started = payment.sent_at or payment.created_at
-    if now - started < FLAG_AFTER or payment.flag_reason == "unknown_30m":
+    if now - started < FLAG_AFTER or payment.flag_reason == FlagReason.UNKNOWN_30M:
         return False
-    ledger.flag(payment, "unknown_30m")
-    audit.record("payment.flagged", bar_id=payment.bar_id, payment_id=payment.id, reason="unknown_30m")
+    ledger.flag(payment, FlagReason.UNKNOWN_30M)
+    audit.record("payment.flagged", bar_id=payment.bar_id, payment_id=payment.id, reason=FlagReason.UNKNOWN_30M)
     db.session.commit()
     return True
 
@@ -182,18 +183,18 @@ def expire_stuck(now: datetime | None = None) -> int:
     now = now or utcnow()
     lifetime = timedelta(seconds=current_app.config["PROMPT_LIFETIME_SECONDS"])
     settled = 0
-    stuck = select(Payment).where(Payment.status == "created", Payment.created_at <= now - STUCK_CREATED_AFTER)
+    stuck = select(Payment).where(Payment.status == PaymentStatus.CREATED, Payment.created_at <= now - STUCK_CREATED_AFTER)
     for payment in db.session.scalars(stuck).all():
-        if states.move(payment, "expired", error_kind="not_sent", message=NOT_SENT):
-            metrics.count_settled("expired", None)
+        if states.move(payment, PaymentStatus.EXPIRED, error_kind="not_sent", message=NOT_SENT):
+            metrics.count_settled(PaymentStatus.EXPIRED, None)
             settled += 1
     silent = select(Payment).where(
-        Payment.status == "unknown", Payment.checkout_request_id.is_(None),
+        Payment.status == PaymentStatus.UNKNOWN, Payment.checkout_request_id.is_(None),
         Payment.created_at <= now - lifetime - STUCK_CREATED_AFTER,
     )
     for payment in db.session.scalars(silent).all():
-        if states.move(payment, "expired", message=NEVER_CONFIRMED, flagged=True, flag_reason="never_confirmed"):
-            metrics.count_settled("expired", None)
+        if states.move(payment, PaymentStatus.EXPIRED, message=NEVER_CONFIRMED, flagged=True, flag_reason=FlagReason.NEVER_CONFIRMED):
+            metrics.count_settled(PaymentStatus.EXPIRED, None)
             settled += 1
     db.session.commit()
     return settled

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.sql.expression import ColumnElement
 
+from app.enums import STATE_FLAGS, FlagReason, PaymentStatus
 from app.extensions import db
 from app.models import Bar, CallbackEvent, Payment, Tab, TabLine, utcnow
 from app.payments.states import IN_FLIGHT
@@ -25,48 +26,47 @@ LIMIT = 100  # per source; the page says when there are more
 
 # flag_reason -> (what happened, what to do)
 FLAG_SENTENCES: dict[str, tuple[str, str]] = {
-    "late_success": (
+    FlagReason.LATE_SUCCESS: (
         "Paid after the request had failed",
         "Money arrived after the request had failed: check the customer was not asked twice; "
         "refund if so.",
     ),
-    "amount_mismatch": (
+    FlagReason.AMOUNT_MISMATCH: (
         "M-Pesa reported a different amount",
         "The amount paid differs from the amount asked: check the M-Pesa statement and settle "
         "the difference with the customer.",
     ),
-    "amount_missing": (
+    FlagReason.AMOUNT_MISSING: (
         "M-Pesa said paid but not how much",
         "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment "
         "(PesaTab asks M-Pesa by itself) or the M-Pesa statement shows it. Check the statement "
         "before asking the customer again.",
     ),
-    "unknown_result_code": (
+    FlagReason.UNKNOWN_RESULT_CODE: (
         "M-Pesa answered with a code PesaTab does not know",
         "Check the M-Pesa statement for this payment before asking the customer again.",
     ),
-    "checkout_mismatch": (
+    FlagReason.CHECKOUT_MISMATCH: (
         "M-Pesa's request number does not match",
         "Two answers from M-Pesa disagree about this request: check the statement for this "
         "amount before asking again.",
     ),
-    "receipt_reused": (
+    FlagReason.RECEIPT_REUSED: (
         "Receipt already credited to another payment",
         "M-Pesa reported one receipt for two payments: check the statement; only one was paid.",
     ),
-    "second_receipt": (
+    FlagReason.SECOND_RECEIPT: (
         "A second receipt for a paid payment",
         "M-Pesa reported two receipts for one payment: check the statement; the customer may "
         "have paid twice and be owed a refund.",
     ),
-    "never_confirmed": (
+    FlagReason.NEVER_CONFIRMED: (
         "M-Pesa never confirmed the request",
         "Check the M-Pesa statement for this amount before asking the customer again.",
     ),
 }
 OTHER_FLAG = "Check this payment against the M-Pesa statement, then mark it as checked."
 # These flags describe a state; the state itself is checked, so they end when it does.
-STATE_FLAGS = ("receipt_pending", "unknown_30m")
 RECEIPT_PENDING = (
     "Paid, no M-Pesa receipt yet",
     "Wait for the M-Pesa callback or import the statement; the receipt fills in.",
@@ -148,7 +148,7 @@ def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
     flagged = and_(Payment.flagged.is_(True), Payment.flag_reason.is_not(None),
                    Payment.flag_reason.not_in(STATE_FLAGS))
-    no_receipt = and_(Payment.status == _inline("paid"), Payment.receipt.is_(None))
+    no_receipt = and_(Payment.status == _inline(PaymentStatus.PAID), Payment.receipt.is_(None))
     silent = and_(Payment.status.in_([_inline(s) for s in IN_FLIGHT]), pushed < now - SILENT_AFTER)
     # Each branch implies ix_payment_bar_id_may_break_created_at's predicate (MAY_BREAK_SQL):
     # the bar's few such payments are read from it, newest first, not a year of them.
@@ -179,11 +179,11 @@ def _breaks_of(row, now: datetime) -> list[Break]:
             row.flag_reason, (f"Flagged: {row.flag_reason.replace('_', ' ')}", OTHER_FLAG)
         )
         detail = None
-        if row.flag_reason == "amount_mismatch" and row.paid_amount not in (None, row.amount):
+        if row.flag_reason == FlagReason.AMOUNT_MISMATCH and row.paid_amount not in (None, row.amount):
             detail = f"M-Pesa reported KES {row.paid_amount:,}"
         found.append(Break(row.flag_reason, what, action, row.created_at, detail=detail, **common))
-    if row.status == "paid" and row.receipt is None:
-        found.append(Break("receipt_pending", *RECEIPT_PENDING, row.created_at, **common))
+    if row.status == PaymentStatus.PAID and row.receipt is None:
+        found.append(Break(FlagReason.RECEIPT_PENDING, *RECEIPT_PENDING, row.created_at, **common))
     pushed = row.sent_at or row.created_at
     if row.status in IN_FLIGHT and pushed < now - SILENT_AFTER:
         found.append(Break("silent", *SILENT, pushed, **common))
@@ -226,7 +226,7 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
     )
     paid = (
         select(func.coalesce(func.sum(Payment.amount), 0))
-        .where(Payment.tab_id == Tab.id, Payment.bar_id == bar.id, Payment.status == "paid")
+        .where(Payment.tab_id == Tab.id, Payment.bar_id == bar.id, Payment.status == PaymentStatus.PAID)
         .scalar_subquery()
     )
     balance = line_total - paid

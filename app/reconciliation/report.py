@@ -22,6 +22,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement
 
+from app.enums import SETTLED_UNPAID, PaymentStatus, Purpose
 from app.extensions import db
 from app.models import Bar, Payment, ReconciliationSummary, utcnow
 from app.mpesa import describe
@@ -29,8 +30,9 @@ from app.payments.states import IN_FLIGHT
 from app.reconciliation import periods, sql
 
 SUMMARY_VERSION = 1  # a stored summary of another version is ignored and the day counted live
-KINDS = ("paid", "failed", "cancelled", "expired", "rejected", "in_flight")
-UNPAID = ("failed", "cancelled", "expired")
+# The day's outcome columns: each final status, and those still in flight taken together.
+KINDS = (PaymentStatus.PAID, *SETTLED_UNPAID, PaymentStatus.REJECTED, "in_flight")
+UNPAID = SETTLED_UNPAID
 TOP_FAILURES = 5
 # A payment settles within minutes of its push; looking back a day keeps the hourly chart's
 # query on the (bar_id, created_at) index instead of every payment the bar ever had.
@@ -78,7 +80,7 @@ class Figures:
     def success_rate(self) -> float | None:
         """Paid out of those that finished (in flight ones are not decided yet), in percent."""
         finished = self.requested - self.counts["in_flight"]
-        return round(100 * self.counts["paid"] / finished, 1) if finished else None
+        return round(100 * self.counts[PaymentStatus.PAID] / finished, 1) if finished else None
 
     @property
     def top_failures(self) -> list[Failure]:
@@ -214,7 +216,7 @@ def _day_buckets(bar: Bar, days: list[date], column) -> tuple[ColumnElement, lis
 
 def _count_outcomes(result: dict[date, Figures], days: list[date], bucket, where) -> None:
     kind = case(
-        (Payment.purpose == "test", "test"),
+        (Payment.purpose == Purpose.TEST, Purpose.TEST),
         (Payment.status.in_(IN_FLIGHT), "in_flight"),
         else_=Payment.status,
     )
@@ -236,7 +238,7 @@ def _count_outcomes(result: dict[date, Figures], days: list[date], bucket, where
 def _count_failures(result: dict[date, Figures], days: list[date], bucket, where) -> None:
     rows = (
         select(bucket.label("bucket"), Payment.result_code, Payment.amount)
-        .where(*where, Payment.purpose != "test", Payment.status.in_(UNPAID))
+        .where(*where, Payment.purpose != Purpose.TEST, Payment.status.in_(UNPAID))
         .subquery()
     )
     grouped = (
@@ -263,7 +265,7 @@ def _durations(bar: Bar, days: list[date]) -> dict[date, list[int]]:
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
     rows = (
         select(bucket.label("bucket"), sql.seconds_between(pushed, Payment.settled_at).label("seconds"))
-        .where(*where, Payment.purpose != "test", Payment.status == "paid",
+        .where(*where, Payment.purpose != Purpose.TEST, Payment.status == PaymentStatus.PAID,
                Payment.settled_at.is_not(None))
         .subquery()
     )
@@ -292,7 +294,7 @@ def _paid_by_hour(bar: Bar, day: date) -> list[int]:
     rows = (
         select(hour.label("hour"), Payment.amount)
         .where(
-            Payment.bar_id == bar.id, Payment.purpose != "test", Payment.status == "paid",
+            Payment.bar_id == bar.id, Payment.purpose != Purpose.TEST, Payment.status == PaymentStatus.PAID,
             Payment.created_at >= starts[0] - SETTLE_LOOKBACK, Payment.created_at < starts[-1],
             Payment.settled_at >= starts[0], Payment.settled_at < starts[-1],
         )

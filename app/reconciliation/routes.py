@@ -4,6 +4,7 @@ from functools import partial
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.enums import MONEY_ROLES, PaymentStatus
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
 from app.reconciliation import breaks, periods, report, svg
@@ -15,7 +16,7 @@ bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 
 
 @bp.get("/")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def index():
     """A day (default today, in the bar's timezone) or a range, and every open break."""
     bar, now = current_bar(), utcnow()
@@ -30,7 +31,7 @@ def index():
         context.update(figures=figures, days=None, chart=svg.hourly(figures.paid_by_hour))
     else:
         found = report.range_figures(bar, period.start, period.end, today)
-        chart = svg.daily([(f.day, f.kes["paid"]) for f in found.days])
+        chart = svg.daily([(f.day, f.kes[PaymentStatus.PAID]) for f in found.days])
         context.update(figures=found.total, days=found.days, chart=chart)
     window = periods.window(period.start, period.end, bar.timezone)
     context.update(_links(period, today), breaks=breaks.open_breaks(bar, window, now),
@@ -52,7 +53,7 @@ def _links(period: periods.Period, today) -> dict:
 
 
 @bp.get("/export.csv")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def export():
     """One row per day of `?from=&to=` (or `?day=`, default today)."""
     bar = current_bar()
@@ -68,7 +69,7 @@ def export():
 
 
 @bp.post("/<any(payment, tab, callback):what>/<int:target>/checked")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def checked(what: str, target: int):
     """Close a break after checking it against the statement, saying what was found: a flagged
     payment (its flag is cleared), a closed tab that still owes money, a callback kept for review."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import audit
+from app.enums import Purpose
 from app.extensions import db
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import DarajaAuthError, DarajaError, describe
@@ -71,7 +72,7 @@ def send_test_push(bar: Bar, user_id: int, phone: str, amount: int) -> Payment:
     if not 1 <= amount <= 10:
         raise OnboardingError("A test push is between KES 1 and KES 10.")
     payment = start_push(bar, PushRequest(
-        phone=phone, amount=amount, purpose="test", account_reference=TEST_REFERENCE,
+        phone=phone, amount=amount, purpose=Purpose.TEST, account_reference=TEST_REFERENCE,
         description=TEST_DESCRIPTION, initiated_by_id=user_id,
     ))
     audit.record("mpesa.test_push", bar_id=bar.id, payment_id=payment.id, amount=amount)

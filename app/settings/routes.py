@@ -6,11 +6,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.api import keys
+from app.enums import Purpose, Role
 from app.extensions import db
 from app.models import ApiKey, Payment
 from app.mpesa import InvalidPhone, normalize_phone
+from app.payments.live import status_context
 from app.payments.push import PushRefused
-from app.payments.routes import status_context
 from app.settings import onboarding, vault
 from app.settings.forms import ActionForm, CreateKeyForm, CredentialForm, TestPushForm
 from app.web.security import bar_object_or_404, current_bar, role_required
@@ -21,7 +22,7 @@ bp = Blueprint("settings", __name__, url_prefix="/settings")
 def _latest_test_push(bar_id: int) -> Payment | None:
     return db.session.scalar(
         select(Payment)
-        .where(Payment.bar_id == bar_id, Payment.purpose == "test")
+        .where(Payment.bar_id == bar_id, Payment.purpose == Purpose.TEST)
         .order_by(Payment.id.desc())
         .limit(1)
     )
@@ -51,13 +52,13 @@ def _test_push_status(bar_id: int) -> dict | None:
 
 
 @bp.get("/mpesa/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def index():
     return _page()
 
 
 @bp.post("/mpesa/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def save():
     bar = current_bar()
     cred = vault.credential_for(bar)
@@ -77,7 +78,7 @@ def save():
 
 
 @bp.post("/mpesa/check")
-@role_required("owner")
+@role_required(Role.OWNER)
 def check():
     try:
         result = onboarding.check_credentials(current_bar())
@@ -89,7 +90,7 @@ def check():
 
 
 @bp.post("/mpesa/test-push")
-@role_required("owner")
+@role_required(Role.OWNER)
 def test_push():
     form = TestPushForm()
     if not form.validate():
@@ -106,7 +107,7 @@ def test_push():
 
 
 @bp.post("/mpesa/go-live")
-@role_required("owner")
+@role_required(Role.OWNER)
 def go_live():
     try:
         onboarding.go_live(current_bar())
@@ -118,7 +119,7 @@ def go_live():
 
 
 @bp.post("/mpesa/switch/<any(on, off):state>")
-@role_required("owner")
+@role_required(Role.OWNER)
 def switch(state: str):
     onboarding.set_enabled(current_bar(), state == "on")
     flash("M-Pesa requests are on." if state == "on" else "M-Pesa requests are off: cashiers cannot send any until you switch them on.", "success")
@@ -133,13 +134,13 @@ def _keys_page(form: CreateKeyForm, status: int = 200):
 
 
 @bp.get("/api-keys/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def api_keys():
     return _keys_page(CreateKeyForm(formdata=None))
 
 
 @bp.post("/api-keys/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def create_api_key():
     form = CreateKeyForm()
     if form.validate_on_submit():
@@ -153,7 +154,7 @@ def create_api_key():
 
 
 @bp.post("/api-keys/<int:key_id>/revoke")
-@role_required("owner")
+@role_required(Role.OWNER)
 def revoke_api_key(key_id: int):
     # CSRFProtect has already checked the token on every POST.
     key = bar_object_or_404(ApiKey, key_id)

@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app.enums import Role
 from app.web.forms import SignInEmail
 
 
@@ -13,10 +14,10 @@ class AddStaffForm(FlaskForm):
     role = SelectField(
         "Role",
         choices=[
-            SelectChoice("cashier", "Cashier: tabs and payments"),
-            SelectChoice("manager", "Manager: everything but M-Pesa settings and staff"),
+            SelectChoice(Role.CASHIER, "Cashier: tabs and payments"),
+            SelectChoice(Role.MANAGER, "Manager: everything but M-Pesa settings and staff"),
         ],
-        default="cashier",
+        default=Role.CASHIER,
     )
 
 

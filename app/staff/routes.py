@@ -3,6 +3,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth import accounts
+from app.enums import Role
 from app.extensions import db
 from app.models import User
 from app.staff.forms import AddStaffForm, ConfirmForm
@@ -16,7 +17,7 @@ def _link_url(token: str) -> str:
 
 
 @bp.get("/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def index():
     people = db.session.scalars(
         select(User).where(User.bar_id == current_user.bar_id).order_by(User.active.desc(), User.name)
@@ -25,7 +26,7 @@ def index():
 
 
 @bp.post("/")
-@role_required("owner")
+@role_required(Role.OWNER)
 def add():
     form = AddStaffForm()
     if form.validate_on_submit():
@@ -42,13 +43,13 @@ def add():
 
 
 @bp.post("/<int:user_id>/deactivate")
-@role_required("owner")
+@role_required(Role.OWNER)
 def deactivate(user_id: int):
     return _set_active(user_id, False)
 
 
 @bp.post("/<int:user_id>/reactivate")
-@role_required("owner")
+@role_required(Role.OWNER)
 def reactivate(user_id: int):
     return _set_active(user_id, True)
 
@@ -67,10 +68,10 @@ def _set_active(user_id: int, active: bool):
 
 
 @bp.post("/<int:user_id>/link")
-@role_required("owner")
+@role_required(Role.OWNER)
 def new_link(user_id: int):
     person = bar_object_or_404(User, user_id)
-    if person.role == "owner" or not person.active:
+    if person.role == Role.OWNER or not person.active:
         flash("Links are for active managers and cashiers.", "error")
         return redirect(url_for("staff.index"))
     token = accounts.reissue_link(person, current_user)

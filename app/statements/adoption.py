@@ -14,6 +14,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
+from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
 from app.models import Payment, StatementImport, StatementLine
 from app.statements.reader import MASKED_PHONE, StatementError
@@ -29,7 +30,7 @@ PENDING_SLACK = timedelta(minutes=2)
 
 
 def receipt_pending_payments(bar_id: int, start: datetime | None = None, end: datetime | None = None):
-    query = select(Payment).where(Payment.bar_id == bar_id, Payment.status == "paid", Payment.receipt.is_(None))
+    query = select(Payment).where(Payment.bar_id == bar_id, Payment.status == PaymentStatus.PAID, Payment.receipt.is_(None))
     if start is not None and end is not None:
         query = query.where(Payment.created_at <= end + PENDING_SLACK, Payment.settled_at >= start - PENDING_SLACK)
     return query.order_by(Payment.created_at, Payment.id)
@@ -37,7 +38,7 @@ def receipt_pending_payments(bar_id: int, start: datetime | None = None, end: da
 
 def could_be(line: StatementLine, payment: Payment) -> bool:
     """Could this money-in line be `payment`, paid but without a receipt?"""
-    if payment.status != "paid" or payment.receipt is not None or line.paid_in_cents != payment.amount * 100:
+    if payment.status != PaymentStatus.PAID or payment.receipt is not None or line.paid_in_cents != payment.amount * 100:
         return False
     learned = payment.settled_at or payment.updated_at or payment.created_at
     if not payment.created_at - PENDING_SLACK <= line.completion_time <= learned + PENDING_SLACK:
@@ -114,10 +115,10 @@ def _adopt(line: StatementLine, payment: Payment, user_id: int | None, *, how: s
                 .values(payment_id=payment.id, match_state="matched")
                 .execution_options(synchronize_session=False)
             ).rowcount == 1
-            pending = Payment.flag_reason == "receipt_pending"
+            pending = Payment.flag_reason == FlagReason.RECEIPT_PENDING
             took = claimed and db.session.execute(
                 update(Payment)
-                .where(Payment.id == payment.id, Payment.status == "paid", Payment.receipt.is_(None))
+                .where(Payment.id == payment.id, Payment.status == PaymentStatus.PAID, Payment.receipt.is_(None))
                 .values(receipt=line.receipt, transaction_time=line.completion_time,
                         flagged=case((pending, False), else_=Payment.flagged),
                         flag_reason=case((pending, None), else_=Payment.flag_reason))

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
+from app.enums import PaymentStatus
 from app.extensions import db
 from app.formats import local_time
 from app.models import Bar, Payment, StatementImport, StatementLine
@@ -191,7 +192,7 @@ def _match(bar_id: int, batch: list[dict]) -> None:
     if receipts:
         paid = {receipt: (payment_id, amount) for receipt, payment_id, amount in db.session.execute(
             select(Payment.receipt, Payment.id, Payment.amount).where(
-                Payment.bar_id == bar_id, Payment.status == "paid", Payment.receipt.in_(receipts)
+                Payment.bar_id == bar_id, Payment.status == PaymentStatus.PAID, Payment.receipt.in_(receipts)
             )
         )}
     for line in batch:

@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
-from app.enums import Purpose
+from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.models import Payment, StatementImport, StatementLine, Tab
 from app.payments import states
@@ -95,7 +95,7 @@ def _missing(record: StatementImport):
     (or the payment has no receipt yet: someone should look at it by hand)."""
     known = exists().where(StatementLine.bar_id == record.bar_id, StatementLine.receipt == Payment.receipt)
     query = select(Payment).where(
-        Payment.bar_id == record.bar_id, Payment.status == "paid", or_(Payment.receipt.is_(None), ~known)
+        Payment.bar_id == record.bar_id, Payment.status == PaymentStatus.PAID, or_(Payment.receipt.is_(None), ~known)
     )
     if record.period_start and record.period_end:
         query = query.where(Payment.settled_at.between(record.period_start, record.period_end))

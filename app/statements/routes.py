@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.enums import MONEY_ROLES, Role
 from app.extensions import csrf
 from app.models import Payment, StatementImport, Tab
 from app.statements import adoption, importer, matching
@@ -34,14 +35,14 @@ def _index_page(form: UploadForm, status: int = 200):
 
 
 @bp.get("/")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def index():
     return _index_page(UploadForm(formdata=None))
 
 
 @bp.post("/")
 @csrf.exempt  # checked below, once the larger upload limit is in place
-@role_required("owner")
+@role_required(Role.OWNER)
 def upload():
     # CSRFProtect would read the body under the app-wide limit before this view ran.
     request.max_content_length = current_app.config.get("STATEMENT_UPLOAD_MAX_BYTES", UPLOAD_LIMIT)
@@ -60,7 +61,7 @@ def upload():
 
 
 @bp.get("/<int:import_id>")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def detail(import_id: int):
     record = bar_object_or_404(StatementImport, import_id)
     return render_template(
@@ -70,7 +71,7 @@ def detail(import_id: int):
 
 
 @bp.post("/<int:import_id>/lines/<int:line_id>/attach")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def attach(import_id: int, line_id: int):
     line, back = _line(import_id, line_id)
     form = AttachForm()
@@ -88,7 +89,7 @@ def attach(import_id: int, line_id: int):
 
 
 @bp.post("/<int:import_id>/lines/<int:line_id>/receipt")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def claim_receipt(import_id: int, line_id: int):
     """"This line is payment N": a payment paid in PesaTab whose receipt never came."""
     line, back = _line(import_id, line_id)

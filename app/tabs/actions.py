@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app import audit
+from app.enums import Purpose
 from app.extensions import db
 from app.models import Bar, Tab, TabLine, utcnow
 from app.payments.push import PushRequest, PushResult, send_push
@@ -67,7 +68,7 @@ def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> P
         raise TabError(f"Only KES {current.requestable:,} is left to ask for{waiting}.", field="amount")
     bar = db.session.get(Bar, tab.bar_id)
     return send_push(bar, PushRequest(
-        phone=phone, amount=amount, purpose="tab", account_reference=f"TAB{tab.id}",
+        phone=phone, amount=amount, purpose=Purpose.TAB, account_reference=f"TAB{tab.id}",
         description="Bar tab", tab=tab, initiated_by_id=user_id,
     ))
 

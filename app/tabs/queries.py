@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import case, func, or_, select
 
+from app.enums import PaymentStatus
 from app.extensions import db
 from app.models import Payment, Tab, TabLine, utcnow
 from app.payments.states import IN_FLIGHT
@@ -46,7 +47,7 @@ def _totals_for(tab_ids: list[int]) -> list[Totals]:
         for tab_id, paid, flying in db.session.execute(
             select(
                 Payment.tab_id,
-                func.sum(case((Payment.status == "paid", Payment.amount), else_=0)),
+                func.sum(case((Payment.status == PaymentStatus.PAID, Payment.amount), else_=0)),
                 func.sum(case((Payment.status.in_(IN_FLIGHT), Payment.amount), else_=0)),
             ).where(Payment.tab_id.in_(tab_ids)).group_by(Payment.tab_id)
         ).all()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.extensions import db, limiter
+from app.enums import BAR_ROLES, MONEY_ROLES
+from app.extensions import limiter
 from app.models import Payment, Tab
 from app.mpesa import InvalidPhone, normalize_phone
-from app.payments.push import PushRefused, check_allowed
-from app.payments.routes import status_context, version_of
+from app.payments.live import status_context, version_of
+from app.payments.push import PushRefused
 from app.tabs import actions as tab_domain
+from app.tabs import panel as tab_panel
 from app.tabs import totals as tab_totals
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
 from app.tabs.queries import tab_list, tab_payments
@@ -19,7 +21,7 @@ from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("tabs", __name__, url_prefix="/tabs")
 
-STAFF = ("owner", "manager", "cashier")
+STAFF = BAR_ROLES
 PUSH_LIMIT_MESSAGE = "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
 
 
@@ -29,23 +31,6 @@ def _push_key_bar() -> str:
 
 def _push_key_user() -> str:
     return f"push-user:{getattr(current_user, 'id', 'anon')}"
-
-
-@bp.app_template_global()
-def tab_refresh(tab_id: int, final: bool = False) -> dict:
-    """What a tab payment's status swap refreshes out of band: the totals always, and when the
-    payment is final, the pay panel and the close section too. In-flight polls (every 2 s from
-    every open screen) build no forms and ask no more questions than the totals need."""
-    tab = db.session.get(Tab, tab_id)
-    totals = tab_totals.totals(tab)
-    refresh = {"tab": tab, "totals": totals}
-    if final:
-        refresh.update(
-            action=ActionForm(),
-            pay_form=PayForm(formdata=None, data={"amount": totals.requestable or None}),
-            push_blocker=_push_blocker(),
-        )
-    return refresh
 
 
 @bp.get("/")
@@ -81,12 +66,7 @@ def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status
 
 
 def _push_blocker() -> str | None:
-    """Why this bar cannot send pushes right now, in the cashier's words (None when it can)."""
-    try:
-        check_allowed(current_bar(), "tab")
-    except PushRefused as err:
-        return err.message
-    return None
+    return tab_panel.push_blocker(current_bar())
 
 
 @bp.get("/<int:tab_id>")
@@ -164,7 +144,7 @@ def close(tab_id: int):
 
 
 @bp.post("/<int:tab_id>/void")
-@role_required("owner", "manager")
+@role_required(*MONEY_ROLES)
 def void(tab_id: int):
     tab = bar_object_or_404(Tab, tab_id)
     form = VoidForm()

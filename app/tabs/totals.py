@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from app.enums import PaymentStatus
 from app.extensions import db
 from app.models import Payment, Tab, TabLine
 from app.payments.states import IN_FLIGHT
@@ -40,7 +41,7 @@ def totals_columns(tab_id) -> tuple:
     other = aliased(Payment)  # never correlated with an outer query on payment
     paid = (
         select(func.coalesce(func.sum(other.amount), 0))
-        .where(other.tab_id == tab_id, other.status == "paid").scalar_subquery()
+        .where(other.tab_id == tab_id, other.status == PaymentStatus.PAID).scalar_subquery()
     )
     in_flight = (
         select(func.coalesce(func.sum(other.amount), 0))

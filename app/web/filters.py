@@ -1,10 +1,11 @@
-"""Template filters: the pure formats of app/formats.py, registered for Jinja."""
+"""Template filters (the pure formats of app/formats.py) and the enums, registered for Jinja."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from app.formats import duration, kes, local_time, payment_status_label
+from app.enums import MONEY_ROLES, PaymentStatus, Purpose, Role
+from app.formats import duration, kes, local_time, payment_status_label, purpose_label
 
 
 def init_app(app: Flask) -> None:
@@ -15,3 +16,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(payment_status_label, "payment_status_label")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(mask_phone, "mask_phone")
+    app.add_template_filter(purpose_label, "purpose_label")
+    # Templates compare with the same words the code does, never a quoted status or role.
+    app.jinja_env.globals.update(
+        PaymentStatus=PaymentStatus, Purpose=Purpose, Role=Role, MONEY_ROLES=MONEY_ROLES
+    )

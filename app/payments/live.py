@@ -1,0 +1,163 @@
+"""A payment's live status, ready for its fragment: what it shows, its fingerprint, and a poll.
+
+The status fragment (templates/payments/_status.html) polls every 2 s while a payment is in
+flight. Everything it shows is handed to it here, so the template asks no questions of the
+database: the payment, how long it has waited, the set-up hint of a failed test push, and for a
+tab's payment the tab's out-of-band panel (its totals; once final, its pay panel too). A poll
+whose screen already shows the current version is answered from one Core query and no
+template (`poll` returns UNCHANGED, the route a 204).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import bindparam, select
+
+from app.enums import PaymentStatus, Purpose
+from app.extensions import db
+from app.models import Bar, Payment, Tab, utcnow
+from app.payments.states import IN_FLIGHT
+from app.settings import onboarding, vault
+from app.tabs import panel as tab_panel
+from app.tabs import totals as tab_totals
+
+UNCHANGED = "unchanged"  # the screen shows the current version: nothing to send
+
+
+def status_context(payment: Payment, version: str | None = None) -> dict:
+    """What the status fragment shows: in flight (with elapsed time) or the final sentence.
+    `version` (see `status_version`) goes into an in-flight fragment's poll URL, so the next
+    poll can be answered 204 when nothing it shows has changed."""
+    lifetime = current_app.config["PROMPT_LIFETIME_SECONDS"]
+    started = payment.sent_at or payment.created_at
+    elapsed = max(0, int((utcnow() - started).total_seconds()))
+    hint = None
+    if payment.purpose == Purpose.TEST and payment.status in (
+        PaymentStatus.FAILED,
+        PaymentStatus.REJECTED,
+    ):
+        bar = db.session.get(Bar, payment.bar_id)
+        hint = onboarding.setup_hint(payment, vault.credential_for(bar))
+    return {
+        "payment": payment,
+        "in_flight": payment.status in IN_FLIGHT,
+        "elapsed": elapsed,
+        "lifetime": lifetime,
+        "setup_hint": hint,
+        "version": version,
+    }
+
+
+def fragment_context(
+    payment: Payment, version: str | None = None, *, tab: Tab | None = None, totals=None
+) -> dict:
+    """`status_context` for a fragment swapped in on its own (a poll, "Check now"): with the
+    tab's panel, which the fragment carries out of band, when the payment is on a tab."""
+    context = status_context(payment, version)
+    if payment.tab_id is not None:
+        tab = tab or db.session.get(Tab, payment.tab_id)
+        totals = totals or tab_totals.totals(tab)
+        context["tab_panel"] = tab_panel.panel(tab, totals, final=not context["in_flight"])
+    return context
+
+
+def status_version(
+    status: str,
+    updated_at,
+    message: str | None,
+    checkout_request_id: str | None,
+    tab_total: int | None,
+    tab_paid: int | None,
+) -> str:
+    """A short fingerprint of everything a status fragment shows that can change while it
+    polls: the payment's status, message and "Check now" button (updated_at moves with each
+    change) and its tab's totals (the out-of-band summary). The elapsed time is not in it:
+    app.js counts it on the screen."""
+    shown = repr(
+        (
+            status,
+            updated_at.isoformat() if updated_at else None,
+            message,
+            bool(checkout_request_id),
+            tab_total,
+            tab_paid,
+        )
+    )
+    return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
+
+
+def version_of(payment: Payment, totals: tab_totals.Totals | None) -> str:
+    """`status_version` of a loaded payment (and its tab's totals, when it is on a tab): a page
+    that renders the fragment gives its first poll the version too, so that poll can be a 204."""
+    return status_version(
+        payment.status,
+        payment.updated_at,
+        payment.message,
+        payment.checkout_request_id,
+        totals.total if totals else None,
+        totals.paid if totals else None,
+    )
+
+
+@functools.cache
+def _status_row_query():
+    """Built once: composing the tab totals' subqueries costs more than running them."""
+    line_total, paid, in_flight = tab_totals.totals_columns(Payment.tab_id)
+    return select(
+        Payment.status,
+        Payment.updated_at,
+        Payment.message,
+        Payment.checkout_request_id,
+        Payment.tab_id,
+        line_total,
+        paid,
+        in_flight,
+    ).where(Payment.id == bindparam("payment_id"), Payment.bar_id == bindparam("bar_id"))
+
+
+@dataclass(frozen=True)
+class Poll:
+    """A poll's answer: UNCHANGED, or the context of a fresh fragment."""
+
+    unchanged: bool
+    context: dict | None = None
+
+
+def poll(payment_id: int, bar_id: int, shown: str | None) -> Poll | None:
+    """Answer a status poll for a payment of `bar_id` (None: no such payment in that bar, which
+    the route answers 404). `shown` is the version the screen holds (`?v=`)."""
+    # Core, on the session's connection: plain columns need none of the ORM's result handling.
+    row = (
+        db.session.connection()
+        .execute(_status_row_query(), {"payment_id": payment_id, "bar_id": bar_id})
+        .one_or_none()
+    )
+    if row is None:
+        return None
+    status, updated_at, message, checkout_id, tab_id, line_total, paid, in_flight = row
+    totals = None
+    if tab_id is not None:
+        totals = tab_totals.Totals(int(line_total), int(paid), int(in_flight))
+    version = status_version(
+        status,
+        updated_at,
+        message,
+        checkout_id,
+        totals.total if totals else None,
+        totals.paid if totals else None,
+    )
+    if shown == version and status in IN_FLIGHT:
+        return Poll(unchanged=True)
+    found = db.session.execute(
+        select(Payment, Tab)
+        .outerjoin(Tab, Tab.id == Payment.tab_id)
+        .where(Payment.id == payment_id, Payment.bar_id == bar_id)
+    ).one_or_none()
+    if found is None:
+        return None
+    payment, tab = found
+    return Poll(unchanged=False, context=fragment_context(payment, version, tab=tab, totals=totals))
