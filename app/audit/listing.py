@@ -1,7 +1,6 @@
 """The owner's audit log: filters from the query string and a keyset-paged, bar-scoped query.
 
-Pages walk the id downwards (ids only grow, so newest first is id order): no OFFSET, and an
-entry written while the owner pages neither repeats a row nor hides one.
+Pages walk the id downwards (ids only grow, so newest first is id order), through app/web/pager.py.
 """
 
 from __future__ import annotations
@@ -10,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Row, and_, select
+from sqlalchemy import and_, select
 
 from app.extensions import db
 from app.models import AuditEvent, Bar, User
+from app.web import pager
 from app.web.querystring import (
     BAD_CURSOR,
     DATES_REVERSED,
@@ -104,27 +104,20 @@ def parse_cursor(args: Mapping[str, str]) -> tuple[int | None, list[str]]:
     return (before, []) if before else (None, [BAD_CURSOR])
 
 
-@dataclass
-class Page:
-    rows: list[Row]  # (AuditEvent, the person's name or None)
-    older: int | None  # the id the next (older) page starts below; None on the last page
-
-
-def fetch_page(bar: Bar, filters: Filters, before: int | None, limit: int = PAGE_SIZE) -> Page:
-    """One page of the bar's audit entries, newest first, below id `before`."""
+def fetch_page(
+    bar: Bar, filters: Filters, before: int | None, limit: int = PAGE_SIZE
+) -> pager.Page[int]:
+    """One page of the bar's audit entries (AuditEvent, the person's name or None), newest
+    first, below id `before`."""
     query = (
         select(AuditEvent, User.name)
         .outerjoin(User, and_(User.id == AuditEvent.user_id, User.bar_id == bar.id))
         .where(*filters.conditions(bar))
         .order_by(AuditEvent.id.desc())
-        .limit(limit + 1)
     )
     if before is not None:
         query = query.where(AuditEvent.id < before)
-    rows = list(db.session.execute(query).all())
-    if len(rows) <= limit:
-        return Page(rows, None)
-    return Page(rows[:limit], rows[limit - 1].AuditEvent.id)
+    return pager.fetch(query, limit, lambda row: row.AuditEvent.id)
 
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, request
 
 from app.audit import labels, listing
 from app.enums import Role
+from app.web import pager
 from app.web.security import current_bar, role_required
 
 bp = Blueprint("audit", __name__, url_prefix="/settings/audit")
@@ -35,8 +36,6 @@ def index():
         "entries": entries,
         "notices": notices,
         "timezone": bar.timezone,
-        "newest_url": url_for("audit.index", **args) if before else None,
-        "older_url": url_for("audit.index", **args, before=page.older)
-        if page and page.older else None,
+        **pager.links("audit.index", args, paged=bool(before), older=page.older if page else None),
     }
     return render_template("audit/index.html", **context), 400 if filters.errors else 200

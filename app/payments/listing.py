@@ -1,8 +1,7 @@
 """The payments list: filters read from the query string and a keyset-paged, bar-scoped query.
 
 Pages walk (created_at, id) downwards, the order of ix_payment_bar_id_created_at, so the
-database reads down the index. There is no OFFSET: page 40 costs what page 1 costs, and a
-payment arriving while someone pages neither repeats a row nor hides one.
+database reads down the index (app/web/pager.py: no OFFSET).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from app.extensions import db
 from app.models import Bar, Payment, Tab
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.states import FINAL, IN_FLIGHT
+from app.web import pager
 from app.web.querystring import (
     BAD_CURSOR,
     DATES_REVERSED,
@@ -166,20 +166,10 @@ def _newest_first(columns: tuple, where: list, before: Cursor | None) -> Select:
     return query
 
 
-@dataclass
-class Page:
-    rows: list[Row]  # (Payment, tab label or None)
-    older: Cursor | None  # where the next (older) page starts; None on the last page
-
-
-def fetch_page(bar: Bar, filters: Filters, before: Cursor | None, limit: int) -> Page:
-    """One page of the bar's payments, newest first, starting after `before`."""
-    query = _newest_first((Payment, Tab.label), filters.conditions(bar), before).limit(limit + 1)
-    rows = list(db.session.execute(query).all())
-    if len(rows) <= limit:
-        return Page(rows, None)
-    last = rows[limit - 1].Payment
-    return Page(rows[:limit], Cursor(last.created_at, last.id))
+def fetch_page(bar: Bar, filters: Filters, before: Cursor | None, limit: int) -> pager.Page[Cursor]:
+    """One page of the bar's payments (Payment, tab label or None), newest first, after `before`."""
+    query = _newest_first((Payment, Tab.label), filters.conditions(bar), before)
+    return pager.fetch(query, limit, lambda row: Cursor(row.Payment.created_at, row.Payment.id))
 
 
 EXPORT_COLUMNS = (

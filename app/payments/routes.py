@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import CallbackEvent, Payment
 from app.mpesa import mask_phone
 from app.payments import csv_export, listing, live, recovery
-from app.web import htmx
+from app.web import htmx, pager
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -88,8 +88,7 @@ def _listing_context(filters, page, before, limit: int, notices: list[str]) -> d
         "notices": notices,
         "statuses": listing.STATUSES,
         "timezone": current_bar().timezone,
-        "newest_url": url_for("payments.index", **args) if before else None,
-        "older_url": url_for("payments.index", **args, before=older.encode()) if older else None,
+        **pager.links("payments.index", args, paged=bool(before), older=older.encode() if older else None),
         "export_url": url_for("payments.export", **filters.query_args()),
         "full_export_url": url_for("payments.export", **filters.query_args(), phones="full")
         if owner else None,
