@@ -29,10 +29,6 @@ from flask_login import user_logged_in, user_logged_out
 
 from app.redaction import STANDARD_FIELDS, RedactionFilter, register_app_secrets
 
-# Still called as logging_setup.register_secret by app/settings/vault.py, app/payments/daraja.py
-# and app/payments/token_store.py; drop this once they call redaction.register_secret.
-from app.redaction import register_secret as register_secret
-
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from app import logging_setup
+from app import redaction
 from app.extensions import db
 from app.health import metrics
 from app.mpesa import DarajaClient, TokenCache, base_url_for
@@ -57,6 +57,6 @@ def client_for(environment: str, *, max_retries: int = 2) -> DarajaClient:
             read_timeout=current_app.config["DARAJA_READ_TIMEOUT"],
             max_retries=max_retries,
             observer=metrics.observe_daraja,
-            on_token=logging_setup.register_secret,
+            on_token=redaction.register_secret,
         )
     return clients[key]

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from app import logging_setup
+from app import redaction
 from app.crypto import KeyRing, UnsealError
 from app.models import DarajaToken, utcnow
 from app.mpesa.tokens import StoredToken
@@ -60,7 +60,7 @@ class DatabaseTokenStore:
         secret_key: str | bytes,
         *,
         lock_wait: float = LOCK_WAIT_SECONDS,
-        on_open: Callable[[str], None] = logging_setup.register_secret,
+        on_open: Callable[[str], None] = redaction.register_secret,
     ) -> None:
         if not secret_key:
             raise ValueError("the shared token store needs the app's SECRET_KEY")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
-from app import audit, logging_setup
+from app import audit, redaction
 from app.crypto import KeyRing, UnsealError
 from app.extensions import db
 from app.models import Bar, MpesaCredential
@@ -80,7 +80,7 @@ def save(bar: Bar, data: CredentialInput) -> list[str]:
     for field in SECRET_FIELDS:
         value = getattr(data, field)
         if value:
-            logging_setup.register_secret(value)
+            redaction.register_secret(value)
         if value and _secret_changed(cred, field, value):
             _seal(cred, field, value)
             changed.append(field)
@@ -106,7 +106,7 @@ def open_credentials(cred: MpesaCredential) -> Credentials:
     except UnsealError:
         raise CredentialsUnavailable() from None
     for value in secrets.values():
-        logging_setup.register_secret(value)
+        redaction.register_secret(value)
     return Credentials(
         environment=cred.environment,
         kind=cred.kind,
