@@ -25,6 +25,7 @@ run: deps
 
 lint: deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Browser tests drive Debian's Chromium; a missing browser fails them, so install it here.
 browser:

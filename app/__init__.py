@@ -88,7 +88,21 @@ def _register_blueprints(app: Flask) -> None:
     from app.statements.routes import bp as statements
     from app.tabs.routes import bp as tabs
 
-    for blueprint in (auth, dashboard, staff, hooks, payments, settings, tabs, api, reconciliation, statements, health, ops, audit):
+    for blueprint in (
+        auth,
+        dashboard,
+        staff,
+        hooks,
+        payments,
+        settings,
+        tabs,
+        api,
+        reconciliation,
+        statements,
+        health,
+        ops,
+        audit,
+    ):
         app.register_blueprint(blueprint)
     if app.config["DARAJA_SIMULATOR"]:
         _mount_simulator(app)

@@ -122,7 +122,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "PUSH_LIMIT_PER_BAR": env.get("PUSH_LIMIT_PER_BAR") or "10 per 5 minutes",
         "PUSH_LIMIT_PER_USER": env.get("PUSH_LIMIT_PER_USER") or "6 per minute",
         "STATEMENT_UPLOAD_MAX_BYTES": parse_int(
-            "STATEMENT_UPLOAD_MAX_BYTES", env.get("STATEMENT_UPLOAD_MAX_BYTES"), 50 * 1024 * 1024, minimum=1024
+            "STATEMENT_UPLOAD_MAX_BYTES",
+            env.get("STATEMENT_UPLOAD_MAX_BYTES"),
+            50 * 1024 * 1024,
+            minimum=1024,
         ),
         # How many reverse proxies stand in front of the app (0: none). With 1, the proxy's
         # X-Forwarded-For/-Proto/-Host are trusted, so rate limits and callback source
@@ -148,7 +151,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "CALLBACK_STRICT_SOURCES": parse_bool(
             "CALLBACK_STRICT_SOURCES", env.get("CALLBACK_STRICT_SOURCES"), False
         ),
-        # inline: applied before Safaricom gets its answer; background: just after (app/payments/applier.py).
+        # inline: applied before Safaricom gets its answer; background: just after
+        # (app/payments/applier.py).
         "CALLBACK_APPLY": parse_choice(
             "CALLBACK_APPLY", env.get("CALLBACK_APPLY"), "inline", {"inline", "background"}
         ),
@@ -202,7 +206,9 @@ def _alert_settings(env: Mapping[str, str]) -> dict:
         raise ConfigError(f"ALERT_SUCCESS_RATE is a percentage, 0 to 100 (got {rate}).")
     return {
         "ALERT_SUCCESS_RATE": rate,
-        "ALERT_MIN_PUSHES": parse_int("ALERT_MIN_PUSHES", env.get("ALERT_MIN_PUSHES"), 5, minimum=1),
+        "ALERT_MIN_PUSHES": parse_int(
+            "ALERT_MIN_PUSHES", env.get("ALERT_MIN_PUSHES"), 5, minimum=1
+        ),
     }
 
 
@@ -273,8 +279,15 @@ def _ratelimit_storage(env: Mapping[str, str], production: bool) -> str:
 
 
 PLACEHOLDER_WORDS = (
-    "changeme", "changethis", "replaceme", "secret", "password", "placeholder", "example",
-    "insecure", "default",
+    "changeme",
+    "changethis",
+    "replaceme",
+    "secret",
+    "password",
+    "placeholder",
+    "example",
+    "insecure",
+    "default",
 )
 MIN_DISTINCT_CHARACTERS = 8
 MIN_DISTINCT_KEY_BYTES = 8

@@ -82,6 +82,7 @@ PURPOSE_LABELS: dict[Purpose, str] = {
     Purpose.C2B: "M-Pesa menu",
 }
 
+
 class FlagReason(Word):
     """Why a payment waits for a person to look at it (reconciliation's break list)."""
 

@@ -18,7 +18,9 @@ def kes(amount: int | None) -> str:
     return f"{sign}KES {abs(int(amount)):,}"
 
 
-def local_time(value: datetime | None, tz: str = "Africa/Nairobi", fmt: str = "%d %b %Y, %H:%M") -> str:
+def local_time(
+    value: datetime | None, tz: str = "Africa/Nairobi", fmt: str = "%d %b %Y, %H:%M"
+) -> str:
     """Show a stored (naive UTC) time in the bar's timezone."""
     if value is None:
         return ""

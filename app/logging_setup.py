@@ -95,8 +95,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", None) or "-"
         bar_id = getattr(record, "bar_id", None) or "-"
-        line = (f"{self.formatTime(record)} {record.levelname} {record.name} "
-                f"[req={request_id} bar={bar_id}] {record.getMessage()}")
+        line = (
+            f"{self.formatTime(record)} {record.levelname} {record.name} "
+            f"[req={request_id} bar={bar_id}] {record.getMessage()}"
+        )
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

@@ -32,7 +32,7 @@ STANDARD_FIELDS = frozenset(
     | {"message", "asctime", "request_id", "bar_id", "user_id", "_pesatab_scrubbed"}
 )
 
-# -- the patterns ------------------------------------------------------------------------------------
+# -- the patterns ---------------------------------------------------------------------------------
 
 _SENSITIVE_FIELDS = (  # whose values are scrubbed
     r"password|passwd|passkey|consumer_?key|consumer_?secret|client_?secret|secret_?key|"
@@ -45,7 +45,9 @@ _PATTERNS = re.compile(
             # Authorization: Basic …, Bearer … (headers, dict reprs, curl lines)
             r"(?P<auth>\b(?:Basic|Bearer)\s+)[A-Za-z0-9._~+/=-]{6,}",
             # "Password": "…", 'passkey': '…', access_token=…, consumer_secret: …
-            r"(?P<field>(?<![A-Za-z0-9_])[\"']?(?i:" + _SENSITIVE_FIELDS + r")[\"']?\s*[:=]\s*[\"']?)"
+            r"(?P<field>(?<![A-Za-z0-9_])[\"']?(?i:"
+            + _SENSITIVE_FIELDS
+            + r")[\"']?\s*[:=]\s*[\"']?)"
             r"(?![\"'\s,}&]|\[redacted\])[^\"'\s,}&]+",
             # POS API keys: keep the prefix people see on the API keys page
             r"(?P<apikey>\bpt_live_[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+",
@@ -56,7 +58,8 @@ _PATTERNS = re.compile(
             # user:password@ in database and redis URLs
             r"(?P<url>\b[a-z][a-z0-9+.-]*://[^:/\s@]*:)[^@\s/]+(?=@)",
             # Kenyan mobile numbers: 2547XXXXXXXX, +2541XXXXXXXX, 07XXXXXXXX, 0110 123 456
-            r"(?<![0-9])(?P<phone>\+?254[17][0-9]{8}|0[17][0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{3})(?![0-9])",
+            r"(?<![0-9])(?P<phone>\+?254[17][0-9]{8}"
+            r"|0[17][0-9]{2}[ -]?[0-9]{3}[ -]?[0-9]{3})(?![0-9])",
         )
     )
 )
@@ -147,7 +150,7 @@ def _trie_node(node: dict) -> str:
         # recursion) short for long random values.
         literal = [char]
         while len(child) == 1 and "" not in child:
-            (char, child), = child.items()
+            ((char, child),) = child.items()
             literal.append(char)
         branches.append(re.escape("".join(literal)) + _trie_node(child))
     if not branches:

@@ -19,8 +19,16 @@ HTTP_CODES = {
 class ApiError(Exception):
     """An answer to the API client: status, a stable code, a sentence, maybe the field at fault."""
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 payment_id: int | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        payment_id: int | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.field, self.payment_id, self.headers = field, payment_id, headers or {}
@@ -48,8 +56,10 @@ def _http_error(error: HTTPException):
     status = error.code or 400
     if status == 429:
         # Flask-Limiter's description is the limit that was hit, e.g. "60 per 1 minute".
-        message = (f"Too many requests with this API key (limit: {error.description}). "
-                   "Wait for the number of seconds in Retry-After, then try again.")
+        message = (
+            f"Too many requests with this API key (limit: {error.description}). "
+            "Wait for the number of seconds in Retry-After, then try again."
+        )
         return ApiError(429, "rate_limited", message).response()
     code, message = HTTP_CODES.get(status, ("http_error", "The request could not be handled."))
     return ApiError(status, code, message).response()

@@ -26,7 +26,9 @@ LABEL_MAX = 60
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 MISSING = "Send the API key in an Authorization: Bearer header."
-WRONG = "That API key is not valid. Check it was copied whole, or ask the bar's owner for a new one."
+WRONG = (
+    "That API key is not valid. Check it was copied whole, or ask the bar's owner for a new one."
+)
 REVOKED = "That API key was revoked. Ask the bar's owner for a new one."
 
 
@@ -57,35 +59,59 @@ def clean_label(label: str | None) -> str:
     return label
 
 
-def create_key(bar: Bar, label: str, *, created_by_id: int | None = None, by: str = Role.OWNER) -> NewKey:
+def create_key(
+    bar: Bar, label: str, *, created_by_id: int | None = None, by: str = Role.OWNER
+) -> NewKey:
     """Make a key for `bar`. The returned secret is the only copy there will ever be. Commits."""
     label = clean_label(label)
     secret = KEY_START + secrets.token_urlsafe(32)
-    key = ApiKey(bar_id=bar.id, label=label, prefix=secret[:PREFIX_LENGTH],
-                 key_hash=hash_key(secret), created_by_id=created_by_id)
+    key = ApiKey(
+        bar_id=bar.id,
+        label=label,
+        prefix=secret[:PREFIX_LENGTH],
+        key_hash=hash_key(secret),
+        created_by_id=created_by_id,
+    )
     db.session.add(key)
     db.session.flush()
-    audit.record("api_key.created", bar_id=bar.id, user_id=created_by_id, api_key_id=key.id,
-                 label=label, prefix=key.prefix, by=by)
+    audit.record(
+        "api_key.created",
+        bar_id=bar.id,
+        user_id=created_by_id,
+        api_key_id=key.id,
+        label=label,
+        prefix=key.prefix,
+        by=by,
+    )
     db.session.commit()
     return NewKey(key, secret)
 
 
 def revoke_key(key: ApiKey, *, user_id: int | None = None) -> bool:
-    """Stop `key` working from its next request. Returns False if it was already revoked. Commits."""
+    """Stop `key` working from its next request. Returns False if it was already revoked.
+    Commits."""
     if key.revoked_at is not None:
         return False
     key.revoked_at = utcnow()
-    audit.record("api_key.revoked", bar_id=key.bar_id, user_id=user_id, api_key_id=key.id,
-                 label=key.label, prefix=key.prefix)
+    audit.record(
+        "api_key.revoked",
+        bar_id=key.bar_id,
+        user_id=user_id,
+        api_key_id=key.id,
+        label=key.label,
+        prefix=key.prefix,
+    )
     db.session.commit()
     return True
 
 
 def bar_keys(bar_id: int) -> list[ApiKey]:
     """The bar's keys, working ones first, newest first."""
-    query = (select(ApiKey).where(ApiKey.bar_id == bar_id)
-             .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id.desc()))
+    query = (
+        select(ApiKey)
+        .where(ApiKey.bar_id == bar_id)
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc(), ApiKey.id.desc())
+    )
     return list(db.session.scalars(query))
 
 
@@ -114,4 +140,6 @@ def _touch(key: ApiKey) -> None:
 
 
 def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="PesaTab"'})
+    return ApiError(
+        401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="PesaTab"'}
+    )

@@ -33,19 +33,36 @@ def _nullable(kind: str, **extra) -> dict:
 
 PAYMENT = {
     "type": "object",
-    "required": ["id", "status", "amount", "phone", "reference", "description", "tab_id",
-                 "receipt", "result_code", "message", "created_at", "settled_at", "flagged"],
+    "required": [
+        "id",
+        "status",
+        "amount",
+        "phone",
+        "reference",
+        "description",
+        "tab_id",
+        "receipt",
+        "result_code",
+        "message",
+        "created_at",
+        "settled_at",
+        "flagged",
+    ],
     "additionalProperties": False,
     "properties": {
         "id": {"type": "integer", "minimum": 1},
         "status": {
-            "type": "string", "enum": list(STATUSES),
+            "type": "string",
+            "enum": list(STATUSES),
             "description": "created, sent and unknown are still in flight; the others are final. "
-                           "Only paid means money arrived.",
+            "Only paid means money arrived.",
         },
         "amount": {"type": "integer", "minimum": 1, "description": "Whole Kenya shillings."},
-        "phone": {"type": "string", "pattern": "^254[17][0-9]{8}$",
-                  "description": "The customer's number in Daraja's form."},
+        "phone": {
+            "type": "string",
+            "pattern": "^254[17][0-9]{8}$",
+            "description": "The customer's number in Daraja's form.",
+        },
         "reference": {"type": "string", "description": "Daraja's AccountReference."},
         "description": {"type": "string", "maxLength": 13},
         "tab_id": _nullable("integer"),
@@ -54,8 +71,10 @@ PAYMENT = {
         "message": {"type": "string", "description": "What the cashier's screen says about it."},
         "created_at": {"type": "string", "format": "date-time", "pattern": "Z$"},
         "settled_at": _nullable("string", format="date-time", pattern="Z$"),
-        "flagged": {"type": "boolean",
-                    "description": "Something needs a person to look (late success, mismatch)."},
+        "flagged": {
+            "type": "boolean",
+            "description": "Something needs a person to look (late success, mismatch).",
+        },
     },
 }
 
@@ -64,18 +83,36 @@ PAYMENT_CREATE = {
     "required": ["phone", "amount", "reference"],
     "additionalProperties": False,
     "properties": {
-        "phone": {"type": "string", "examples": ["0712 345 678", "254712345678"],
-                  "description": "A Kenyan mobile number (07…, 01…, +254…)."},
-        "amount": {"type": "integer", "minimum": 1, "maximum": 250_000,
-                   "description": "Whole shillings as a JSON integer; not a string, not a "
-                                  "float. The maximum is this deployment's MPESA_MAX_AMOUNT."},
-        "reference": {"type": "string", "pattern": "^[A-Za-z0-9]{1,12}$",
-                      "description": "Shown to the customer as the account (AccountReference)."},
-        "description": {"type": "string", "minLength": 1, "maxLength": 13,
-                        "default": DEFAULT_DESCRIPTION},
-        "tab_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID,
-                   "description": "An open tab of this bar; the amount may not exceed what is "
-                                  "left to ask for on it."},
+        "phone": {
+            "type": "string",
+            "examples": ["0712 345 678", "254712345678"],
+            "description": "A Kenyan mobile number (07…, 01…, +254…).",
+        },
+        "amount": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 250_000,
+            "description": "Whole shillings as a JSON integer; not a string, not a "
+            "float. The maximum is this deployment's MPESA_MAX_AMOUNT.",
+        },
+        "reference": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9]{1,12}$",
+            "description": "Shown to the customer as the account (AccountReference).",
+        },
+        "description": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 13,
+            "default": DEFAULT_DESCRIPTION,
+        },
+        "tab_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "An open tab of this bar; the amount may not exceed what is "
+            "left to ask for on it.",
+        },
     },
 }
 
@@ -91,10 +128,14 @@ ERROR = {
             "properties": {
                 "code": {"type": "string", "examples": ["validation_error", "push_in_flight"]},
                 "message": {"type": "string", "description": "A sentence saying what to do."},
-                "field": {"type": "string", "description": "The body field, query parameter or "
-                                                           "header at fault."},
-                "payment_id": {"type": "integer",
-                               "description": "The payment the conflict is about (409)."},
+                "field": {
+                    "type": "string",
+                    "description": "The body field, query parameter or header at fault.",
+                },
+                "payment_id": {
+                    "type": "integer",
+                    "description": "The payment the conflict is about (409).",
+                },
             },
         }
     },
@@ -108,28 +149,36 @@ CREATE = {
     "operationId": "createPayment",
     "summary": "Ask a customer's phone for payment (STK push)",
     "description": "The push is sent before this answers; follow the payment's status with "
-                   "GET /payments/{id}. With an Idempotency-Key, a retry with the same body "
-                   "returns the same payment (200) and never prompts the customer again; the "
-                   "same key with another body answers 409. Keys are scoped to the bar. A "
-                   "payment M-Pesa refused (status rejected) never reached the customer: send "
-                   "again with a new Idempotency-Key. Without a key, each request is a new "
-                   "payment, but a phone already being asked answers 409 push_in_flight.",
-    "parameters": [{
-        "name": "Idempotency-Key", "in": "header", "required": False,
-        "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
-        "description": "Any unique string per payment, like a UUID.",
-    }],
+    "GET /payments/{id}. With an Idempotency-Key, a retry with the same body "
+    "returns the same payment (200) and never prompts the customer again; the "
+    "same key with another body answers 409. Keys are scoped to the bar. A "
+    "payment M-Pesa refused (status rejected) never reached the customer: send "
+    "again with a new Idempotency-Key. Without a key, each request is a new "
+    "payment, but a phone already being asked answers 409 push_in_flight.",
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
+            "description": "Any unique string per payment, like a UUID.",
+        }
+    ],
     "requestBody": {"required": True, "content": {JSON: {"schema": _ref("PaymentCreate")}}},
     "responses": {
-        "201": _json(_ref("Payment"), "Created, and the push was sent (or refused by M-Pesa: "
-                                      "status rejected)."),
+        "201": _json(
+            _ref("Payment"),
+            "Created, and the push was sent (or refused by M-Pesa: status rejected).",
+        ),
         "200": _json(_ref("Payment"), "This Idempotency-Key already made this payment."),
         "400": _error("The body is not JSON."),
         "401": UNAUTHORIZED,
         "404": _error("tab_id names no tab of this bar."),
-        "409": _error("push_in_flight (a push already waits on this phone), "
-                      "idempotency_key_reused (another body), or the bar cannot send pushes "
-                      "now: bar_disabled, not_live, no_credentials, credentials_unreadable."),
+        "409": _error(
+            "push_in_flight (a push already waits on this phone), "
+            "idempotency_key_reused (another body), or the bar cannot send pushes "
+            "now: bar_disabled, not_live, no_credentials, credentials_unreadable."
+        ),
         "413": _error("The body is larger than 16 KiB."),
         "415": _error("The Content-Type is not application/json."),
         "422": INVALID,
@@ -142,19 +191,43 @@ LIST = {
     "operationId": "listPayments",
     "summary": "The bar's payments, newest first",
     "parameters": [
-        {"name": "status", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": list(STATUSES)}},
-        {"name": "since", "in": "query", "required": False,
-         "schema": {"type": "string", "format": "date-time"},
-         "description": "Only payments created at or after this ISO 8601 time (with its zone)."},
-        {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT, "default": LIST_LIMIT}},
+        {
+            "name": "status",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(STATUSES)},
+        },
+        {
+            "name": "since",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "format": "date-time"},
+            "description": "Only payments created at or after this ISO 8601 time (with its zone).",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": LIST_LIMIT,
+                "default": LIST_LIMIT,
+            },
+        },
     ],
     "responses": {
-        "200": _json({"type": "object", "required": ["payments"], "additionalProperties": False,
-                      "properties": {"payments": {"type": "array", "items": _ref("Payment"),
-                                                  "maxItems": LIST_LIMIT}}},
-                     "At most `limit` payments."),
+        "200": _json(
+            {
+                "type": "object",
+                "required": ["payments"],
+                "additionalProperties": False,
+                "properties": {
+                    "payments": {"type": "array", "items": _ref("Payment"), "maxItems": LIST_LIMIT}
+                },
+            },
+            "At most `limit` payments.",
+        ),
         "401": UNAUTHORIZED,
         "422": INVALID,
         "429": RATE_LIMITED,
@@ -164,8 +237,14 @@ LIST = {
 GET = {
     "operationId": "getPayment",
     "summary": "One payment of the bar",
-    "parameters": [{"name": "payment_id", "in": "path", "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}],
+    "parameters": [
+        {
+            "name": "payment_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        }
+    ],
     "responses": {
         "200": _json(_ref("Payment"), "The payment."),
         "401": UNAUTHORIZED,
@@ -178,8 +257,11 @@ DOCUMENT_SELF = {
     "operationId": "getOpenApiDocument",
     "summary": "This document",
     "security": [],
-    "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]},
-                               "The OpenAPI 3.1 document.")},
+    "responses": {
+        "200": _json(
+            {"type": "object", "required": ["openapi", "paths"]}, "The OpenAPI 3.1 document."
+        )
+    },
 }
 
 DOCUMENT = {
@@ -188,8 +270,8 @@ DOCUMENT = {
         "title": "PesaTab point-of-sale API",
         "version": "1.0.0",
         "description": "Ask customers' phones for M-Pesa payments and follow them until paid. "
-                       "Authenticate with a bar's API key (Settings → API keys) as a Bearer "
-                       "token. Every error is {\"error\": {\"code\", \"message\", \"field\"?}}.",
+        "Authenticate with a bar's API key (Settings → API keys) as a Bearer "
+        'token. Every error is {"error": {"code", "message", "field"?}}.',
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"bearerAuth": []}],
@@ -200,8 +282,11 @@ DOCUMENT = {
     },
     "components": {
         "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer",
-                           "description": "An API key, `pt_live_…`, shown once when created."},
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key, `pt_live_…`, shown once when created.",
+            },
         },
         "schemas": {"Payment": PAYMENT, "PaymentCreate": PAYMENT_CREATE, "Error": ERROR},
     },

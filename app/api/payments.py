@@ -30,7 +30,9 @@ WAITING = "Waiting for the customer to enter their M-Pesa PIN…"
 DECLINED = "M-Pesa declined the payment."
 
 
-def create_payment(key: ApiKey, data: PaymentInput, idempotency_key: str | None) -> tuple[Payment, bool]:
+def create_payment(
+    key: ApiKey, data: PaymentInput, idempotency_key: str | None
+) -> tuple[Payment, bool]:
     """Send an STK push for `data`, or return the payment this Idempotency-Key already made.
     Returns (payment, created). Raises ApiError (404 tab, 409, 422, 503)."""
     _hold(key)
@@ -55,11 +57,20 @@ def _create(key: ApiKey, data: PaymentInput, idempotency_key: str | None) -> tup
         return _replay(existing, data), False
     bar = db.session.get(Bar, key.bar_id)
     tab = _open_tab(bar, data) if data.tab_id is not None else None
-    result = _send_push(bar, PushRequest(
-        phone=data.phone, amount=data.amount, purpose=Purpose.API, account_reference=data.reference,
-        description=data.description, tab=tab, api_key_id=key.id, idempotency_key=idempotency_key,
-        idempotency_fingerprint=data.fingerprint() if idempotency_key else None,
-    ))
+    result = _send_push(
+        bar,
+        PushRequest(
+            phone=data.phone,
+            amount=data.amount,
+            purpose=Purpose.API,
+            account_reference=data.reference,
+            description=data.description,
+            tab=tab,
+            api_key_id=key.id,
+            idempotency_key=idempotency_key,
+            idempotency_fingerprint=data.fingerprint() if idempotency_key else None,
+        ),
+    )
     payment = result.payment
     if result.created:
         return payment, True
@@ -71,16 +82,21 @@ def _create(key: ApiKey, data: PaymentInput, idempotency_key: str | None) -> tup
     return _replay(payment, data), False
 
 
-
 def _send_push(bar: Bar, request: PushRequest) -> PushResult:
     try:
         return send_push(bar, request)
     except PushRefused as err:
-        raise ApiError(503 if err.code == "globally_disabled" else 409, err.code, err.message) from None
+        raise ApiError(
+            503 if err.code == "globally_disabled" else 409, err.code, err.message
+        ) from None
     except IntegrityError:
         # The bar's unique index on the Idempotency-Key: another key of the bar got there first.
         db.session.rollback()
-        winner = _by_idempotency_key(bar.id, request.idempotency_key) if request.idempotency_key else None
+        winner = (
+            _by_idempotency_key(bar.id, request.idempotency_key)
+            if request.idempotency_key
+            else None
+        )
         if winner is None:
             raise
         return PushResult(winner, created=False)
@@ -95,17 +111,24 @@ def _by_idempotency_key(bar_id: int, idempotency_key: str) -> Payment | None:
 def _replay(payment: Payment, data: PaymentInput) -> Payment:
     stored = payment.idempotency_fingerprint or PaymentInput.of(payment).fingerprint()
     if stored != data.fingerprint():
-        raise ApiError(409, "idempotency_key_reused",
-                       f"This Idempotency-Key was already used for payment {payment.id} with a "
-                       "different body. Use a new key for a new payment.", payment_id=payment.id)
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            f"This Idempotency-Key was already used for payment {payment.id} with a "
+            "different body. Use a new key for a new payment.",
+            payment_id=payment.id,
+        )
     return payment
 
 
 def _in_flight(payment: Payment) -> ApiError:
-    return ApiError(409, "push_in_flight",
-                    f"A payment request to this phone is already waiting for the customer "
-                    f"(payment {payment.id}). Wait for it to finish, then ask again.",
-                    payment_id=payment.id)
+    return ApiError(
+        409,
+        "push_in_flight",
+        f"A payment request to this phone is already waiting for the customer "
+        f"(payment {payment.id}). Wait for it to finish, then ask again.",
+        payment_id=payment.id,
+    )
 
 
 def _open_tab(bar: Bar, data: PaymentInput) -> Tab:
@@ -119,15 +142,22 @@ def _open_tab(bar: Bar, data: PaymentInput) -> Tab:
     if current.balance <= 0:
         raise invalid("amount", f"Nothing is owed on tab {tab.id}.")
     if data.amount > current.requestable:
-        waiting = (f" (KES {current.in_flight:,} is already being asked on another phone)"
-                   if current.in_flight else "")
-        raise invalid("amount", f"Only KES {current.requestable:,} is left to ask for on tab "
-                                f"{tab.id}{waiting}.")
+        waiting = (
+            f" (KES {current.in_flight:,} is already being asked on another phone)"
+            if current.in_flight
+            else ""
+        )
+        raise invalid(
+            "amount",
+            f"Only KES {current.requestable:,} is left to ask for on tab {tab.id}{waiting}.",
+        )
     return tab
 
 
 def find_payment(bar_id: int, payment_id: int) -> Payment:
-    payment = db.session.scalar(select(Payment).where(Payment.id == payment_id, Payment.bar_id == bar_id))
+    payment = db.session.scalar(
+        select(Payment).where(Payment.id == payment_id, Payment.bar_id == bar_id)
+    )
     if payment is None:
         raise ApiError(404, "not_found", f"No payment {payment_id} in this bar.")
     return payment
@@ -165,7 +195,11 @@ def payment_json(payment: Payment) -> dict:
 def _sentence(payment: Payment) -> str:
     """What the cashier's screen says about the payment (payments/_status.html)."""
     if payment.status in IN_FLIGHT:
-        return payment.message if payment.status == PaymentStatus.UNKNOWN and payment.message else WAITING
+        return (
+            payment.message
+            if payment.status == PaymentStatus.UNKNOWN and payment.message
+            else WAITING
+        )
     if payment.message:
         return payment.message
     return "Paid." if payment.status == PaymentStatus.PAID else DECLINED

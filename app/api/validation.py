@@ -47,21 +47,31 @@ class PaymentInput:
 
     @classmethod
     def of(cls, payment: Payment) -> PaymentInput:
-        return cls(payment.phone, payment.amount, payment.account_reference, payment.description,
-                   payment.tab_id)
+        return cls(
+            payment.phone,
+            payment.amount,
+            payment.account_reference,
+            payment.description,
+            payment.tab_id,
+        )
 
 
 def read_json(request: Request) -> object:
     """The parsed body: 415 unless it is JSON, 413 past MAX_BODY_BYTES, 400 if unreadable."""
     if not request.is_json:
-        raise ApiError(415, "unsupported_media_type",
-                       "Send the body as JSON with Content-Type: application/json.")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        )
     request.max_content_length = MAX_BODY_BYTES  # also bounds bodies sent without a length
     raw = request.get_data(cache=False)
     try:
         return json.loads(raw)
     except json.JSONDecodeError as err:
-        message = f"The body is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})."
+        message = (
+            f"The body is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})."
+        )
     except (ValueError, RecursionError):  # not UTF-8, a 5,000-digit number, nested too deep
         message = "The body could not be read as JSON; send UTF-8 JSON of ordinary size."
     raise ApiError(400, "invalid_json", message)
@@ -70,7 +80,9 @@ def read_json(request: Request) -> object:
 def parse_payment(body: object, max_amount: int) -> PaymentInput:
     """Check a payment request's body; raises a 422 ApiError naming the first bad field."""
     if not isinstance(body, dict):
-        raise ApiError(422, "invalid_body", "The body must be a JSON object with phone, amount and reference.")
+        raise ApiError(
+            422, "invalid_body", "The body must be a JSON object with phone, amount and reference."
+        )
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise invalid(unknown[0], f"Unknown field “{unknown[0]}”. Fields: {', '.join(FIELDS)}.")
@@ -88,7 +100,7 @@ def parse_payment(body: object, max_amount: int) -> PaymentInput:
 
 def _phone(value: object) -> str:
     if not isinstance(value, str):
-        raise invalid("phone", "phone must be a string, like \"0712 345 678\" or \"254712345678\".")
+        raise invalid("phone", 'phone must be a string, like "0712 345 678" or "254712345678".')
     try:
         return normalize_phone(value)
     except InvalidPhone as err:
@@ -97,18 +109,25 @@ def _phone(value: object) -> str:
 
 def _amount(value: object, max_amount: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid("amount", "amount must be a JSON integer of whole shillings, like 450 "
-                                "(not \"450\" or 450.5).")
+        raise invalid(
+            "amount",
+            'amount must be a JSON integer of whole shillings, like 450 (not "450" or 450.5).',
+        )
     if not 1 <= value <= max_amount:
-        raise invalid("amount", f"amount must be from 1 to {max_amount:,} shillings "
-                                "(M-Pesa's limit for one payment).")
+        raise invalid(
+            "amount",
+            f"amount must be from 1 to {max_amount:,} shillings (M-Pesa's limit for one payment).",
+        )
     return value
 
 
 def _reference(value: object) -> str:
     if not isinstance(value, str) or not REFERENCE.fullmatch(value):
-        raise invalid("reference", "reference must be 1 to 12 letters or digits, like \"INV2041\"; "
-                                   "M-Pesa shows it to the customer as the account.")
+        raise invalid(
+            "reference",
+            'reference must be 1 to 12 letters or digits, like "INV2041"; '
+            "M-Pesa shows it to the customer as the account.",
+        )
     return value
 
 
@@ -118,8 +137,10 @@ def _description(value: object) -> str:
     text = " ".join(value.split()) if isinstance(value, str) else ""
     # Plain ASCII: it travels to Daraja and onto the customer's prompt.
     if not 1 <= len(text) <= DESCRIPTION_MAX or not (text.isascii() and text.isprintable()):
-        raise invalid("description", f"description must be 1 to {DESCRIPTION_MAX} characters "
-                                     "of plain ASCII text.")
+        raise invalid(
+            "description",
+            f"description must be 1 to {DESCRIPTION_MAX} characters of plain ASCII text.",
+        )
     return text
 
 
@@ -135,8 +156,11 @@ def parse_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not IDEMPOTENCY_KEY.fullmatch(value):
-        raise invalid("Idempotency-Key", "The Idempotency-Key header must be 1 to 100 printable "
-                                         "ASCII characters without spaces, like a UUID.")
+        raise invalid(
+            "Idempotency-Key",
+            "The Idempotency-Key header must be 1 to 100 printable "
+            "ASCII characters without spaces, like a UUID.",
+        )
     return value
 
 
@@ -164,13 +188,18 @@ def _since(value: str | None) -> datetime | None:
             return moment.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # not a date; a year-1 date that leaves the calendar in UTC
         pass
-    raise invalid("since", "since must be an ISO 8601 date and time with its time zone, like "
-                           "2024-05-01T18:00:00Z or 2024-05-01T21:00:00+03:00.")
+    raise invalid(
+        "since",
+        "since must be an ISO 8601 date and time with its time zone, like "
+        "2024-05-01T18:00:00Z or 2024-05-01T21:00:00+03:00.",
+    )
 
 
 def _limit(value: str | None) -> int:
     if not value:
         return LIST_LIMIT
-    if not (value.isascii() and value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= LIST_LIMIT):
+    if not (
+        value.isascii() and value.isdecimal() and len(value) <= 3 and 1 <= int(value) <= LIST_LIMIT
+    ):
         raise invalid("limit", f"limit must be a whole number from 1 to {LIST_LIMIT}.")
     return int(value)

@@ -9,7 +9,9 @@ from app.extensions import db
 from app.models import AuditEvent
 
 
-def record(action: str, *, bar_id: int | None = None, user_id: int | None = None, **details) -> None:
+def record(
+    action: str, *, bar_id: int | None = None, user_id: int | None = None, **details
+) -> None:
     """Add an audit entry to the session; it is committed with the change it describes."""
     address = None
     if has_request_context():

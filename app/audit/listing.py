@@ -62,10 +62,14 @@ class Filters:
 
 def actions_present(bar: Bar) -> list[str]:
     """The actions this bar's log holds, for the filter's list."""
-    return list(db.session.scalars(
-        select(AuditEvent.action).where(AuditEvent.bar_id == bar.id).distinct()
-        .order_by(AuditEvent.action)
-    ))
+    return list(
+        db.session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.bar_id == bar.id)
+            .distinct()
+            .order_by(AuditEvent.action)
+        )
+    )
 
 
 def people(bar: Bar) -> list[tuple[int, str]]:
@@ -118,6 +122,3 @@ def fetch_page(
     if before is not None:
         query = query.where(AuditEvent.id < before)
     return pager.fetch(query, limit, lambda row: row.AuditEvent.id)
-
-
-

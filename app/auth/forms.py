@@ -8,7 +8,9 @@ PASSWORD_RULE = Length(min=10, max=200, message="Use at least 10 characters.")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(message="Enter your email."), SignInEmail()])
+    email = EmailField(
+        "Email", validators=[DataRequired(message="Enter your email."), SignInEmail()]
+    )
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     remember = BooleanField("Keep me signed in on this device")
 

@@ -93,7 +93,6 @@ def sign_in_first():
     methods=["POST"],
     deduct_when=_failed,
 )
-
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))

@@ -33,6 +33,9 @@ def create(slug: str, label: str) -> None:
         new = keys.create_key(bar, label, by=Role.OPERATOR)
     except keys.ApiKeyError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"API key {new.api_key.prefix}… for {bar.name} ({new.api_key.label}). "
-               "It is shown only now: store it in the point-of-sale system.", err=True)
+    click.echo(
+        f"API key {new.api_key.prefix}… for {bar.name} ({new.api_key.label}). "
+        "It is shown only now: store it in the point-of-sale system.",
+        err=True,
+    )
     click.echo(new.secret)

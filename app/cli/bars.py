@@ -128,11 +128,15 @@ def demo() -> None:
     """Seed the demo bar `make run` uses (once; a second run changes nothing)."""
     _simulator_control_line()
     if accounts.find_user_by_email(DEMO_OWNER_EMAIL) is not None:
-        click.echo(f"Demo bar ready. Sign in as {DEMO_OWNER_EMAIL} (password as printed first time).")
+        click.echo(
+            f"Demo bar ready. Sign in as {DEMO_OWNER_EMAIL} (password as printed first time)."
+        )
         return
     password = secrets.token_urlsafe(9)
     owner = accounts.create_bar_with_owner(DEMO_BAR_NAME, "Demo Owner", DEMO_OWNER_EMAIL, password)
-    cashier, _ = accounts.add_staff(owner.bar, owner, "Demo Cashier", DEMO_CASHIER_EMAIL, Role.CASHIER)
+    cashier, _ = accounts.add_staff(
+        owner.bar, owner, "Demo Cashier", DEMO_CASHIER_EMAIL, Role.CASHIER
+    )
     cashier.set_password(password)
     db.session.commit()
     _demo_credentials(owner.bar)
@@ -166,10 +170,18 @@ def _demo_credentials(bar: Bar) -> None:
         SIM_CONSUMER_SECRET,
     )
 
-    vault.save(bar, vault.CredentialInput(
-        environment="sandbox", kind="paybill", shortcode=SANDBOX_SHORTCODE, till_number=None,
-        consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET, passkey=SANDBOX_PASSKEY,
-    ))
+    vault.save(
+        bar,
+        vault.CredentialInput(
+            environment="sandbox",
+            kind="paybill",
+            shortcode=SANDBOX_SHORTCODE,
+            till_number=None,
+            consumer_key=SIM_CONSUMER_KEY,
+            consumer_secret=SIM_CONSUMER_SECRET,
+            passkey=SANDBOX_PASSKEY,
+        ),
+    )
     cred = vault.credential_for(bar)
     cred.verified_revision, cred.verified_at = cred.revision, utcnow()
     cred.checked_revision, cred.checked_at = cred.revision, utcnow()

@@ -35,7 +35,10 @@ def run_job(name: str, now_text: str | None) -> None:
     now = datetime.fromisoformat(now_text) if now_text else None
     result = jobs.run(name, now=now)
     if result is None:
-        click.echo(f"{name}: not run (another process holds the lease, or it failed: see `flask jobs status`).")
+        click.echo(
+            f"{name}: not run (another process holds the lease, or it failed: see `flask jobs "
+            "status`)."
+        )
         return
     click.echo(f"{name}: {result}")
 
@@ -50,7 +53,8 @@ def job_status() -> None:
             click.echo(f"{name:10} never run")
             continue
         click.echo(
-            f"{name:10} last run {local_time(s.last_run_at)}, last success {local_time(s.last_success_at) or 'never'}, "
+            f"{name:10} last run {local_time(s.last_run_at)}, last success "
+            f"{local_time(s.last_success_at) or 'never'}, "
             f"{s.last_items} item(s), {s.runs} run(s), {s.failures} failure(s)"
             + (f", last error {s.last_error}" if s.last_error else "")
         )

@@ -59,7 +59,10 @@ def credentials_set(slug, environment, kind, shortcode, till_number) -> None:
     if kind == "till" and not till_number:
         raise click.ClickException("A Till needs --till (the till number customers pay to).")
     data = vault.CredentialInput(
-        environment=environment, kind=kind, shortcode=shortcode, till_number=till_number,
+        environment=environment,
+        kind=kind,
+        shortcode=shortcode,
+        till_number=till_number,
         consumer_key=_secret("MPESA_CONSUMER_KEY", "Consumer key").strip(),
         consumer_secret=_secret("MPESA_CONSUMER_SECRET", "Consumer secret").strip(),
         passkey=_secret("MPESA_PASSKEY", "Passkey").strip(),
@@ -85,18 +88,27 @@ def credentials_check(slug) -> None:
 @click.option("--bar", "slug", required=True)
 @click.option("--phone", required=True)
 @click.option("--amount", default=1, show_default=True, type=int)
-@click.option("--wait", default=120, show_default=True, type=int, help="Seconds to wait for the outcome.")
+@click.option(
+    "--wait", default=120, show_default=True, type=int, help="Seconds to wait for the outcome."
+)
 def credentials_test_push(slug, phone, amount, wait) -> None:
     """Send a test push and wait for its outcome."""
     bar = _bar(slug)
     try:
         payment = onboarding.send_test_push(bar, None, normalize_phone(phone), amount)
-    except (InvalidPhone, onboarding.OnboardingError, PushRefused, vault.CredentialsUnavailable) as err:
+    except (
+        InvalidPhone,
+        onboarding.OnboardingError,
+        PushRefused,
+        vault.CredentialsUnavailable,
+    ) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"Sent payment {payment.id}; waiting up to {wait}s for the customer…")
     payment = _wait_for(payment.id, wait)
     if payment.status in IN_FLIGHT:
-        raise click.ClickException("No outcome yet; the recovery job will settle it. Check the settings page.")
+        raise click.ClickException(
+            "No outcome yet; the recovery job will settle it. Check the settings page."
+        )
     click.echo(f"{payment.status}: {payment.message or ''}".strip())
     hint = onboarding.setup_hint(payment, vault.credential_for(bar))
     if hint:

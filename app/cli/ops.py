@@ -17,8 +17,13 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("backup")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write the backup (default: instance/backups/).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the backup (default: instance/backups/).",
+)
 @with_appcontext
 def backup_command(directory: Path | None) -> None:
     """Back up the database while the app runs: SQLite's online backup, or pg_dump."""
@@ -33,9 +38,13 @@ def backup_command(directory: Path | None) -> None:
 
 @click.command("restore-check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--server", default=None, metavar="URL",
-              help="PostgreSQL server to restore a .dump into for the check "
-                   "(default: DATABASE_URL; the role must be allowed to create databases).")
+@click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="PostgreSQL server to restore a .dump into for the check "
+    "(default: DATABASE_URL; the role must be allowed to create databases).",
+)
 @with_appcontext
 def restore_check_command(file: Path, server: str | None) -> None:
     """Open a backup and report its row counts and migration version (exit 1 if it cannot)."""

@@ -115,8 +115,10 @@ def keys() -> Result:
     """One stored credential per key id (newest first): ready when the keys open any of them.
     One bar's unreadable credentials show on its own pages; a wrong key ring opens none."""
     newest = (
-        select(func.max(MpesaCredential.id)).group_by(MpesaCredential.key_id)
-        .order_by(func.max(MpesaCredential.id).desc()).limit(KEY_SAMPLES)
+        select(func.max(MpesaCredential.id))
+        .group_by(MpesaCredential.key_id)
+        .order_by(func.max(MpesaCredential.id).desc())
+        .limit(KEY_SAMPLES)
     )
     ids = db.session.scalars(newest).all()
     if not ids:
@@ -160,8 +162,12 @@ def _bounded(app: Flask, name: str, check: Callable[[], Result], timeout: float)
             try:
                 box["result"] = check()
             except Exception as err:  # any failure is an answer: "this part is not ready"
-                log.warning("readyz: the %s check failed: %s: %s", name, type(err).__name__,
-                            str(err).splitlines()[0][:200] if str(err) else "")
+                log.warning(
+                    "readyz: the %s check failed: %s: %s",
+                    name,
+                    type(err).__name__,
+                    str(err).splitlines()[0][:200] if str(err) else "",
+                )
                 box["result"] = failing(FAILED_BECAUSE[name])
             finally:
                 db.session.remove()

@@ -38,14 +38,32 @@ from app.mpesa.catalogue import KNOWN_CODES
 log = logging.getLogger(__name__)
 
 # What a push led to: the status it left the payment in, or refused before reaching Daraja.
-PUSH_OUTCOMES = frozenset({PaymentStatus.SENT, PaymentStatus.REJECTED, PaymentStatus.UNKNOWN, "refused"})
+PUSH_OUTCOMES = frozenset(
+    {PaymentStatus.SENT, PaymentStatus.REJECTED, PaymentStatus.UNKNOWN, "refused"}
+)
 REFUSALS = frozenset(
-    {"globally_disabled", "bar_disabled", "not_live", "no_credentials", "credentials_unreadable", "over_asked"}
+    {
+        "globally_disabled",
+        "bar_disabled",
+        "not_live",
+        "no_credentials",
+        "credentials_unreadable",
+        "over_asked",
+    }
 )
 SETTLED = frozenset(enums.SETTLED)
 DISPOSITIONS = frozenset(
-    {"applied", "late_success", "duplicate", "ignored", "mismatch", "malformed", "unknown_token",
-     "pending", "error"}
+    {
+        "applied",
+        "late_success",
+        "duplicate",
+        "ignored",
+        "mismatch",
+        "malformed",
+        "unknown_token",
+        "pending",
+        "error",
+    }
 )
 JOB_OUTCOMES = frozenset({"ok", "failed", "skipped", "error"})
 ENDPOINTS = {
@@ -83,7 +101,9 @@ DARAJA_REQUEST_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0),
 )
 DARAJA_RETRIES = Counter(
-    "pesatab_daraja_retries", "Daraja requests sent again after a busy answer.", ["endpoint", "kind"]
+    "pesatab_daraja_retries",
+    "Daraja requests sent again after a busy answer.",
+    ["endpoint", "kind"],
 )
 TOKEN_FETCHES = Counter(
     "pesatab_daraja_token_fetches", "OAuth tokens fetched from Daraja, by result.", ["result"]
@@ -125,7 +145,9 @@ def count_push(outcome: str, kind: str | None = None) -> None:
 def count_settled(status: str, code: str | None) -> None:
     """A payment moved to a final status: on M-Pesa's word (callback or query), or with code
     None when PesaTab expired it itself (never sent, or never confirmed)."""
-    SETTLEMENTS.labels(_one_of(status, SETTLED), "none" if code is None else _one_of(code, KNOWN_CODES)).inc()
+    SETTLEMENTS.labels(
+        _one_of(status, SETTLED), "none" if code is None else _one_of(code, KNOWN_CODES)
+    ).inc()
 
 
 def count_callback(disposition: str) -> None:
@@ -138,7 +160,9 @@ def observe_daraja(name: str, **fields) -> None:
         status = fields.get("status")
         endpoint = ENDPOINTS.get(fields.get("endpoint") or "", "other")
         label = str(status) if isinstance(status, int) and 100 <= status < 600 else "none"
-        DARAJA_REQUEST_SECONDS.labels(endpoint, label).observe(max(fields.get("seconds") or 0.0, 0.0))
+        DARAJA_REQUEST_SECONDS.labels(endpoint, label).observe(
+            max(fields.get("seconds") or 0.0, 0.0)
+        )
     elif name == "token_fetch":
         TOKEN_FETCHES.labels("ok" if fields.get("ok") else "failed").inc()
     elif name == "retry":
@@ -162,7 +186,9 @@ def count_job(name: str, outcome: str, seconds: float | None = None) -> None:
 
 def _count_request(response):
     rule = request.url_rule
-    HTTP_REQUESTS.labels(rule.endpoint if rule is not None else "unmatched", str(response.status_code)).inc()
+    HTTP_REQUESTS.labels(
+        rule.endpoint if rule is not None else "unmatched", str(response.status_code)
+    ).inc()
     return response
 
 
@@ -179,17 +205,27 @@ class DatabaseGauges:
         from app.payments.states import IN_FLIGHT
 
         try:
-            counts = dict(db.session.execute(
-                select(Payment.status, func.count()).where(Payment.status.in_(IN_FLIGHT)).group_by(Payment.status)
-            ).all())
-            oldest = db.session.scalar(select(func.min(Payment.created_at)).where(Payment.status.in_(IN_FLIGHT)))
-            jobs = db.session.execute(select(JobStatus.name, JobStatus.last_run_at, JobStatus.last_success_at)).all()
+            counts = dict(
+                db.session.execute(
+                    select(Payment.status, func.count())
+                    .where(Payment.status.in_(IN_FLIGHT))
+                    .group_by(Payment.status)
+                ).all()
+            )
+            oldest = db.session.scalar(
+                select(func.min(Payment.created_at)).where(Payment.status.in_(IN_FLIGHT))
+            )
+            jobs = db.session.execute(
+                select(JobStatus.name, JobStatus.last_run_at, JobStatus.last_success_at)
+            ).all()
         except SQLAlchemyError as err:
             db.session.rollback()
             log.warning("metrics: the database gauges could not be read (%s)", type(err).__name__)
             return
         in_flight = GaugeMetricFamily(
-            "pesatab_payments_in_flight", "Payments waiting on M-Pesa, by status.", labels=["status"]
+            "pesatab_payments_in_flight",
+            "Payments waiting on M-Pesa, by status.",
+            labels=["status"],
         )
         for status in IN_FLIGHT:
             in_flight.add_metric([status], counts.get(status, 0))
@@ -197,17 +233,21 @@ class DatabaseGauges:
         age = (utcnow() - oldest).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily(
             "pesatab_payment_oldest_in_flight_seconds",
-            "Age of the oldest payment still waiting on M-Pesa (0 when none).", value=age,
+            "Age of the oldest payment still waiting on M-Pesa (0 when none).",
+            value=age,
         )
         yield from _job_gauges(jobs)
 
 
 def _job_gauges(rows):
     ran = GaugeMetricFamily(
-        "pesatab_job_last_run_timestamp_seconds", "When each job last started (Unix time).", labels=["job"]
+        "pesatab_job_last_run_timestamp_seconds",
+        "When each job last started (Unix time).",
+        labels=["job"],
     )
     succeeded = GaugeMetricFamily(
-        "pesatab_job_last_success_timestamp_seconds", "When each job last succeeded (Unix time).",
+        "pesatab_job_last_success_timestamp_seconds",
+        "When each job last succeeded (Unix time).",
         labels=["job"],
     )
     for name, last_run, last_success in rows:

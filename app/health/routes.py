@@ -1,4 +1,5 @@
-"""The probe and scrape endpoints: thin views over app/health/checks.py and app/health/metrics.py."""
+"""The probe and scrape endpoints: thin views over app/health/checks.py and
+app/health/metrics.py."""
 
 from __future__ import annotations
 
@@ -57,4 +58,6 @@ def _scrape_denied() -> Response | None:
     scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return None
-    return Response("A bearer token is required.\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return Response(
+        "A bearer token is required.\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+    )

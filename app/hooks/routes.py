@@ -34,8 +34,13 @@ def stk_callback(token: str):
         current_app.config["CALLBACK_STRICT_SOURCES"] and source not in callbacks.KNOWN_SOURCES
     )
     event = callbacks.store(
-        token, body[:limit], source=source, headers=dict(request.headers), size=size,
-        truncated=truncated, untrusted=untrusted,
+        token,
+        body[:limit],
+        source=source,
+        headers=dict(request.headers),
+        size=size,
+        truncated=truncated,
+        untrusted=untrusted,
     )
     if truncated:
         callbacks.apply(event)
@@ -43,7 +48,9 @@ def stk_callback(token: str):
     if untrusted:  # kept, never applied
         return jsonify(ACK)
     if current_app.config["CALLBACK_APPLY"] == "background":
-        applier_for(current_app._get_current_object()).submit(event)  # applied just after the answer
+        applier_for(current_app._get_current_object()).submit(
+            event
+        )  # applied just after the answer
     else:
         callbacks.apply(event)
     return jsonify(ACK)

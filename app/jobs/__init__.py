@@ -41,8 +41,10 @@ def replay_pending(now: datetime | None = None, limit: int = 200) -> int:
         db.session.query(CallbackEvent.id, CallbackEvent.next_attempt_at)
         .filter(
             CallbackEvent.disposition == "pending",
-            or_(CallbackEvent.next_attempt_at <= now,
-                (CallbackEvent.next_attempt_at.is_(None)) & (CallbackEvent.received_at <= stale)),
+            or_(
+                CallbackEvent.next_attempt_at <= now,
+                (CallbackEvent.next_attempt_at.is_(None)) & (CallbackEvent.received_at <= stale),
+            ),
         )
         .order_by(CallbackEvent.id)
         .limit(limit)
@@ -50,7 +52,11 @@ def replay_pending(now: datetime | None = None, limit: int = 200) -> int:
     )
     applied = 0
     for event_id, seen in due:
-        current = CallbackEvent.next_attempt_at.is_(None) if seen is None else CallbackEvent.next_attempt_at == seen
+        current = (
+            CallbackEvent.next_attempt_at.is_(None)
+            if seen is None
+            else CallbackEvent.next_attempt_at == seen
+        )
         claim = (
             update(CallbackEvent)
             .where(CallbackEvent.id == event_id, CallbackEvent.disposition == "pending", current)
@@ -100,7 +106,9 @@ JOBS: dict[str, Job] = {
 }
 
 
-def take_lease(name: str, holder: str = HOLDER, seconds: int = 120, now: datetime | None = None) -> bool:
+def take_lease(
+    name: str, holder: str = HOLDER, seconds: int = 120, now: datetime | None = None
+) -> bool:
     """Hold job `name` until it expires; True if this holder has it now."""
     now = now or utcnow()
     if db.session.get(JobLease, name) is None:
@@ -111,8 +119,10 @@ def take_lease(name: str, holder: str = HOLDER, seconds: int = 120, now: datetim
             db.session.rollback()
     statement = (
         update(JobLease)
-        .where(JobLease.name == name,
-               or_(JobLease.holder.is_(None), JobLease.expires_at < now, JobLease.holder == holder))
+        .where(
+            JobLease.name == name,
+            or_(JobLease.holder.is_(None), JobLease.expires_at < now, JobLease.holder == holder),
+        )
         .values(holder=holder, expires_at=now + timedelta(seconds=seconds))
         .execution_options(synchronize_session=False)
     )
@@ -123,8 +133,10 @@ def take_lease(name: str, holder: str = HOLDER, seconds: int = 120, now: datetim
 
 def release_lease(name: str, holder: str = HOLDER) -> None:
     db.session.execute(
-        update(JobLease).where(JobLease.name == name, JobLease.holder == holder)
-        .values(holder=None, expires_at=None).execution_options(synchronize_session=False)
+        update(JobLease)
+        .where(JobLease.name == name, JobLease.holder == holder)
+        .values(holder=None, expires_at=None)
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
@@ -144,7 +156,9 @@ def _ran_this_tick(job: Job, status: JobStatus | None) -> bool:
     return utcnow() - status.last_run_at < timedelta(seconds=gap)
 
 
-def run(name: str, now: datetime | None = None, holder: str = HOLDER, *, tick: bool = False) -> object | None:
+def run(
+    name: str, now: datetime | None = None, holder: str = HOLDER, *, tick: bool = False
+) -> object | None:
     """Run job `name` once if its lease can be taken; record how it went. None if not run.
     `tick`: the scheduler's call, skipped when another process already ran this tick."""
     job = JOBS[name]

@@ -45,11 +45,19 @@ def build(app: Flask, scheduler_class=BackgroundScheduler):
     )
     for job in jobs.JOBS.values():
         if job.seconds:
-            scheduler.add_job(_tick, "interval", seconds=job.seconds, args=[app, job.name], id=job.name)
+            scheduler.add_job(
+                _tick, "interval", seconds=job.seconds, args=[app, job.name], id=job.name
+            )
         else:  # daily, at the job's own time in Nairobi
             hour, minute = job.at
             scheduler.add_job(
-                _tick, "cron", hour=hour, minute=minute, timezone="Africa/Nairobi", args=[app, job.name], id=job.name
+                _tick,
+                "cron",
+                hour=hour,
+                minute=minute,
+                timezone="Africa/Nairobi",
+                args=[app, job.name],
+                id=job.name,
             )
     return scheduler
 

@@ -37,7 +37,8 @@ MAY_BREAK_SQL = {
 
 
 class MpesaCredential(db.Model):
-    """A bar's Daraja set-up. Secrets are sealed (app/crypto.py); only the last 4 of the key show."""
+    """A bar's Daraja set-up. Secrets are sealed (app/crypto.py); only the last 4 of the key
+    show."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bar_id: Mapped[int] = mapped_column(ForeignKey("bar.id"), unique=True)
@@ -60,6 +61,7 @@ class MpesaCredential(db.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_revision == self.revision
+
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -70,7 +72,9 @@ class Payment(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bar_id: Mapped[int] = mapped_column(ForeignKey("bar.id"))
     tab_id: Mapped[int | None] = mapped_column(ForeignKey("tab.id"), nullable=True, index=True)
-    purpose: Mapped[str] = mapped_column(String(8))  # test | tab | api | c2b (attached from a statement)
+    purpose: Mapped[str] = mapped_column(
+        String(8)
+    )  # test | tab | api | c2b (attached from a statement)
     phone: Mapped[str] = mapped_column(String(12))
     amount: Mapped[int] = mapped_column(Integer)
     account_reference: Mapped[str] = mapped_column(String(12))
@@ -117,12 +121,24 @@ class Payment(db.Model):
         # that every row wanted is in it, so each predicate is written exactly as its query
         # writes the condition (`flagged IS true`, not `flagged`), with the constants inline.
         # The payments list's "flagged" filter:
-        Index("ix_payment_bar_id_flagged_created_at", "bar_id", "created_at", "id",
-              postgresql_where=text(FLAGGED_SQL["postgresql"]), sqlite_where=text(FLAGGED_SQL["sqlite"])),
+        Index(
+            "ix_payment_bar_id_flagged_created_at",
+            "bar_id",
+            "created_at",
+            "id",
+            postgresql_where=text(FLAGGED_SQL["postgresql"]),
+            sqlite_where=text(FLAGGED_SQL["sqlite"]),
+        ),
         # Payments that may be a reconciliation break (app/reconciliation/breaks.py): flagged,
         # paid without a receipt, or in flight. A few rows in a year of them.
-        Index("ix_payment_bar_id_may_break_created_at", "bar_id", "created_at", "id",
-              postgresql_where=text(MAY_BREAK_SQL["postgresql"]), sqlite_where=text(MAY_BREAK_SQL["sqlite"])),
+        Index(
+            "ix_payment_bar_id_may_break_created_at",
+            "bar_id",
+            "created_at",
+            "id",
+            postgresql_where=text(MAY_BREAK_SQL["postgresql"]),
+            sqlite_where=text(MAY_BREAK_SQL["sqlite"]),
+        ),
     )
 
 
@@ -131,7 +147,9 @@ class CallbackEvent(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token: Mapped[str] = mapped_column(String(64), index=True)
-    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"), nullable=True, index=True)
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment.id"), nullable=True, index=True
+    )
     bar_id: Mapped[int | None] = mapped_column(ForeignKey("bar.id"), nullable=True, index=True)
     raw_body: Mapped[str] = mapped_column(Text)
     body_size: Mapped[int] = mapped_column(Integer)

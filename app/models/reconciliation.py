@@ -28,7 +28,9 @@ class StatementImport(db.Model):
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("bar_id", "sha256", name="uq_statement_import_bar_id_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("bar_id", "sha256", name="uq_statement_import_bar_id_sha256"),
+    )
 
 
 class StatementLine(db.Model):
@@ -47,13 +49,19 @@ class StatementLine(db.Model):
     account_no: Mapped[str] = mapped_column(String(60), default="")
     # matched | amount_differs | orphan | not_money_in
     match_state: Mapped[str] = mapped_column(String(16), default="orphan")
-    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"), nullable=True, index=True)
+    payment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment.id"), nullable=True, index=True
+    )
     attached_tab_id: Mapped[int | None] = mapped_column(ForeignKey("tab.id"), nullable=True)
 
     __table_args__ = (
         # The same line in two exports (or one export twice) is one line.
         UniqueConstraint(
-            "bar_id", "receipt", "completion_time", "paid_in_cents", "withdrawn_cents",
+            "bar_id",
+            "receipt",
+            "completion_time",
+            "paid_in_cents",
+            "withdrawn_cents",
             name="uq_statement_line_identity",
         ),
         Index("ix_statement_line_bar_id_receipt", "bar_id", "receipt"),
@@ -70,4 +78,6 @@ class ReconciliationSummary(db.Model):
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("bar_id", "day", name="uq_reconciliation_summary_bar_id_day"),)
+    __table_args__ = (
+        UniqueConstraint("bar_id", "day", name="uq_reconciliation_summary_bar_id_day"),
+    )

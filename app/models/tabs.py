@@ -43,8 +43,14 @@ class Tab(db.Model):
 
     __table_args__ = (
         Index("ix_tab_bar_id_status_opened_at", "bar_id", "status", "opened_at"),
-        Index("ix_tab_bar_id_may_owe_closed_at", "bar_id", "closed_at", "id",
-              postgresql_where=text(MAY_OWE_SQL), sqlite_where=text(MAY_OWE_SQL)),
+        Index(
+            "ix_tab_bar_id_may_owe_closed_at",
+            "bar_id",
+            "closed_at",
+            "id",
+            postgresql_where=text(MAY_OWE_SQL),
+            sqlite_where=text(MAY_OWE_SQL),
+        ),
     )
 
 

@@ -41,7 +41,11 @@ _RESULTS: dict[str, tuple[Status, str, bool]] = {
     "2": (PaymentStatus.FAILED, "Amount is outside M-Pesa limits.", False),
     "3": (PaymentStatus.FAILED, "Amount is outside M-Pesa limits.", False),
     "4": (PaymentStatus.FAILED, "The customer has reached their daily M-Pesa limit.", False),
-    "8": (PaymentStatus.FAILED, "This till cannot receive more right now; call the manager.", False),
+    "8": (
+        PaymentStatus.FAILED,
+        "This till cannot receive more right now; call the manager.",
+        False,
+    ),
     "17": (PaymentStatus.FAILED, "Wait two minutes, then send again.", False),
     "26": (PaymentStatus.FAILED, "M-Pesa is busy; send again shortly.", False),
     "1001": (
@@ -54,7 +58,11 @@ _RESULTS: dict[str, tuple[Status, str, bool]] = {
     "9999": (PaymentStatus.FAILED, "Could not reach the phone; send again.", False),
     "1031": (PaymentStatus.CANCELLED, "The customer cancelled.", False),
     "1032": (PaymentStatus.CANCELLED, "The customer cancelled.", False),
-    "1037": (PaymentStatus.EXPIRED, "No response from the phone; check it is on and send again.", False),
+    "1037": (
+        PaymentStatus.EXPIRED,
+        "No response from the phone; check it is on and send again.",
+        False,
+    ),
     "2001": (PaymentStatus.FAILED, "Wrong PIN entered; send again.", False),
     "2028": (PaymentStatus.FAILED, _SETUP, True),
     "SFC_IC0003": (PaymentStatus.FAILED, _SETUP, True),
@@ -92,10 +100,18 @@ def describe(code: str | int | None, receipt: str | None = None) -> ResultInfo:
         return ResultInfo(key, PaymentStatus.PAID, sentence, known=True)
     if key in _RESULTS:
         status, sentence, setup_error = _RESULTS[key]
-        return ResultInfo(key, status, sentence, known=True, setup_error=setup_error,
-                          may_still_pay=key in MAY_STILL_PAY)
+        return ResultInfo(
+            key,
+            status,
+            sentence,
+            known=True,
+            setup_error=setup_error,
+            may_still_pay=key in MAY_STILL_PAY,
+        )
     shown = key or "missing"
-    return ResultInfo(key, PaymentStatus.FAILED, f"M-Pesa declined the payment (code {shown}).", known=False)
+    return ResultInfo(
+        key, PaymentStatus.FAILED, f"M-Pesa declined the payment (code {shown}).", known=False
+    )
 
 
 _ERROR_SENTENCES = {

@@ -71,25 +71,30 @@ def _only(column, bar_id: int | None) -> list:
 
 def _token_failing(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Alert]]:
     rows = db.session.execute(
-        select(Bar.id, Bar.token_failures, Bar.token_failure_reason)
-        .where(Bar.token_failures > 0, *_only(Bar.id, bar_id))
+        select(Bar.id, Bar.token_failures, Bar.token_failure_reason).where(
+            Bar.token_failures > 0, *_only(Bar.id, bar_id)
+        )
     )
     for bid, failures, reason in rows:
         times = "once" if failures == 1 else f"{failures} times in a row"
-        yield bid, Alert(
-            "token_failing", "danger",
-            f"Safaricom refused to sign PesaTab in with this bar's M-Pesa keys ({times}), so no "
-            "M-Pesa request can be sent and waiting ones cannot be checked.",
-            _TOKEN_ADVICE.get(reason, _TOKEN_ADVICE[None]),
+        yield (
+            bid,
+            Alert(
+                "token_failing",
+                "danger",
+                f"Safaricom refused to sign PesaTab in with this bar's M-Pesa keys ({times}), so "
+                "no M-Pesa request can be sent and waiting ones cannot be checked.",
+                _TOKEN_ADVICE.get(reason, _TOKEN_ADVICE[None]),
+            ),
         )
 
 
 _TOKEN_ADVICE = {
     e.PRODUCT_NOT_ENABLED: "The Daraja app no longer has M-Pesa Express enabled: the owner adds "
     "that product to the app on the Daraja portal, then uses Check credentials on the M-Pesa page.",
-    None: "The consumer key or secret was changed or revoked on the Daraja portal: the owner copies "
-    "the current ones into the M-Pesa page and uses Check credentials. Take payment another way "
-    "until then.",
+    None: "The consumer key or secret was changed or revoked on the Daraja portal: the owner "
+    "copies the current ones into the M-Pesa page and uses Check credentials. Take payment "
+    "another way until then.",
 }
 
 
@@ -97,23 +102,34 @@ def _no_callbacks(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Aler
     since = now - WINDOW
     heard = exists().where(
         CallbackEvent.bar_id == Payment.bar_id,
-        CallbackEvent.received_at >= since, CallbackEvent.received_at <= now,
+        CallbackEvent.received_at >= since,
+        CallbackEvent.received_at <= now,
     )
     rows = db.session.execute(
         select(Payment.bar_id, func.count())
-        .where(Payment.sent_at >= since, Payment.sent_at <= now - CALLBACK_GRACE, ~heard,
-               *_only(Payment.bar_id, bar_id))
+        .where(
+            Payment.sent_at >= since,
+            Payment.sent_at <= now - CALLBACK_GRACE,
+            ~heard,
+            *_only(Payment.bar_id, bar_id),
+        )
         .group_by(Payment.bar_id)
         .having(func.count() >= SILENT_PUSHES)
     )
     base = current_app.config["PUBLIC_BASE_URL"]
     for bid, count in rows:
-        yield bid, Alert(
-            "no_callbacks", "danger",
-            f"M-Pesa accepted {count} requests in the last hour but not one callback reached "
-            "PesaTab, so payments show as paid only when PesaTab asks M-Pesa, a minute or more later.",
-            f"Payments still settle; nothing to do at the till. Safaricom cannot reach {base}/hooks/stk/…: "
-            "PesaTab's operators check PUBLIC_BASE_URL, the firewall and the TLS certificate.",
+        yield (
+            bid,
+            Alert(
+                "no_callbacks",
+                "danger",
+                f"M-Pesa accepted {count} requests in the last hour but not one callback reached "
+                "PesaTab, so payments show as paid only when PesaTab asks M-Pesa, a minute or "
+                "more later.",
+                "Payments still settle; nothing to do at the till. Safaricom cannot reach "
+                f"{base}/hooks/stk/…: "
+                "PesaTab's operators check PUBLIC_BASE_URL, the firewall and the TLS certificate.",
+            ),
         )
 
 
@@ -123,9 +139,13 @@ def _low_success_rate(bar_id: int | None, now: datetime) -> Iterator[tuple[int, 
     paid = func.sum(case((Payment.status == PaymentStatus.PAID, 1), else_=0))
     rows = db.session.execute(
         select(Payment.bar_id, func.count(), paid)
-        .where(Payment.created_at >= now - WINDOW, Payment.created_at <= now,
-               Payment.purpose.in_(RATED_PURPOSES), Payment.status.not_in(IN_FLIGHT),
-               *_only(Payment.bar_id, bar_id))
+        .where(
+            Payment.created_at >= now - WINDOW,
+            Payment.created_at <= now,
+            Payment.purpose.in_(RATED_PURPOSES),
+            Payment.status.not_in(IN_FLIGHT),
+            *_only(Payment.bar_id, bar_id),
+        )
         .group_by(Payment.bar_id)
         .having(func.count() >= minimum)
     )
@@ -133,12 +153,18 @@ def _low_success_rate(bar_id: int | None, now: datetime) -> Iterator[tuple[int, 
         paid_count = int(paid_count or 0)
         if paid_count * 100 >= threshold * settled:
             continue
-        yield bid, Alert(
-            "low_success_rate", "warning",
-            f"Only {paid_count} of the {settled} M-Pesa requests settled in the last hour were paid "
-            f"({round(100 * paid_count / settled)}%, below {threshold}%).",
-            "Open Reconciliation for today's failure reasons: cancellations and wrong PINs are "
-            "customers; 'not sent' or set-up errors point at the bar's M-Pesa set-up or at M-Pesa itself.",
+        yield (
+            bid,
+            Alert(
+                "low_success_rate",
+                "warning",
+                f"Only {paid_count} of the {settled} M-Pesa requests settled in the last hour "
+                "were paid "
+                f"({round(100 * paid_count / settled)}%, below {threshold}%).",
+                "Open Reconciliation for today's failure reasons: cancellations and wrong PINs are "
+                "customers; 'not sent' or set-up errors point at the bar's M-Pesa set-up or at "
+                "M-Pesa itself.",
+            ),
         )
 
 
@@ -146,17 +172,25 @@ def _unsettled(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Alert]]
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
     rows = db.session.execute(
         select(Payment.bar_id, func.count(), func.sum(Payment.amount))
-        .where(Payment.status.in_(WAITING), pushed < now - UNSETTLED_AFTER,
-               *_only(Payment.bar_id, bar_id))
+        .where(
+            Payment.status.in_(WAITING),
+            pushed < now - UNSETTLED_AFTER,
+            *_only(Payment.bar_id, bar_id),
+        )
         .group_by(Payment.bar_id)
     )
     for bid, count, kes in rows:
         what = "request has" if count == 1 else "requests have"
-        yield bid, Alert(
-            "unsettled", "warning",
-            f"{count} M-Pesa {what} had no answer for more than 30 minutes (KES {int(kes or 0):,}).",
-            "Check the M-Pesa statement or the customer's SMS for these amounts before asking "
-            "again; Reconciliation lists them.",
+        yield (
+            bid,
+            Alert(
+                "unsettled",
+                "warning",
+                f"{count} M-Pesa {what} had no answer for more than 30 minutes "
+                f"(KES {int(kes or 0):,}).",
+                "Check the M-Pesa statement or the customer's SMS for these amounts before asking "
+                "again; Reconciliation lists them.",
+            ),
         )
 
 
@@ -166,10 +200,14 @@ def _unsettled(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Alert]]
 def note_token_failure(bar_id: int, reason: str | None = None, now: datetime | None = None) -> None:
     """Safaricom refused a token for this bar's keys. Joins the caller's transaction."""
     db.session.execute(
-        update(Bar).where(Bar.id == bar_id).values(
-            token_failures=Bar.token_failures + 1, token_failed_at=now or utcnow(),
+        update(Bar)
+        .where(Bar.id == bar_id)
+        .values(
+            token_failures=Bar.token_failures + 1,
+            token_failed_at=now or utcnow(),
             token_failure_reason=reason,
-        ).execution_options(synchronize_session=False)
+        )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -177,7 +215,8 @@ def note_token_ok(bar_id: int) -> None:
     """A token was issued: the alert clears. Writes nothing unless a failure was on record, so
     the push path pays one no-op UPDATE, not a write."""
     db.session.execute(
-        update(Bar).where(Bar.id == bar_id, Bar.token_failures > 0)
+        update(Bar)
+        .where(Bar.id == bar_id, Bar.token_failures > 0)
         .values(token_failures=0, token_failure_reason=None)
         .execution_options(synchronize_session=False)
     )

@@ -45,8 +45,11 @@ class CheckReport:
     def lines(self) -> list[str]:
         width = max((len(name) for name in self.tables), default=0)
         out = [f"{name:<{width}}  {count}" for name, count in sorted(self.tables.items())]
-        out.append(f"migration version: {self.migration}" if self.migration
-                   else "no migration version (the database was not built by `flask db upgrade`)")
+        out.append(
+            f"migration version: {self.migration}"
+            if self.migration
+            else "no migration version (the database was not built by `flask db upgrade`)"
+        )
         return out
 
 
@@ -103,16 +106,23 @@ def _sqlite_path(url: URL) -> Path:
 
 def _sqlite_backup(source: Path, target: Path) -> None:
     """SQLite's online backup: one consistent snapshot, writers carry on (WAL mode)."""
-    with closing(sqlite3.connect(source, timeout=30)) as src, \
-            closing(sqlite3.connect(target)) as dst:
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
         src.backup(dst)
         # One self-contained file: a copy of a WAL database would otherwise stay in WAL mode.
         dst.execute("PRAGMA journal_mode=DELETE")
 
 
 def _pg_dump(url: URL, target: Path) -> None:
-    command = ["pg_dump", "--format=custom", "--no-password", f"--file={target}",
-               f"--dbname={_conninfo(url)}"]
+    command = [
+        "pg_dump",
+        "--format=custom",
+        "--no-password",
+        f"--file={target}",
+        f"--dbname={_conninfo(url)}",
+    ]
     _run(command, url, "pg_dump")
 
 
@@ -121,8 +131,14 @@ def _pg_dump(url: URL, target: Path) -> None:
 
 def _conninfo(url: URL, database: str | None = None) -> str:
     """A libpq connection URI without the password (that goes in PGPASSWORD)."""
-    plain = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
-                       database=database or url.database, query=url.query)
+    plain = URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=database or url.database,
+        query=url.query,
+    )
     return plain.render_as_string(hide_password=False)
 
 
@@ -138,7 +154,11 @@ def _run(command: list[str], url: URL, tool: str) -> None:
         raise BackupError(f"{tool} is not installed (Debian: apt-get install postgresql-client).")
     try:
         done = subprocess.run(  # noqa: S603 - fixed program, arguments built here, no shell
-            command, env=_tool_env(url), capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+            command,
+            env=_tool_env(url),
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -152,13 +172,17 @@ def _connect(url: URL, database: str | None = None, *, autocommit: bool = False)
     import psycopg
 
     params = {
-        "host": url.host, "port": url.port, "user": url.username,
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
         "password": None if url.password is None else str(url.password),
-        "dbname": database or url.database, **url.query,
+        "dbname": database or url.database,
+        **url.query,
     }
     try:
-        return psycopg.connect(autocommit=autocommit,
-                               **{k: v for k, v in params.items() if v is not None})
+        return psycopg.connect(
+            autocommit=autocommit, **{k: v for k, v in params.items() if v is not None}
+        )
     except psycopg.Error as err:
         raise BackupError(f"Cannot connect to PostgreSQL: {err}".strip()) from None
 
@@ -175,8 +199,10 @@ def restore_check(path: Path, server_url: str | None = None) -> CheckReport:
         return _check_sqlite(path)
     if magic.startswith(PG_DUMP_MAGIC):
         if not server_url or make_url(server_url).get_backend_name() != "postgresql":
-            raise BackupError("Checking a PostgreSQL dump needs a PostgreSQL server: set "
-                              "DATABASE_URL or pass --server postgresql://...")
+            raise BackupError(
+                "Checking a PostgreSQL dump needs a PostgreSQL server: set "
+                "DATABASE_URL or pass --server postgresql://..."
+            )
         return _check_dump(path, make_url(server_url))
     raise BackupError(f"{path} is neither a SQLite database nor a pg_dump custom-format file.")
 
@@ -196,9 +222,13 @@ def _check_sqlite(path: Path) -> CheckReport:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
                 raise BackupError(f"{path} is damaged: {verdict}")
-            names = [row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
             report = CheckReport("sqlite", {n: _count(conn, n) for n in names})
             if "alembic_version" in report.tables:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -216,12 +246,28 @@ def _count(conn, table: str) -> int:
 def _check_dump(path: Path, server: URL) -> CheckReport:
     _run(["pg_restore", "--list", str(path)], server, "pg_restore")  # a readable header and TOC
     with _scratch_database(server) as name:
-        _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--no-password",
-              f"--dbname={_conninfo(server, name)}", str(path)], server, "pg_restore")
+        _run(
+            [
+                "pg_restore",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--no-password",
+                f"--dbname={_conninfo(server, name)}",
+                str(path),
+            ],
+            server,
+            "pg_restore",
+        )
         with closing(_connect(server, name)) as conn:
-            names = [row[0] for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name")]
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY "
+                    "table_name"
+                )
+            ]
             report = CheckReport("postgresql", {n: _count(conn, n) for n in names})
             if "alembic_version" in report.tables:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -239,8 +285,10 @@ def _scratch_database(server: URL):
         try:
             admin.execute(f'CREATE DATABASE "{name}"')
         except psycopg.Error as err:
-            raise BackupError(f"Cannot create a scratch database for the check ({err}). "
-                              "Use a role that may create databases (--server).") from None
+            raise BackupError(
+                f"Cannot create a scratch database for the check ({err}). "
+                "Use a role that may create databases (--server)."
+            ) from None
         try:
             yield name
         finally:

@@ -6,7 +6,9 @@ from wtforms.validators import DataRequired
 class DisableForm(FlaskForm):
     confirm = BooleanField(
         "Yes, stop new M-Pesa requests for every bar",
-        validators=[DataRequired(message="Tick the box to confirm: this stops every bar's M-Pesa requests.")],
+        validators=[
+            DataRequired(message="Tick the box to confirm: this stops every bar's M-Pesa requests.")
+        ],
     )
 
 

@@ -88,15 +88,17 @@ def send_daily_summaries(now: datetime | None = None) -> int:
 
 def _already_emailed(now: datetime) -> set[tuple[int, str]]:
     rows = db.session.execute(
-        select(AuditEvent.bar_id, AuditEvent.details)
-        .where(AuditEvent.action == EMAILED, AuditEvent.created_at >= now - timedelta(days=3))
+        select(AuditEvent.bar_id, AuditEvent.details).where(
+            AuditEvent.action == EMAILED, AuditEvent.created_at >= now - timedelta(days=3)
+        )
     )
     return {(bar_id, (details or {}).get("day")) for bar_id, details in rows}
 
 
 def _bars_with_owners() -> list[tuple[Bar, list[User]]]:
     owners = db.session.scalars(
-        select(User).where(User.role == Role.OWNER, User.active.is_(True), User.bar_id.is_not(None))
+        select(User)
+        .where(User.role == Role.OWNER, User.active.is_(True), User.bar_id.is_not(None))
         .order_by(User.bar_id, User.id)
     ).all()
     by_bar: dict[int, list[User]] = defaultdict(list)
@@ -109,10 +111,14 @@ def _bars_with_owners() -> list[tuple[Bar, list[User]]]:
 
 
 def _record(summary: DaySummary, recipients: int, now: datetime) -> None:
-    db.session.add(AuditEvent(
-        bar_id=summary.bar.id, action=EMAILED, created_at=now,
-        details={"day": summary.day.isoformat(), "recipients": recipients},
-    ))
+    db.session.add(
+        AuditEvent(
+            bar_id=summary.bar.id,
+            action=EMAILED,
+            created_at=now,
+            details={"day": summary.day.isoformat(), "recipients": recipients},
+        )
+    )
     db.session.commit()
 
 

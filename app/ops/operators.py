@@ -18,10 +18,11 @@ MIN_PASSWORD = 12
 def create_operator(name: str, email: str, password: str) -> User:
     """An active operator with this password. Commits; raises AccountError."""
     if len(password) < MIN_PASSWORD:
-        raise accounts.AccountError(f"An operator's password must be at least {MIN_PASSWORD} characters.")
+        raise accounts.AccountError(
+            f"An operator's password must be at least {MIN_PASSWORD} characters."
+        )
     email = accounts.ensure_email_free(email)
-    user = User(bar=None, name=name.strip(), email=email, role=OPERATOR,
-                active=True)
+    user = User(bar=None, name=name.strip(), email=email, role=OPERATOR, active=True)
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     db.session.add(user)
     db.session.flush()

@@ -59,12 +59,18 @@ class Overview:
 
 def overview(now: datetime) -> Overview:
     found_bars = db.session.execute(
-        select(Bar.id, Bar.name, Bar.slug, Bar.setup_state, Bar.mpesa_enabled, Bar.timezone)
-        .order_by(Bar.name, Bar.id)
+        select(
+            Bar.id, Bar.name, Bar.slug, Bar.setup_state, Bar.mpesa_enabled, Bar.timezone
+        ).order_by(Bar.name, Bar.id)
     ).all()
     bars = [
-        BarRow(id=b.id, name=b.name, slug=b.slug, setup_state=b.setup_state,
-               mpesa_enabled=b.mpesa_enabled)
+        BarRow(
+            id=b.id,
+            name=b.name,
+            slug=b.slug,
+            setup_state=b.setup_state,
+            mpesa_enabled=b.mpesa_enabled,
+        )
         for b in found_bars
     ]
     volumes = today_volumes({b.timezone for b in found_bars}, now)
@@ -84,11 +90,18 @@ def today_volumes(zones: set[str], now: datetime) -> dict[int, Volume]:
     for zone in sorted(zones):
         today = periods.local_today(zone, now)
         start, end = periods.window(today, today, zone)
-        days.append(and_(Bar.timezone == zone, Payment.created_at >= start, Payment.created_at < end))
+        days.append(
+            and_(Bar.timezone == zone, Payment.created_at >= start, Payment.created_at < end)
+        )
     paid = Payment.status == PaymentStatus.PAID
     rows = db.session.execute(
-        select(Payment.bar_id, func.count(), func.coalesce(func.sum(Payment.amount), 0),
-               func.sum(case((paid, 1), else_=0)), func.sum(case((paid, Payment.amount), else_=0)))
+        select(
+            Payment.bar_id,
+            func.count(),
+            func.coalesce(func.sum(Payment.amount), 0),
+            func.sum(case((paid, 1), else_=0)),
+            func.sum(case((paid, Payment.amount), else_=0)),
+        )
         .join(Bar, Bar.id == Payment.bar_id)
         .where(Payment.purpose != Purpose.TEST, Payment.created_at <= now, or_(*days))
         .group_by(Payment.bar_id)
@@ -103,8 +116,15 @@ def unknown_callbacks_today(now: datetime) -> int:
     """Callbacks whose token matched no payment since midnight in Nairobi: forged, very late, or
     meant for another system behind the same address."""
     start = periods.day_start(periods.local_today(OPERATOR_TIMEZONE, now), OPERATOR_TIMEZONE)
-    return db.session.scalar(
-        select(func.count()).select_from(CallbackEvent)
-        .where(CallbackEvent.disposition == "unknown_token", CallbackEvent.received_at >= start,
-               CallbackEvent.received_at <= now)
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(CallbackEvent)
+            .where(
+                CallbackEvent.disposition == "unknown_token",
+                CallbackEvent.received_at >= start,
+                CallbackEvent.received_at <= now,
+            )
+        )
+        or 0
+    )

@@ -11,8 +11,11 @@ from app.web.security import role_required
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 
-def _page(disable_form: DisableForm | None = None, enable_form: EnableForm | None = None,
-          status: int = 200):
+def _page(
+    disable_form: DisableForm | None = None,
+    enable_form: EnableForm | None = None,
+    status: int = 200,
+):
     now = utcnow()
     return render_template(
         "ops/index.html",
@@ -53,8 +56,11 @@ def enable_pushes():
         return _page(enable_form=form, status=400)
     system.set_pushes_disabled(False, by=current_user.email)
     if current_app.config.get("MPESA_PUSHES_DISABLED"):
-        flash("Switched on here, but MPESA_PUSHES_DISABLED is set in the environment, so requests "
-              "stay stopped until it is removed and the app restarted.", "warning")
+        flash(
+            "Switched on here, but MPESA_PUSHES_DISABLED is set in the environment, so requests "
+            "stay stopped until it is removed and the app restarted.",
+            "warning",
+        )
     else:
         flash("M-Pesa requests are allowed again (each bar's own switch still applies).", "success")
     return redirect(url_for("ops.index"))

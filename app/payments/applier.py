@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "pesatab_callback_applier"
 DRAIN_AT_EXIT_SECONDS = 5.0  # a stopping worker applies what it queued, for at most this long
-BATCH = 50  # events applied in one transaction at most (those already queued, never waiting for more)
+BATCH = (
+    50  # events applied in one transaction at most (those already queued, never waiting for more)
+)
 
 
 class Applier:
@@ -53,7 +55,8 @@ class Applier:
 
     @property
     def running(self) -> bool:
-        """Its thread is alive in this process (a forked child inherits the object, not the thread)."""
+        """Its thread is alive in this process (a forked child inherits the object, not the
+        thread)."""
         return self.pid == os.getpid() and self._thread.is_alive()
 
     @property
@@ -95,8 +98,10 @@ class Applier:
         try:
             callbacks.apply_many(batch)  # never raises for an error in applying; a backstop
         except Exception:
-            log.exception("callback events %s could not be applied; the replay job will",
-                          [event.id for event in batch])
+            log.exception(
+                "callback events %s could not be applied; the replay job will",
+                [event.id for event in batch],
+            )
             db.session.rollback()
         finally:
             db.session.remove()

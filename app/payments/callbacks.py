@@ -33,12 +33,27 @@ log = logging.getLogger(__name__)
 # sources are recorded on the event, and refused only in strict mode.
 KNOWN_SOURCES = frozenset(
     {
-        "196.201.214.200", "196.201.214.206", "196.201.213.114", "196.201.214.207",
-        "196.201.214.208", "196.201.213.44", "196.201.212.127", "196.201.212.138",
-        "196.201.212.129", "196.201.212.136", "196.201.212.74", "196.201.212.69",
+        "196.201.214.200",
+        "196.201.214.206",
+        "196.201.213.114",
+        "196.201.214.207",
+        "196.201.214.208",
+        "196.201.213.44",
+        "196.201.212.127",
+        "196.201.212.138",
+        "196.201.212.129",
+        "196.201.212.136",
+        "196.201.212.74",
+        "196.201.212.69",
     }
 )
-KEPT_HEADERS = ("Content-Type", "Content-Length", "Businessshortcode", "User-Agent", "X-Forwarded-For")
+KEPT_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "Businessshortcode",
+    "User-Agent",
+    "X-Forwarded-For",
+)
 REPLAY_DELAYS = (30, 60, 120, 300, 900, 1800)  # seconds; after the last, the event is flagged
 
 
@@ -46,7 +61,9 @@ REPLAY_DELAYS = (30, 60, 120, 300, 900, 1800)  # seconds; after the last, the ev
 _event = CallbackEvent.__table__
 _INSERT_EVENT = insert(_event).returning(_event.c.id)
 _LOCK_PAYMENT = (
-    select(Payment).where(Payment.callback_token == bindparam("token")).with_for_update()
+    select(Payment)
+    .where(Payment.callback_token == bindparam("token"))
+    .with_for_update()
     # A locking read must see the row as it is now, even if this session loaded it before.
     .execution_options(populate_existing=True)
 )
@@ -56,15 +73,26 @@ _FINISH_EVENT = (
     update(_event)
     .where(_event.c.id == bindparam("event_id"), _event.c.disposition == "pending")
     .values(
-        disposition=bindparam("disposition"), processed_at=bindparam("processed_at"),
-        detail=bindparam("detail"), payment_id=bindparam("payment_id"), bar_id=bindparam("bar_id"),
+        disposition=bindparam("disposition"),
+        processed_at=bindparam("processed_at"),
+        detail=bindparam("detail"),
+        payment_id=bindparam("payment_id"),
+        bar_id=bindparam("bar_id"),
         attempts=_event.c.attempts + 1,
     )
 )
 
 
-def store(token: str, body: bytes, *, source: str | None, headers: dict, size: int,
-          truncated: bool = False, untrusted: bool = False) -> CallbackEvent:
+def store(
+    token: str,
+    body: bytes,
+    *,
+    source: str | None,
+    headers: dict,
+    size: int,
+    truncated: bool = False,
+    untrusted: bool = False,
+) -> CallbackEvent:
     """Commit the body as received, before anything reads it.
 
     Returns the stored event detached from the session, with every column loaded: applying
@@ -79,8 +107,13 @@ def store(token: str, body: bytes, *, source: str | None, headers: dict, size: i
         "known_source": source in KNOWN_SOURCES,
         "headers": {k: headers[k] for k in KEPT_HEADERS if k in headers},
         "disposition": "untrusted_source" if untrusted else "pending",
-        "payment_id": None, "bar_id": None, "detail": None, "attempts": 0, "next_attempt_at": None,
-        "received_at": utcnow(), "processed_at": None,
+        "payment_id": None,
+        "bar_id": None,
+        "detail": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "received_at": utcnow(),
+        "processed_at": None,
     }
     # One INSERT and its COMMIT, no unit of work; the object is made from the same values.
     event_id = db.session.execute(_INSERT_EVENT, values).scalar_one()
@@ -118,8 +151,11 @@ def apply_many(events: list[CallbackEvent]) -> list[str]:
     except Exception as err:
         db.session.rollback()
         if not isinstance(err, _FinishedElsewhere):
-            log.warning("a batch of %d callback events failed (%s); applying them one by one",
-                        len(pending), type(err).__name__)
+            log.warning(
+                "a batch of %d callback events failed (%s); applying them one by one",
+                len(pending),
+                type(err).__name__,
+            )
         return [apply(e) for e in events]
     share = (time.perf_counter() - started) / len(pending)
     for disposition in outcomes.values():
@@ -140,7 +176,10 @@ def _apply_once(event: CallbackEvent) -> str:
         db.session.commit()  # inside the try: a failed commit is an error on our side too
     except _FinishedElsewhere:  # e.g. by the replay job, while this one waited for the lock
         db.session.rollback()
-        return db.session.scalar(select(CallbackEvent.disposition).where(CallbackEvent.id == event_id)) or "error"
+        return (
+            db.session.scalar(select(CallbackEvent.disposition).where(CallbackEvent.id == event_id))
+            or "error"
+        )
     except Exception:
         log.exception("callback event %s could not be applied; it will be retried", event_id)
         db.session.rollback()
@@ -153,12 +192,17 @@ def _apply_and_finish(event: CallbackEvent) -> str:
     # The event is written once, with its outcome, after the payment's row is locked and
     # written (its foreign key included), and only if it is still pending: if someone else
     # finished it meanwhile, theirs stands and this transaction is rolled back.
-    finished = db.session.execute(_FINISH_EVENT, {
-        "event_id": event.id, "disposition": disposition, "processed_at": utcnow(),
-        "detail": detail[:255] if detail else None,
-        "payment_id": payment.id if payment is not None else None,
-        "bar_id": payment.bar_id if payment is not None else None,
-    }).rowcount
+    finished = db.session.execute(
+        _FINISH_EVENT,
+        {
+            "event_id": event.id,
+            "disposition": disposition,
+            "processed_at": utcnow(),
+            "detail": detail[:255] if detail else None,
+            "payment_id": payment.id if payment is not None else None,
+            "bar_id": payment.bar_id if payment is not None else None,
+        },
+    ).rowcount
     if finished != 1:
         raise _FinishedElsewhere(event.id)
     return disposition
@@ -234,7 +278,11 @@ def _schedule_retry(event: CallbackEvent | None) -> str:
         return "error"
     event.attempts += 1
     if event.attempts > len(REPLAY_DELAYS):
-        event.disposition, event.detail, event.next_attempt_at = "error", "gave up after retries", None
+        event.disposition, event.detail, event.next_attempt_at = (
+            "error",
+            "gave up after retries",
+            None,
+        )
     else:
         event.next_attempt_at = utcnow() + timedelta(seconds=REPLAY_DELAYS[event.attempts - 1])
     db.session.commit()

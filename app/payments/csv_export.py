@@ -22,8 +22,20 @@ from app.payments import listing
 EXPORT_BATCH_SIZE = 1000  # rows per query; tests lower it to prove the batching
 
 HEADER = (
-    "id", "created_at", "settled_at", "status", "amount", "phone", "receipt", "result_code",
-    "message", "tab_id", "tab_label", "purpose", "flagged", "flag_reason",
+    "id",
+    "created_at",
+    "settled_at",
+    "status",
+    "amount",
+    "phone",
+    "receipt",
+    "result_code",
+    "message",
+    "tab_id",
+    "tab_label",
+    "purpose",
+    "flagged",
+    "flag_reason",
 )
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -34,8 +46,9 @@ def csv_chunks(bar: Bar, filters: listing.Filters, *, full_phones: bool) -> Iter
 
     Everything needed from `bar` is read here, at once; the chunks are made while the response
     streams, when the request's session is gone and `bar` can no longer be loaded."""
-    return _chunks(listing.export_batches(bar, filters, EXPORT_BATCH_SIZE),
-                   ZoneInfo(bar.timezone), full_phones)
+    return _chunks(
+        listing.export_batches(bar, filters, EXPORT_BATCH_SIZE), ZoneInfo(bar.timezone), full_phones
+    )
 
 
 def _chunks(batches: Iterator[list[Row]], zone: ZoneInfo, full_phones: bool) -> Iterator[str]:
@@ -57,10 +70,20 @@ def _drain(buffer: io.StringIO) -> str:
 
 def _cells(row: Row, zone: ZoneInfo, full_phones: bool) -> list:
     cells = [
-        row.id, _local_iso(row.created_at, zone), _local_iso(row.settled_at, zone), row.status,
-        row.amount, row.phone if full_phones else mask_phone(row.phone), row.receipt,
-        row.result_code, row.message, row.tab_id, row.tab_label, row.purpose,
-        "yes" if row.flagged else "no", row.flag_reason,
+        row.id,
+        _local_iso(row.created_at, zone),
+        _local_iso(row.settled_at, zone),
+        row.status,
+        row.amount,
+        row.phone if full_phones else mask_phone(row.phone),
+        row.receipt,
+        row.result_code,
+        row.message,
+        row.tab_id,
+        row.tab_label,
+        row.purpose,
+        "yes" if row.flagged else "no",
+        row.flag_reason,
     ]
     return [defuse(cell) for cell in cells]
 
@@ -79,7 +102,8 @@ def _local_iso(value: datetime | None, zone: ZoneInfo) -> str:
 
 
 def filename(bar: Bar, filters: listing.Filters, today: date) -> str:
-    """`kwa-mama-pub-payments-2024-05-01-to-2024-05-31.csv`; with no start, `...-until-<end>.csv`."""
+    """`kwa-mama-pub-payments-2024-05-01-to-2024-05-31.csv`; with no start,
+    `...-until-<end>.csv`."""
     end = (filters.end or today).isoformat()
     if filters.start is None:
         return f"{bar.slug}-payments-until-{end}.csv"

@@ -26,7 +26,9 @@ from app.mpesa import describe
 from app.mpesa.catalogue import CONFIRMING, PENDING
 from app.payments import states
 
-CONFIRM_AFTER = timedelta(minutes=3)  # a failure that may still pay is queried again this long after
+CONFIRM_AFTER = timedelta(
+    minutes=3
+)  # a failure that may still pay is queried again this long after
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,11 @@ def _held(payment: Payment, code: str) -> bool:
 def _confirmed(payment: Payment, outcome: Outcome, now: datetime) -> bool:
     """A query still giving the failure a payment is held on, long enough after the push."""
     started = payment.sent_at or payment.created_at
-    return outcome.source == "query" and _held(payment, outcome.code) and now - started >= CONFIRM_AFTER
+    return (
+        outcome.source == "query"
+        and _held(payment, outcome.code)
+        and now - started >= CONFIRM_AFTER
+    )
 
 
 def _hold(payment: Payment, outcome: Outcome, info, now: datetime) -> str:
@@ -76,8 +82,12 @@ def _hold(payment: Payment, outcome: Outcome, info, now: datetime) -> str:
         started = payment.sent_at or payment.created_at
         payment.next_query_at = max(now, started + CONFIRM_AFTER)
         return "held"
-    values = {"result_code": info.code, "result_desc": outcome.desc, "message": CONFIRMING,
-              "next_query_at": now + CONFIRM_AFTER}
+    values = {
+        "result_code": info.code,
+        "result_desc": outcome.desc,
+        "message": CONFIRMING,
+        "next_query_at": now + CONFIRM_AFTER,
+    }
     if states.hold(payment, **values):
         return "held"
     if _held(payment, info.code):  # another worker held it meanwhile, on the same answer
@@ -100,7 +110,11 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
             if payment.flag_reason == FlagReason.RECEIPT_PENDING:
                 payment.flagged, payment.flag_reason = False, None
             return "applied"
-        return "duplicate" if outcome.receipt in (None, payment.receipt) else _mismatch(payment, FlagReason.SECOND_RECEIPT)
+        return (
+            "duplicate"
+            if outcome.receipt in (None, payment.receipt)
+            else _mismatch(payment, FlagReason.SECOND_RECEIPT)
+        )
     values = {
         "result_code": "0",
         "result_desc": outcome.desc,
@@ -123,7 +137,13 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
     was_settled = payment.flag_reason == FlagReason.LATE_SUCCESS
     metrics.count_settled(PaymentStatus.PAID, "0")
     _after_paid(payment)
-    audit.record("payment.paid", bar_id=payment.bar_id, payment_id=payment.id, source=outcome.source, late=was_settled)
+    audit.record(
+        "payment.paid",
+        bar_id=payment.bar_id,
+        payment_id=payment.id,
+        source=outcome.source,
+        late=was_settled,
+    )
     return "late_success" if was_settled else "applied"
 
 
@@ -133,7 +153,13 @@ def _record_unpaid(payment: Payment, outcome: Outcome, info) -> str:
         values.update(flagged=True, flag_reason=FlagReason.UNKNOWN_RESULT_CODE)
     if states.move(payment, info.status, **values):
         metrics.count_settled(info.status, info.code)
-        audit.record(f"payment.{info.status}", bar_id=payment.bar_id, payment_id=payment.id, code=info.code, source=outcome.source)
+        audit.record(
+            f"payment.{info.status}",
+            bar_id=payment.bar_id,
+            payment_id=payment.id,
+            code=info.code,
+            source=outcome.source,
+        )
         return "applied"
     return "duplicate" if payment.result_code == info.code else "ignored"
 
@@ -152,7 +178,9 @@ def _after_paid(payment: Payment) -> None:
     """A paid test push with the bar's current credentials verifies them."""
     if payment.purpose != Purpose.TEST:
         return
-    cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == payment.bar_id))
+    cred = db.session.scalar(
+        select(MpesaCredential).where(MpesaCredential.bar_id == payment.bar_id)
+    )
     if cred is None or cred.revision != payment.credential_revision:
         return
     cred.verified_revision, cred.verified_at = cred.revision, utcnow()

@@ -127,12 +127,6 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     return filters
 
 
-
-
-
-
-
-
 def parse_paging(args: Mapping[str, str]) -> tuple[int, Cursor | None, list[str]]:
     """Page size and cursor. Bad values fall back to the first page and say so; they never fail."""
     notices = []
@@ -173,9 +167,20 @@ def fetch_page(bar: Bar, filters: Filters, before: Cursor | None, limit: int) ->
 
 
 EXPORT_COLUMNS = (
-    Payment.id, Payment.created_at, Payment.settled_at, Payment.status, Payment.amount,
-    Payment.phone, Payment.receipt, Payment.result_code, Payment.message, Payment.tab_id,
-    Tab.label.label("tab_label"), Payment.purpose, Payment.flagged, Payment.flag_reason,
+    Payment.id,
+    Payment.created_at,
+    Payment.settled_at,
+    Payment.status,
+    Payment.amount,
+    Payment.phone,
+    Payment.receipt,
+    Payment.result_code,
+    Payment.message,
+    Payment.tab_id,
+    Tab.label.label("tab_label"),
+    Payment.purpose,
+    Payment.flagged,
+    Payment.flag_reason,
 )
 
 

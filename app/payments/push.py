@@ -126,7 +126,9 @@ def send_push(bar: Bar, request: PushRequest) -> PushResult:
             callback_url=callback_url(payment),
         )
     except DarajaOutcomeUnknown as err:
-        states.move(payment, PaymentStatus.UNKNOWN, error_kind=err.kind, message=describe_error(err))
+        states.move(
+            payment, PaymentStatus.UNKNOWN, error_kind=err.kind, message=describe_error(err)
+        )
         outcome, kind = PaymentStatus.UNKNOWN, err.kind
     except (DarajaError, InvalidRequest) as err:
         kind = getattr(err, "kind", "invalid_input")

@@ -36,7 +36,8 @@ CLAIM_FOR = timedelta(seconds=90)  # a claimed payment is not picked again befor
 STUCK_CREATED_AFTER = timedelta(minutes=5)
 NOT_SENT = "Not sent: PesaTab stopped before M-Pesa was asked. Nothing was charged; send it again."
 NEVER_CONFIRMED = (
-    "M-Pesa never confirmed this request. Check the M-Pesa statement before asking the customer again."
+    "M-Pesa never confirmed this request. Check the M-Pesa statement before asking the customer "
+    "again."
 )
 
 
@@ -62,7 +63,11 @@ def _due(now: datetime):
         or_(
             Payment.next_query_at <= now,
             and_(Payment.next_query_at.is_(None), Payment.sent_at <= now - FIRST_QUERY_AFTER),
-            and_(Payment.next_query_at.is_(None), Payment.sent_at.is_(None), Payment.created_at <= now - FIRST_QUERY_AFTER),
+            and_(
+                Payment.next_query_at.is_(None),
+                Payment.sent_at.is_(None),
+                Payment.created_at <= now - FIRST_QUERY_AFTER,
+            ),
         ),
     )
 
@@ -72,7 +77,11 @@ def claim(payment_id: int, seen: datetime | None, now: datetime) -> bool:
     current = Payment.next_query_at.is_(None) if seen is None else Payment.next_query_at == seen
     statement = (
         update(Payment)
-        .where(Payment.id == payment_id, current, Payment.status.in_((PaymentStatus.SENT, PaymentStatus.UNKNOWN)))
+        .where(
+            Payment.id == payment_id,
+            current,
+            Payment.status.in_((PaymentStatus.SENT, PaymentStatus.UNKNOWN)),
+        )
         .values(next_query_at=now + CLAIM_FOR)
         .execution_options(synchronize_session=False)
     )
@@ -86,7 +95,10 @@ def recover_due(now: datetime | None = None, limit: int = 200) -> RecoveryResult
     now = now or utcnow()
     result = RecoveryResult()
     candidates = db.session.execute(
-        select(Payment.id, Payment.next_query_at).where(_due(now)).order_by(Payment.next_query_at, Payment.id).limit(limit)
+        select(Payment.id, Payment.next_query_at)
+        .where(_due(now))
+        .order_by(Payment.next_query_at, Payment.id)
+        .limit(limit)
     ).all()
     credentials: dict[int, Credentials | None] = {}
     for payment_id, seen in candidates:
@@ -103,7 +115,10 @@ def recover_due(now: datetime | None = None, limit: int = 200) -> RecoveryResult
 def check_payment(payment: Payment, now: datetime | None = None) -> str:
     """'Check now' for one payment (managers, owners): the same query, outside the schedule."""
     now = now or utcnow()
-    if payment.status not in (PaymentStatus.SENT, PaymentStatus.UNKNOWN) or payment.checkout_request_id is None:
+    if (
+        payment.status not in (PaymentStatus.SENT, PaymentStatus.UNKNOWN)
+        or payment.checkout_request_id is None
+    ):
         return "not_checkable"
     if not claim(payment.id, payment.next_query_at, now):
         return "busy"
@@ -127,7 +142,9 @@ def _query_one(payment: Payment, now: datetime, cache: dict, result: RecoveryRes
         return "no_credentials"
     result.queried += 1
     try:
-        answer = client_for(creds.environment, max_retries=0).stk_query(creds, payment.checkout_request_id)
+        answer = client_for(creds.environment, max_retries=0).stk_query(
+            creds, payment.checkout_request_id
+        )
     except DarajaError as err:
         alerts.note_daraja_error(payment.bar_id, err)
         busy = err.kind in (e.SPIKE_ARREST, e.QUOTA)
@@ -155,7 +172,9 @@ def _query_one(payment: Payment, now: datetime, cache: dict, result: RecoveryRes
     return "waiting"
 
 
-def _schedule(payment: Payment, now: datetime, delay: timedelta | None, *, count: bool = True) -> None:
+def _schedule(
+    payment: Payment, now: datetime, delay: timedelta | None, *, count: bool = True
+) -> None:
     if count:
         payment.query_attempts += 1
     if delay is None:
@@ -170,7 +189,12 @@ def _flag_if_long(payment: Payment, now: datetime) -> bool:
     if now - started < FLAG_AFTER or payment.flag_reason == FlagReason.UNKNOWN_30M:
         return False
     ledger.flag(payment, FlagReason.UNKNOWN_30M)
-    audit.record("payment.flagged", bar_id=payment.bar_id, payment_id=payment.id, reason=FlagReason.UNKNOWN_30M)
+    audit.record(
+        "payment.flagged",
+        bar_id=payment.bar_id,
+        payment_id=payment.id,
+        reason=FlagReason.UNKNOWN_30M,
+    )
     db.session.commit()
     return True
 
@@ -183,17 +207,26 @@ def expire_stuck(now: datetime | None = None) -> int:
     now = now or utcnow()
     lifetime = timedelta(seconds=current_app.config["PROMPT_LIFETIME_SECONDS"])
     settled = 0
-    stuck = select(Payment).where(Payment.status == PaymentStatus.CREATED, Payment.created_at <= now - STUCK_CREATED_AFTER)
+    stuck = select(Payment).where(
+        Payment.status == PaymentStatus.CREATED, Payment.created_at <= now - STUCK_CREATED_AFTER
+    )
     for payment in db.session.scalars(stuck).all():
         if states.move(payment, PaymentStatus.EXPIRED, error_kind="not_sent", message=NOT_SENT):
             metrics.count_settled(PaymentStatus.EXPIRED, None)
             settled += 1
     silent = select(Payment).where(
-        Payment.status == PaymentStatus.UNKNOWN, Payment.checkout_request_id.is_(None),
+        Payment.status == PaymentStatus.UNKNOWN,
+        Payment.checkout_request_id.is_(None),
         Payment.created_at <= now - lifetime - STUCK_CREATED_AFTER,
     )
     for payment in db.session.scalars(silent).all():
-        if states.move(payment, PaymentStatus.EXPIRED, message=NEVER_CONFIRMED, flagged=True, flag_reason=FlagReason.NEVER_CONFIRMED):
+        if states.move(
+            payment,
+            PaymentStatus.EXPIRED,
+            message=NEVER_CONFIRMED,
+            flagged=True,
+            flag_reason=FlagReason.NEVER_CONFIRMED,
+        ):
             metrics.count_settled(PaymentStatus.EXPIRED, None)
             settled += 1
     db.session.commit()

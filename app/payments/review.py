@@ -27,7 +27,9 @@ class ReviewError(Exception):
 def _note(note: str | None) -> str:
     note = " ".join((note or "").split())
     if len(note) < NOTE_MIN:
-        raise ReviewError("Say what you found (a few words), for example “customer refunded KES 450”.")
+        raise ReviewError(
+            "Say what you found (a few words), for example “customer refunded KES 450”."
+        )
     return note[:NOTE_MAX]
 
 
@@ -37,20 +39,34 @@ def clear_flag(payment: Payment, user_id: int | None, note: str) -> None:
     if not payment.flagged or payment.flag_reason is None:
         raise ReviewError(f"Payment {payment.id} has no flag to clear.")
     if payment.flag_reason in STATE_FLAGS:
-        raise ReviewError("This one clears itself when M-Pesa's receipt or answer arrives; import the "
-                          "statement if it does not.")
+        raise ReviewError(
+            "This one clears itself when M-Pesa's receipt or answer arrives; import the "
+            "statement if it does not."
+        )
     reason = payment.flag_reason
-    cleared = db.session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.flagged.is_(True), Payment.flag_reason == reason)
-        .values(flagged=False)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    cleared = (
+        db.session.execute(
+            update(Payment)
+            .where(
+                Payment.id == payment.id, Payment.flagged.is_(True), Payment.flag_reason == reason
+            )
+            .values(flagged=False)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if not cleared:  # someone else cleared it (or the flag changed) meanwhile
         db.session.rollback()
         raise ReviewError(f"Payment {payment.id}'s flag was changed meanwhile; nothing changed.")
-    audit.record("payment.flag_cleared", bar_id=payment.bar_id, user_id=user_id, payment_id=payment.id,
-                 reason=reason, what=FLAG_SENTENCES.get(reason, (reason,))[0], note=note)
+    audit.record(
+        "payment.flag_cleared",
+        bar_id=payment.bar_id,
+        user_id=user_id,
+        payment_id=payment.id,
+        reason=reason,
+        what=FLAG_SENTENCES.get(reason, (reason,))[0],
+        note=note,
+    )
     db.session.commit()
     db.session.expire(payment)
 
@@ -59,10 +75,19 @@ def check_callback(event: CallbackEvent, user_id: int | None, note: str) -> None
     """Close the break of a callback kept for review (mismatch, malformed). Commits."""
     note = _note(note)
     if event.disposition not in CALLBACK_SENTENCES:
-        raise ReviewError(f"Callback {event.id} was not kept for review; there is nothing to check.")
+        raise ReviewError(
+            f"Callback {event.id} was not kept for review; there is nothing to check."
+        )
     _mark(CallbackEvent, event.id, f"Callback {event.id}")
-    audit.record("callback.checked", bar_id=event.bar_id, user_id=user_id, event_id=event.id,
-                 payment_id=event.payment_id, disposition=event.disposition, note=note)
+    audit.record(
+        "callback.checked",
+        bar_id=event.bar_id,
+        user_id=user_id,
+        event_id=event.id,
+        payment_id=event.payment_id,
+        disposition=event.disposition,
+        note=note,
+    )
     db.session.commit()
 
 
@@ -78,10 +103,15 @@ def check_tab(tab: Tab, user_id: int | None, note: str) -> None:
 
 def _mark(model, row_id: int, name: str) -> None:
     """Set checked_at once: a second click (or a second manager) changes nothing."""
-    marked = db.session.execute(
-        update(model).where(model.id == row_id, model.checked_at.is_(None)).values(checked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    marked = (
+        db.session.execute(
+            update(model)
+            .where(model.id == row_id, model.checked_at.is_(None))
+            .values(checked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if not marked:
         db.session.rollback()
         raise ReviewError(f"{name} is already marked as checked; nothing changed.")

@@ -46,9 +46,13 @@ def status(payment_id: int):
     events = []
     if current_user.role in MONEY_ROLES:
         events = db.session.scalars(
-            select(CallbackEvent).where(CallbackEvent.payment_id == payment.id).order_by(CallbackEvent.id)
+            select(CallbackEvent)
+            .where(CallbackEvent.payment_id == payment.id)
+            .order_by(CallbackEvent.id)
         ).all()
-    return render_template("payments/detail.html", callback_events=events, **live.status_context(payment))
+    return render_template(
+        "payments/detail.html", callback_events=events, **live.status_context(payment)
+    )
 
 
 @bp.get("/")
@@ -71,8 +75,6 @@ def index():
     return response
 
 
-
-
 def _listing_context(filters, page, before, limit: int, notices: list[str]) -> dict:
     args = filters.query_args()
     if limit != listing.PAGE_SIZE:
@@ -88,10 +90,13 @@ def _listing_context(filters, page, before, limit: int, notices: list[str]) -> d
         "notices": notices,
         "statuses": listing.STATUSES,
         "timezone": current_bar().timezone,
-        **pager.links("payments.index", args, paged=bool(before), older=older.encode() if older else None),
+        **pager.links(
+            "payments.index", args, paged=bool(before), older=older.encode() if older else None
+        ),
         "export_url": url_for("payments.export", **filters.query_args()),
         "full_export_url": url_for("payments.export", **filters.query_args(), phones="full")
-        if owner else None,
+        if owner
+        else None,
     }
 
 

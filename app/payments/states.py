@@ -27,8 +27,17 @@ from app.extensions import db
 from app.models import Payment, utcnow
 from app.mpesa.catalogue import MAY_STILL_PAY
 
-__all__ = ["ALLOWED", "FINAL", "IN_FLIGHT", "SETTLED_UNPAID", "hold", "move", "paid_without_push",
-           "sources_of", "start"]
+__all__ = [
+    "ALLOWED",
+    "FINAL",
+    "IN_FLIGHT",
+    "SETTLED_UNPAID",
+    "hold",
+    "move",
+    "paid_without_push",
+    "sources_of",
+    "start",
+]
 
 ALLOWED: dict[S, set[S]] = {
     S.CREATED: {S.SENT, S.REJECTED, S.UNKNOWN, S.PAID, S.FAILED, S.CANCELLED, S.EXPIRED},
@@ -52,8 +61,16 @@ def paid_without_push(*, amount: int, receipt: str, paid_at, **columns) -> Payme
     """A payment that starts as paid: money M-Pesa already took without a push (a C2B payment,
     or a statement line attached to a tab). It never moves: `paid` is final. Not yet in the
     session; the receipt's unique index refuses a receipt counted twice when it is flushed."""
-    return Payment(status=S.PAID, amount=amount, paid_amount=amount, receipt=receipt,
-                   result_code="0", transaction_time=paid_at, settled_at=paid_at, **columns)
+    return Payment(
+        status=S.PAID,
+        amount=amount,
+        paid_amount=amount,
+        receipt=receipt,
+        result_code="0",
+        transaction_time=paid_at,
+        settled_at=paid_at,
+        **columns,
+    )
 
 
 def sources_of(new: S) -> list[S]:
@@ -112,7 +129,9 @@ def _statement(new: S, columns: tuple[str, ...], sources: tuple[S, ...]) -> Upda
     if statement is not None:
         return statement
     values = {name: bindparam(f"v_{name}", type_=_table.c[name].type) for name in columns}
-    statement = update(_table).where(_table.c.id == bindparam("payment_id"), _table.c.status.in_(sources))
+    statement = update(_table).where(
+        _table.c.id == bindparam("payment_id"), _table.c.status.in_(sources)
+    )
     if new == S.SENT:
         statement = statement.where(_table.c.result_code.is_(None))  # M-Pesa has not answered yet
     if new == S.UNKNOWN and "result_code" in columns:
@@ -125,7 +144,10 @@ def _statement(new: S, columns: tuple[str, ...], sources: tuple[S, ...]) -> Upda
         held = and_(_table.c.status.in_(IN_FLIGHT), _table.c.result_code.in_(sorted(MAY_STILL_PAY)))
         late = or_(_table.c.status.in_(SETTLED_UNPAID), held)
         values["flagged"] = case((late, True), else_=values.get("flagged", _table.c.flagged))
-        values["flag_reason"] = case((late, FlagReason.LATE_SUCCESS.value), else_=values.get("flag_reason", _table.c.flag_reason))
+        values["flag_reason"] = case(
+            (late, FlagReason.LATE_SUCCESS.value),
+            else_=values.get("flag_reason", _table.c.flag_reason),
+        )
     if "receipt" in columns:
         elsewhere = select(_OTHER.c.id).where(
             _OTHER.c.receipt == values["receipt"], _OTHER.c.id != bindparam("payment_id")

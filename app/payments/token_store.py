@@ -135,7 +135,9 @@ class DatabaseTokenStore:
         try:
             token = self._keyring.unseal(row.sealed_token, bar_id=NO_BAR, field=_field(row_key))
         except UnsealError as err:
-            logger.info("A shared Daraja token cannot be opened (%s); another is fetched", err.reason)
+            logger.info(
+                "A shared Daraja token cannot be opened (%s); another is fetched", err.reason
+            )
             return None
         self._on_open(token)
         return StoredToken(token, _to_timestamp(row.expires_at))

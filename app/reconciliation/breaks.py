@@ -2,8 +2,8 @@
 
 The list is every break open now, whatever day it began on: a break does not go away because
 midnight passed, only when it is resolved (the receipt arrives, the payment settles, the tab's
-money comes in, or someone marks it as checked after comparing it with the statement). Each knows whether it
-began in the period on screen, so the page can mark those.
+money comes in, or someone marks it as checked after comparing it with the statement). Each
+knows whether it began in the period on screen, so the page can mark those.
 
 Callbacks whose token matched no payment have no bar; operators see those, not owners.
 """
@@ -92,7 +92,9 @@ TAB_OUTSTANDING = "Tab closed with money outstanding"
 
 @dataclass(frozen=True)
 class Break:
-    kind: str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed, tab_outstanding
+    kind: (
+        str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed, tab_outstanding
+    )
     what: str
     action: str
     when: datetime
@@ -134,7 +136,8 @@ class Breaks:
 
 
 def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | None = None) -> Breaks:
-    """Every open break of `bar`, newest first; `period` (naive UTC) marks those that began in it."""
+    """Every open break of `bar`, newest first; `period` (naive UTC) marks those that began in
+    it."""
     now = now or utcnow()
     sources = (_payment_breaks(bar, now), _callback_breaks(bar), _tab_breaks(bar))
     items = [b for found, _ in sources for b in found]
@@ -146,15 +149,27 @@ def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | Non
 
 def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
-    flagged = and_(Payment.flagged.is_(True), Payment.flag_reason.is_not(None),
-                   Payment.flag_reason.not_in(STATE_FLAGS))
+    flagged = and_(
+        Payment.flagged.is_(True),
+        Payment.flag_reason.is_not(None),
+        Payment.flag_reason.not_in(STATE_FLAGS),
+    )
     no_receipt = and_(Payment.status == _inline(PaymentStatus.PAID), Payment.receipt.is_(None))
     silent = and_(Payment.status.in_([_inline(s) for s in IN_FLIGHT]), pushed < now - SILENT_AFTER)
     # Each branch implies ix_payment_bar_id_may_break_created_at's predicate (MAY_BREAK_SQL):
     # the bar's few such payments are read from it, newest first, not a year of them.
     rows = db.session.execute(
-        select(Payment.id, Payment.status, Payment.amount, Payment.paid_amount, Payment.flagged,
-               Payment.flag_reason, Payment.receipt, Payment.created_at, Payment.sent_at)
+        select(
+            Payment.id,
+            Payment.status,
+            Payment.amount,
+            Payment.paid_amount,
+            Payment.flagged,
+            Payment.flag_reason,
+            Payment.receipt,
+            Payment.created_at,
+            Payment.sent_at,
+        )
         .where(Payment.bar_id == bar.id, or_(flagged, no_receipt, silent))
         .order_by(Payment.created_at.desc(), Payment.id.desc())
         .limit(LIMIT + 1)
@@ -179,7 +194,10 @@ def _breaks_of(row, now: datetime) -> list[Break]:
             row.flag_reason, (f"Flagged: {row.flag_reason.replace('_', ' ')}", OTHER_FLAG)
         )
         detail = None
-        if row.flag_reason == FlagReason.AMOUNT_MISMATCH and row.paid_amount not in (None, row.amount):
+        if row.flag_reason == FlagReason.AMOUNT_MISMATCH and row.paid_amount not in (
+            None,
+            row.amount,
+        ):
             detail = f"M-Pesa reported KES {row.paid_amount:,}"
         found.append(Break(row.flag_reason, what, action, row.created_at, detail=detail, **common))
     if row.status == PaymentStatus.PAID and row.receipt is None:
@@ -192,19 +210,33 @@ def _breaks_of(row, now: datetime) -> list[Break]:
 
 def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
     rows = db.session.execute(
-        select(CallbackEvent.id, CallbackEvent.disposition, CallbackEvent.detail,
-               CallbackEvent.received_at, CallbackEvent.payment_id, Payment.amount)
+        select(
+            CallbackEvent.id,
+            CallbackEvent.disposition,
+            CallbackEvent.detail,
+            CallbackEvent.received_at,
+            CallbackEvent.payment_id,
+            Payment.amount,
+        )
         .outerjoin(Payment, Payment.id == CallbackEvent.payment_id)
-        .where(CallbackEvent.bar_id == bar.id, CallbackEvent.disposition.in_(CALLBACK_SENTENCES),
-               CallbackEvent.checked_at.is_(None))
+        .where(
+            CallbackEvent.bar_id == bar.id,
+            CallbackEvent.disposition.in_(CALLBACK_SENTENCES),
+            CallbackEvent.checked_at.is_(None),
+        )
         .order_by(CallbackEvent.received_at.desc(), CallbackEvent.id.desc())
         .limit(LIMIT + 1)
     ).all()
     found = [
         Break(
-            f"callback_{row.disposition}", *CALLBACK_SENTENCES[row.disposition],
-            row.received_at, row.amount, payment_id=row.payment_id, event_id=row.id,
-            label=f"Callback {row.id}" + (f" for payment {row.payment_id}" if row.payment_id else ""),
+            f"callback_{row.disposition}",
+            *CALLBACK_SENTENCES[row.disposition],
+            row.received_at,
+            row.amount,
+            payment_id=row.payment_id,
+            event_id=row.id,
+            label=f"Callback {row.id}"
+            + (f" for payment {row.payment_id}" if row.payment_id else ""),
             detail=row.detail,
         )
         for row in rows[:LIMIT]
@@ -226,7 +258,9 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
     )
     paid = (
         select(func.coalesce(func.sum(Payment.amount), 0))
-        .where(Payment.tab_id == Tab.id, Payment.bar_id == bar.id, Payment.status == PaymentStatus.PAID)
+        .where(
+            Payment.tab_id == Tab.id, Payment.bar_id == bar.id, Payment.status == PaymentStatus.PAID
+        )
         .scalar_subquery()
     )
     balance = line_total - paid
@@ -235,18 +269,28 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
         or_(Tab.outstanding_at_close.is_(None), Tab.outstanding_at_close > _inline(0)),
     )
     rows = db.session.execute(
-        select(Tab.id, Tab.label, Tab.status, Tab.void_reason, Tab.closed_at, Tab.opened_at,
-               balance.label("balance"))
+        select(
+            Tab.id,
+            Tab.label,
+            Tab.status,
+            Tab.void_reason,
+            Tab.closed_at,
+            Tab.opened_at,
+            balance.label("balance"),
+        )
         .where(Tab.bar_id == bar.id, may_owe, Tab.checked_at.is_(None), balance > 0)
         .order_by(Tab.closed_at.desc(), Tab.id.desc())
         .limit(LIMIT + 1)
     ).all()
     found = [
         Break(
-            "tab_outstanding", TAB_OUTSTANDING,
+            "tab_outstanding",
+            TAB_OUTSTANDING,
             f"KES {int(row.balance):,} on this tab was never paid: collect it if it is owed; "
             "if not, it is a loss to note in the books.",
-            row.closed_at or row.opened_at, int(row.balance), tab_id=row.id,
+            row.closed_at or row.opened_at,
+            int(row.balance),
+            tab_id=row.id,
             label=f"{row.label} (tab {row.id})",
             detail=f"Void: {row.void_reason}" if row.status == "void" and row.void_reason else None,
         )

@@ -10,9 +10,17 @@ from app.reconciliation.periods import Period
 from app.reconciliation.report import KINDS, RangeReport
 
 HEADER = (
-    "day", "requested", *KINDS, "requested_kes", *(f"{k}_kes" for k in KINDS),
-    "success_rate_percent", "median_push_to_paid_seconds", "p95_push_to_paid_seconds",
-    "test_pushes", "test_pushes_kes", "source",
+    "day",
+    "requested",
+    *KINDS,
+    "requested_kes",
+    *(f"{k}_kes" for k in KINDS),
+    "success_rate_percent",
+    "median_push_to_paid_seconds",
+    "p95_push_to_paid_seconds",
+    "test_pushes",
+    "test_pushes_kes",
+    "source",
 )
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -29,10 +37,16 @@ def csv_text(report: RangeReport) -> str:
 
 def _cells(f) -> list:
     return [
-        f.day.isoformat(), f.requested, *(f.counts[k] for k in KINDS),
-        f.requested_kes, *(f.kes[k] for k in KINDS),
+        f.day.isoformat(),
+        f.requested,
+        *(f.counts[k] for k in KINDS),
+        f.requested_kes,
+        *(f.kes[k] for k in KINDS),
         "" if f.success_rate is None else f"{f.success_rate:.1f}",
-        _blank(f.median_seconds), _blank(f.p95_seconds), f.test_count, f.test_kes,
+        _blank(f.median_seconds),
+        _blank(f.p95_seconds),
+        f.test_count,
+        f.test_kes,
         "nightly summary" if f.written_at else "live",
     ]
 

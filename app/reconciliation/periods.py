@@ -72,7 +72,8 @@ def parse(args: Mapping[str, str], today: date) -> Period:
     count = (end - start).days + 1
     if count > MAX_DAYS:
         return Period(
-            today, today,
+            today,
+            today,
             f"Choose at most {MAX_DAYS} days at a time; {start:%d %b %Y} to {end:%d %b %Y} "
             f"is {count} days.",
         )

@@ -109,11 +109,15 @@ class Figures:
         return cls(
             counts={k: int(data["counts"].get(k, 0)) for k in KINDS},
             kes={k: int(data["kes"].get(k, 0)) for k in KINDS},
-            test_count=data["test_count"], test_kes=data["test_kes"],
+            test_count=data["test_count"],
+            test_kes=data["test_kes"],
             failures=[Failure(code, count, kes) for code, count, kes in data["failures"]],
-            median_seconds=data["median_seconds"], p95_seconds=data["p95_seconds"],
-            timed_count=data["timed_count"], paid_by_hour=data["paid_by_hour"],
-            day=row.day, written_at=row.created_at,
+            median_seconds=data["median_seconds"],
+            p95_seconds=data["p95_seconds"],
+            timed_count=data["timed_count"],
+            paid_by_hour=data["paid_by_hour"],
+            day=row.day,
+            written_at=row.created_at,
         )
 
 
@@ -187,7 +191,9 @@ def _ranked(failures: dict[str | None, list[int]]) -> list[Failure]:
 # -- counting ----------------------------------------------------------------------------------
 
 
-def count_days(bar: Bar, days: list[date], *, hourly: bool, timed: bool = True) -> dict[date, Figures]:
+def count_days(
+    bar: Bar, days: list[date], *, hourly: bool, timed: bool = True
+) -> dict[date, Figures]:
     """Count `days` (any order, gaps allowed) live: a grouped query each for outcomes, failure
     codes and durations, and one per day for the hourly chart when `hourly`."""
     days = sorted(days)
@@ -220,7 +226,9 @@ def _count_outcomes(result: dict[date, Figures], days: list[date], bucket, where
         (Payment.status.in_(IN_FLIGHT), "in_flight"),
         else_=Payment.status,
     )
-    rows = select(bucket.label("bucket"), kind.label("kind"), Payment.amount).where(*where).subquery()
+    rows = (
+        select(bucket.label("bucket"), kind.label("kind"), Payment.amount).where(*where).subquery()
+    )
     grouped = (
         select(rows.c.bucket, rows.c.kind, func.count(), func.coalesce(func.sum(rows.c.amount), 0))
         .where(rows.c.bucket.is_not(None))
@@ -264,13 +272,21 @@ def _durations(bar: Bar, days: list[date]) -> dict[date, list[int]]:
     bucket, where = _day_buckets(bar, days, Payment.created_at)
     pushed = func.coalesce(Payment.sent_at, Payment.created_at)
     rows = (
-        select(bucket.label("bucket"), sql.seconds_between(pushed, Payment.settled_at).label("seconds"))
-        .where(*where, Payment.purpose != Purpose.TEST, Payment.status == PaymentStatus.PAID,
-               Payment.settled_at.is_not(None))
+        select(
+            bucket.label("bucket"), sql.seconds_between(pushed, Payment.settled_at).label("seconds")
+        )
+        .where(
+            *where,
+            Payment.purpose != Purpose.TEST,
+            Payment.status == PaymentStatus.PAID,
+            Payment.settled_at.is_not(None),
+        )
         .subquery()
     )
     found: dict[date, list[int]] = {day: [] for day in days}
-    for n, seconds in db.session.execute(select(rows.c.bucket, rows.c.seconds).where(rows.c.bucket.is_not(None))):
+    for n, seconds in db.session.execute(
+        select(rows.c.bucket, rows.c.seconds).where(rows.c.bucket.is_not(None))
+    ):
         found[days[n]].append(max(0, round(seconds)))
     return found
 
@@ -294,9 +310,13 @@ def _paid_by_hour(bar: Bar, day: date) -> list[int]:
     rows = (
         select(hour.label("hour"), Payment.amount)
         .where(
-            Payment.bar_id == bar.id, Payment.purpose != Purpose.TEST, Payment.status == PaymentStatus.PAID,
-            Payment.created_at >= starts[0] - SETTLE_LOOKBACK, Payment.created_at < starts[-1],
-            Payment.settled_at >= starts[0], Payment.settled_at < starts[-1],
+            Payment.bar_id == bar.id,
+            Payment.purpose != Purpose.TEST,
+            Payment.status == PaymentStatus.PAID,
+            Payment.created_at >= starts[0] - SETTLE_LOOKBACK,
+            Payment.created_at < starts[-1],
+            Payment.settled_at >= starts[0],
+            Payment.settled_at < starts[-1],
         )
         .subquery()
     )
@@ -333,7 +353,9 @@ def _upsert(bar_id: int, day: date, data: dict, now: datetime) -> None:
     if row is None:
         try:
             with db.session.begin_nested():
-                db.session.add(ReconciliationSummary(bar_id=bar_id, day=day, data=data, created_at=now))
+                db.session.add(
+                    ReconciliationSummary(bar_id=bar_id, day=day, data=data, created_at=now)
+                )
             return
         except IntegrityError:  # another runner wrote it a moment ago: update theirs
             row = db.session.scalar(found)

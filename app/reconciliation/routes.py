@@ -34,8 +34,11 @@ def index():
         chart = svg.daily([(f.day, f.kes[PaymentStatus.PAID]) for f in found.days])
         context.update(figures=found.total, days=found.days, chart=chart)
     window = periods.window(period.start, period.end, bar.timezone)
-    context.update(_links(period, today), breaks=breaks.open_breaks(bar, window, now),
-                   checked_form=CheckedForm(formdata=None, back=request.full_path))
+    context.update(
+        _links(period, today),
+        breaks=breaks.open_breaks(bar, window, now),
+        checked_form=CheckedForm(formdata=None, back=request.full_path),
+    )
     return render_template("reconciliation/index.html", **context)
 
 
@@ -44,10 +47,12 @@ def _links(period: periods.Period, today) -> dict:
     return {
         "previous_url": url_for("reconciliation.index", day=(day - timedelta(days=1)).isoformat()),
         "next_url": url_for("reconciliation.index", day=(day + timedelta(days=1)).isoformat())
-        if period.is_day and day < today else None,
+        if period.is_day and day < today
+        else None,
         "live_url": url_for("reconciliation.index", day=day.isoformat(), live="1"),
         "export_url": url_for(
-            "reconciliation.export", **{"from": period.start.isoformat(), "to": period.end.isoformat()}
+            "reconciliation.export",
+            **{"from": period.start.isoformat(), "to": period.end.isoformat()},
         ),
     }
 
@@ -63,7 +68,9 @@ def export():
         return Response(period.error + "\n", status=400, content_type="text/plain; charset=utf-8")
     found = report.range_figures(bar, period.start, period.end, today)
     response = Response(csv_export.csv_text(found), content_type="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{csv_export.filename(bar, period)}"'
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{csv_export.filename(bar, period)}"'
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -72,7 +79,8 @@ def export():
 @role_required(*MONEY_ROLES)
 def checked(what: str, target: int):
     """Close a break after checking it against the statement, saying what was found: a flagged
-    payment (its flag is cleared), a closed tab that still owes money, a callback kept for review."""
+    payment (its flag is cleared), a closed tab that still owes money, a callback kept for
+    review."""
     if what == "payment":
         payment = bar_object_or_404(Payment, target)
         name, anchor = f"Payment {payment.id}", f"break-payment-{payment.id}-{payment.flag_reason}"
@@ -86,7 +94,11 @@ def checked(what: str, target: int):
         name, anchor = f"Callback {event.id}", f"break-callback-{event.id}"
         mark = partial(review.check_callback, event)
     form = CheckedForm()
-    back = form.back.data if (form.back.data or "").startswith("/reconciliation/") else url_for("reconciliation.index")
+    back = (
+        form.back.data
+        if (form.back.data or "").startswith("/reconciliation/")
+        else url_for("reconciliation.index")
+    )
     if not form.validate():
         flash(" ".join(form.note.errors) or "Say what you found.", "error")
         return redirect(f"{back}#{anchor}")

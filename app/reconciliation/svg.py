@@ -60,10 +60,17 @@ def bar_chart(title: str, items: list[tuple[str, str, int]], tick_every: int) ->
     columns = []
     for n, (key, label, value) in enumerate(items):
         height = round(PLOT_HEIGHT * value / top, 1) if top and value > 0 else 0.0
-        columns.append(Column(
-            key, round(n * slot + slot * GAP / 2, 2), round(PLOT_TOP + PLOT_HEIGHT - height, 1),
-            round(slot * (1 - GAP), 2), height, label, value,
-        ))
+        columns.append(
+            Column(
+                key,
+                round(n * slot + slot * GAP / 2, 2),
+                round(PLOT_TOP + PLOT_HEIGHT - height, 1),
+                round(slot * (1 - GAP), 2),
+                height,
+                label,
+                value,
+            )
+        )
     # Ticks start at their bar's left edge, so the first label is not cut off at the border.
     ticks = [
         Tick(columns[n].x, _short(label))
@@ -75,7 +82,10 @@ def bar_chart(title: str, items: list[tuple[str, str, int]], tick_every: int) ->
 
 def hourly(paid_by_hour: list[int]) -> Chart:
     """Paid KES per local hour of one day."""
-    items = [(f"hour-{h:02d}", f"{h:02d}:00–{(h + 1) % 24:02d}:00", v) for h, v in enumerate(paid_by_hour)]
+    items = [
+        (f"hour-{h:02d}", f"{h:02d}:00–{(h + 1) % 24:02d}:00", v)
+        for h, v in enumerate(paid_by_hour)
+    ]
     return bar_chart("Paid KES per hour", items, tick_every=3)
 
 

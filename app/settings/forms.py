@@ -23,7 +23,10 @@ def _strip(value):
 class CredentialForm(FlaskForm):
     environment = RadioField(
         "Environment",
-        choices=[SelectChoice("sandbox", "Sandbox (testing)"), SelectChoice("production", "Production (real money)")],
+        choices=[
+            SelectChoice("sandbox", "Sandbox (testing)"),
+            SelectChoice("production", "Production (real money)"),
+        ],
         default="sandbox",
     )
     kind = RadioField(
@@ -50,7 +53,9 @@ class CredentialForm(FlaskForm):
         till = field.data or ""
         if self.kind.data != "till":
             if till:
-                raise ValidationError("A PayBill has no till number. If customers pay with Buy Goods, choose Till.")
+                raise ValidationError(
+                    "A PayBill has no till number. If customers pay with Buy Goods, choose Till."
+                )
             return
         if not DIGITS.fullmatch(till):
             raise ValidationError("Enter the till number customers pay to (5 to 7 digits).")
@@ -69,19 +74,41 @@ class CredentialForm(FlaskForm):
             raise ValidationError(message)
 
     def validate_consumer_key(self, field):
-        self._secret(field, KEY, "The consumer key is 20 or more letters and digits; copy it from your app on the Daraja portal.", "consumer key")
+        self._secret(
+            field,
+            KEY,
+            "The consumer key is 20 or more letters and digits; copy it from your app on the "
+            "Daraja portal.",
+            "consumer key",
+        )
 
     def validate_consumer_secret(self, field):
-        self._secret(field, SECRET, "The consumer secret is letters and digits only; copy it from your app on the Daraja portal.", "consumer secret")
+        self._secret(
+            field,
+            SECRET,
+            "The consumer secret is letters and digits only; copy it from your app on the Daraja "
+            "portal.",
+            "consumer secret",
+        )
 
     def validate_passkey(self, field):
-        self._secret(field, PASSKEY, "A passkey is a long string of digits and the letters a–f (usually 64 characters); check you copied all of it.", "passkey")
+        self._secret(
+            field,
+            PASSKEY,
+            "A passkey is a long string of digits and the letters a–f (usually 64 characters); "
+            "check you copied all of it.",
+            "passkey",
+        )
 
 
 class TestPushForm(FlaskForm):
-    phone = StringField("Your phone number", validators=[DataRequired(message="Enter the phone to receive the test prompt.")])
+    phone = StringField(
+        "Your phone number",
+        validators=[DataRequired(message="Enter the phone to receive the test prompt.")],
+    )
     amount = IntegerField(
-        "Amount (KES)", default=1,
+        "Amount (KES)",
+        default=1,
         validators=[NumberRange(min=1, max=10, message="A test push is between KES 1 and KES 10.")],
     )
 
@@ -93,6 +120,8 @@ class ActionForm(FlaskForm):
 class CreateKeyForm(FlaskForm):
     label = StringField(
         "Name",
-        validators=[DataRequired(message="Give the key a name, like “Till 1 POS”."),
-                    Length(max=LABEL_MAX, message=f"A key's name is at most {LABEL_MAX} characters.")],
+        validators=[
+            DataRequired(message="Give the key a name, like “Till 1 POS”."),
+            Length(max=LABEL_MAX, message=f"A key's name is at most {LABEL_MAX} characters."),
+        ],
     )

@@ -35,14 +35,20 @@ class CheckResult:
 
 def _auth_message(err: DarajaAuthError, environment: str) -> str:
     if err.reason == e.PRODUCT_NOT_ENABLED:
-        return ("Your Daraja app does not have M-Pesa Express (Lipa na M-Pesa Online) enabled. "
-                "Add that product to the app on the Daraja portal, then check again.")
+        return (
+            "Your Daraja app does not have M-Pesa Express (Lipa na M-Pesa Online) enabled. "
+            "Add that product to the app on the Daraja portal, then check again."
+        )
     if err.reason == e.BAD_CREDENTIALS and environment == "production":
-        return ("Safaricom refused this consumer key and secret for production. Use the keys of "
-                "your go-live (production) app: sandbox keys do not work on production.")
+        return (
+            "Safaricom refused this consumer key and secret for production. Use the keys of "
+            "your go-live (production) app: sandbox keys do not work on production."
+        )
     if err.reason == e.BAD_CREDENTIALS:
-        return ("Safaricom refused this consumer key and secret. Copy both again from your app "
-                "on the Daraja portal (My Apps), without spaces, and check again.")
+        return (
+            "Safaricom refused this consumer key and secret. Copy both again from your app "
+            "on the Daraja portal (My Apps), without spaces, and check again."
+        )
     return "M-Pesa refused PesaTab's sign-in request. Try again; if it persists, contact support."
 
 
@@ -60,7 +66,9 @@ def check_credentials(bar: Bar) -> CheckResult:
     else:
         cred.checked_revision, cred.checked_at = cred.revision, utcnow()
         alerts.note_token_ok(bar.id)
-        result = CheckResult(True, "Safaricom accepted the consumer key and secret. Next: a test push.")
+        result = CheckResult(
+            True, "Safaricom accepted the consumer key and secret. Next: a test push."
+        )
     audit.record("mpesa.checked", bar_id=bar.id, ok=result.ok)
     db.session.commit()
     return result
@@ -71,10 +79,17 @@ def send_test_push(bar: Bar, user_id: int, phone: str, amount: int) -> Payment:
     _credential(bar)
     if not 1 <= amount <= 10:
         raise OnboardingError("A test push is between KES 1 and KES 10.")
-    payment = start_push(bar, PushRequest(
-        phone=phone, amount=amount, purpose=Purpose.TEST, account_reference=TEST_REFERENCE,
-        description=TEST_DESCRIPTION, initiated_by_id=user_id,
-    ))
+    payment = start_push(
+        bar,
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose=Purpose.TEST,
+            account_reference=TEST_REFERENCE,
+            description=TEST_DESCRIPTION,
+            initiated_by_id=user_id,
+        ),
+    )
     audit.record("mpesa.test_push", bar_id=bar.id, payment_id=payment.id, amount=amount)
     db.session.commit()
     return payment
@@ -83,19 +98,30 @@ def send_test_push(bar: Bar, user_id: int, phone: str, amount: int) -> Payment:
 def setup_hint(payment: Payment, cred: MpesaCredential | None) -> str | None:
     """For a test push that failed on set-up, which field is likely wrong."""
     setup_code = payment.result_code and describe(payment.result_code).setup_error
-    if not (setup_code or payment.error_kind in (e.WRONG_CREDENTIALS, e.MERCHANT_MISSING)) or cred is None:
+    if (
+        not (setup_code or payment.error_kind in (e.WRONG_CREDENTIALS, e.MERCHANT_MISSING))
+        or cred is None
+    ):
         return None
     if payment.error_kind == e.MERCHANT_MISSING:
-        return (f"M-Pesa does not know short code {cred.shortcode} in {cred.environment}. Check "
-                "the number, and that Sandbox/Production matches where the keys come from.")
+        return (
+            f"M-Pesa does not know short code {cred.shortcode} in {cred.environment}. Check "
+            "the number, and that Sandbox/Production matches where the keys come from."
+        )
     if cred.kind == "till":
-        return ("For a Till, the business short code is the store (head office) number and the "
-                "till number goes in its own field. Check both, and the passkey of that store.")
+        return (
+            "For a Till, the business short code is the store (head office) number and the "
+            "till number goes in its own field. Check both, and the passkey of that store."
+        )
     if setup_code:
-        return ("M-Pesa says this number is not a PayBill. If customers pay you with Buy Goods, "
-                "choose Till and enter the store number and the till number.")
-    return ("Check the passkey: it must be the Lipa na M-Pesa passkey of this short code "
-            "(sandbox and production passkeys differ).")
+        return (
+            "M-Pesa says this number is not a PayBill. If customers pay you with Buy Goods, "
+            "choose Till and enter the store number and the till number."
+        )
+    return (
+        "Check the passkey: it must be the Lipa na M-Pesa passkey of this short code "
+        "(sandbox and production passkeys differ)."
+    )
 
 
 def go_live(bar: Bar) -> None:

@@ -28,7 +28,9 @@ def _latest_test_push(bar_id: int) -> Payment | None:
     )
 
 
-def _page(form: CredentialForm | None = None, push_form: TestPushForm | None = None, status: int = 200):
+def _page(
+    form: CredentialForm | None = None, push_form: TestPushForm | None = None, status: int = 200
+):
     bar = current_bar()
     cred = vault.credential_for(bar)
     if form is None:
@@ -65,13 +67,22 @@ def save():
     form = CredentialForm(first_time=cred is None)
     if not form.validate():
         return _page(form=form, status=400)
-    changed = vault.save(bar, vault.CredentialInput(
-        environment=form.environment.data, kind=form.kind.data, shortcode=form.shortcode.data,
-        till_number=form.till_number.data or None, consumer_key=form.consumer_key.data or None,
-        consumer_secret=form.consumer_secret.data or None, passkey=form.passkey.data or None,
-    ))
+    changed = vault.save(
+        bar,
+        vault.CredentialInput(
+            environment=form.environment.data,
+            kind=form.kind.data,
+            shortcode=form.shortcode.data,
+            till_number=form.till_number.data or None,
+            consumer_key=form.consumer_key.data or None,
+            consumer_secret=form.consumer_secret.data or None,
+            passkey=form.passkey.data or None,
+        ),
+    )
     if changed:
-        flash("Saved. The credentials changed, so check them and send a test push again.", "success")
+        flash(
+            "Saved. The credentials changed, so check them and send a test push again.", "success"
+        )
     else:
         flash("Nothing changed.", "info")
     return redirect(url_for("settings.index"))
@@ -122,7 +133,12 @@ def go_live():
 @role_required(Role.OWNER)
 def switch(state: str):
     onboarding.set_enabled(current_bar(), state == "on")
-    flash("M-Pesa requests are on." if state == "on" else "M-Pesa requests are off: cashiers cannot send any until you switch them on.", "success")
+    flash(
+        "M-Pesa requests are on."
+        if state == "on"
+        else "M-Pesa requests are off: cashiers cannot send any until you switch them on.",
+        "success",
+    )
     return redirect(url_for("settings.index"))
 
 
@@ -130,7 +146,9 @@ def switch(state: str):
 
 
 def _keys_page(form: CreateKeyForm, status: int = 200):
-    return render_template("settings/api_keys.html", keys=keys.bar_keys(current_user.bar_id), form=form), status
+    return render_template(
+        "settings/api_keys.html", keys=keys.bar_keys(current_user.bar_id), form=form
+    ), status
 
 
 @bp.get("/api-keys/")
@@ -149,7 +167,9 @@ def create_api_key():
         except keys.ApiKeyError as err:
             form.label.errors.append(str(err))
         else:
-            return render_template("settings/api_key_created.html", key=new.api_key, secret=new.secret)
+            return render_template(
+                "settings/api_key_created.html", key=new.api_key, secret=new.secret
+            )
     return _keys_page(form, 400)
 
 
@@ -159,5 +179,8 @@ def revoke_api_key(key_id: int):
     # CSRFProtect has already checked the token on every POST.
     key = bar_object_or_404(ApiKey, key_id)
     if keys.revoke_key(key, user_id=current_user.id):
-        flash(f"The key “{key.label}” ({key.prefix}…) is revoked; requests with it now get 401.", "success")
+        flash(
+            f"The key “{key.label}” ({key.prefix}…) is revoked; requests with it now get 401.",
+            "success",
+        )
     return redirect(url_for("settings.api_keys"))

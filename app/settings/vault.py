@@ -74,7 +74,11 @@ def save(bar: Bar, data: CredentialInput) -> list[str]:
         cred = MpesaCredential(bar_id=bar.id, revision=0)
         db.session.add(cred)
     till = data.till_number if data.kind == "till" else None
-    changed = [f for f in PLAIN_FIELDS if getattr(cred, f) != (till if f == "till_number" else getattr(data, f))]
+    changed = [
+        f
+        for f in PLAIN_FIELDS
+        if getattr(cred, f) != (till if f == "till_number" else getattr(data, f))
+    ]
     for field in PLAIN_FIELDS:
         setattr(cred, field, till if field == "till_number" else getattr(data, field))
     for field in SECRET_FIELDS:

@@ -1,7 +1,8 @@
 """A faithful Daraja (M-Pesa) simulator: OAuth, STK push, STK query, callbacks, faults.
 
-It is written from the team's Daraja reference (daraja.md) alone, never from `app.mpesa`, so the client and the
-simulator check each other. See README.md in this folder for the outcome table and the faults.
+It is written from the team's Daraja reference (daraja.md) alone, never from `app.mpesa`, so
+the client and the simulator check each other. See README.md in this folder for the outcome
+table and the faults.
 
     state = SimulatorState(**INSTANT_TIMING)
     bp = create_blueprint(state, control_secret=s)  # mounted at /_daraja (CSRF-exempt)

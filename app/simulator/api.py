@@ -36,11 +36,11 @@ LOCKED = "Unable to lock subscriber, a transaction is already in process for the
 STK_PRODUCT = "stk"
 
 
-
 def bind(view, state):
     """`view` with the state bound, keeping its name: Flask extensions (Flask-Limiter) read
     `__name__`/`__qualname__` of every view, which a bare functools.partial lacks."""
     return update_wrapper(partial(view, state), view)
+
 
 def register(bp: Blueprint, state: SimulatorState) -> None:
     """Add the Daraja routes to `bp`, bound to `state`."""
@@ -94,7 +94,8 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 
 def stk_push(state: SimulatorState) -> Response:
-    """`POST /mpesa/stkpush/v1/processrequest`: validate, remember the truth, schedule the callback."""
+    """`POST /mpesa/stkpush/v1/processrequest`: validate, remember the truth, schedule the
+    callback."""
     validation.check_gateway(state, request)
     push = validation.validate_push(state, validation.read_json(request))
     faults = state.faults

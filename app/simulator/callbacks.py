@@ -82,10 +82,13 @@ def _deliver_later(state: SimulatorState, txn: Transaction, faults: Faults, stop
 
 
 def _drop_later(state: SimulatorState, txn: Transaction) -> None:
-    """The callback of the later outcome (a 1037 paid after all) is lost, as it was in production."""
+    """The callback of the later outcome (a 1037 paid after all) is lost, as it was in
+    production."""
     if txn.then_code is not None:
         state.add_event(
-            "callback_dropped", checkout_request_id=txn.checkout_request_id, url=txn.callback_url,
+            "callback_dropped",
+            checkout_request_id=txn.checkout_request_id,
+            url=txn.callback_url,
             result_code=txn.then_code,
         )
 

@@ -230,7 +230,8 @@ def add_app(state: SimulatorState) -> Response:
 
 
 def add_shortcode(state: SimulatorState) -> Response:
-    """`{"shortcode", "passkey", "kind": "paybill"|"till", "tills": [...]}`: register a shortcode."""
+    """`{"shortcode", "passkey", "kind": "paybill"|"till", "tills": [...]}`: register a
+    shortcode."""
     try:
         body = _json_object()
         shortcode = state.add_shortcode(

@@ -27,18 +27,26 @@ _NON_NEGATIVE = (
 # What the README's faults table says about each field.
 FAULT_HELP = {
     "callback_delay": "seconds between the customer's decision and the callback POST",
-    "decision_delay": "seconds after the push before the customer decides (query answers pending until then)",
+    "decision_delay": (
+        "seconds after the push before the customer decides (query answers pending until then)"
+    ),
     "prompt_lifetime": "seconds before 1019/1037 outcomes resolve (the prompt times out)",
-    "late_payment_delay": "seconds after its 1037 before `254711201037` pays anyway (queries say 0 from then)",
+    "late_payment_delay": (
+        "seconds after its 1037 before `254711201037` pays anyway (queries say 0 from then)"
+    ),
     "push_delay": "seconds to sleep before answering a push (the push still reaches the customer)",
-    "token_ttl": "real lifetime of newly issued tokens in seconds (None: 3600); `expires_in` still says 3599",
+    "token_ttl": (
+        "real lifetime of newly issued tokens in seconds (None: 3600); `expires_in` still says 3599"
+    ),
     "callback_lost": "never send the callback",
     "callback_duplicates": "send each callback N times",
     "callback_before_response": "resolve at once and POST the callback before answering the push",
     "callback_amount_float": "send Amount as 450.0 instead of 450",
     "amount_in_callback": "forge this Amount in success callbacks (the truth keeps the real one)",
     "callback_timeout": "requests timeout for callback POSTs",
-    "query_pending_form": "how a pending query answers: '4999' (200, 2026 sandbox) or '500' (older)",
+    "query_pending_form": (
+        "how a pending query answers: '4999' (200, 2026 sandbox) or '500' (older)"
+    ),
     "query_pending_calls": "the next N queries answer pending even when resolved",
     "query_unknown_calls": "the next N queries answer 'The transaction does not Exist'",
     "spike_arrest_calls": "the next N push/query calls answer 500.003.02 Spike Arrest Violation",

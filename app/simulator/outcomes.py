@@ -32,7 +32,9 @@ RESULT_DESCS: dict[int | str, str] = {
     8: "Declined due to limit rule: would exceed the maximum balance.",
     17: "Rule limited.",
     26: "System busy. The service request is rejected.",
-    1001: "Unable to lock subscriber, a transaction is already in process for the current subscriber",
+    1001: (
+        "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+    ),
     1019: "Transaction has expired",
     1025: "An error occurred while sending a push request",
     1031: "Request cancelled by user",
@@ -117,7 +119,8 @@ def render_outcome_table() -> str:
         code = f"{named.code}, then {named.then}" if named.then is not None else named.code
         lines.append(f"| `{phone}` | {code} | {callback_desc(named.code)} | {named.meaning} |")
     lines.append(
-        f"| `{CODED_PREFIX}CCCCC` | CCCCC | as above, or a generic text | any code, e.g. `254711000026` → 26 |"
+        f"| `{CODED_PREFIX}CCCCC` | CCCCC | as above, or a generic text | any code, e.g. "
+        "`254711000026` → 26 |"
     )
     lines.append("| any other valid number | 0 | " + callback_desc(PAID) + " | pays |")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,9 @@ from app.web.forms import SignInEmail
 
 
 class AddStaffForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(message="Enter their name."), Length(max=120)])
+    name = StringField(
+        "Name", validators=[DataRequired(message="Enter their name."), Length(max=120)]
+    )
     email = EmailField(
         "Email", validators=[DataRequired(message="Enter their email."), SignInEmail()]
     )

@@ -20,9 +20,13 @@ def _link_url(token: str) -> str:
 @role_required(Role.OWNER)
 def index():
     people = db.session.scalars(
-        select(User).where(User.bar_id == current_user.bar_id).order_by(User.active.desc(), User.name)
+        select(User)
+        .where(User.bar_id == current_user.bar_id)
+        .order_by(User.active.desc(), User.name)
     ).all()
-    return render_template("staff/index.html", people=people, form=AddStaffForm(), confirm=ConfirmForm())
+    return render_template(
+        "staff/index.html", people=people, form=AddStaffForm(), confirm=ConfirmForm()
+    )
 
 
 @bp.post("/")

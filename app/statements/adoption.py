@@ -29,16 +29,26 @@ PENDING_SLACK = timedelta(minutes=2)
 # the push and the moment PesaTab learned it was paid, and the (masked) phone agrees.
 
 
-def receipt_pending_payments(bar_id: int, start: datetime | None = None, end: datetime | None = None):
-    query = select(Payment).where(Payment.bar_id == bar_id, Payment.status == PaymentStatus.PAID, Payment.receipt.is_(None))
+def receipt_pending_payments(
+    bar_id: int, start: datetime | None = None, end: datetime | None = None
+):
+    query = select(Payment).where(
+        Payment.bar_id == bar_id, Payment.status == PaymentStatus.PAID, Payment.receipt.is_(None)
+    )
     if start is not None and end is not None:
-        query = query.where(Payment.created_at <= end + PENDING_SLACK, Payment.settled_at >= start - PENDING_SLACK)
+        query = query.where(
+            Payment.created_at <= end + PENDING_SLACK, Payment.settled_at >= start - PENDING_SLACK
+        )
     return query.order_by(Payment.created_at, Payment.id)
 
 
 def could_be(line: StatementLine, payment: Payment) -> bool:
     """Could this money-in line be `payment`, paid but without a receipt?"""
-    if payment.status != PaymentStatus.PAID or payment.receipt is not None or line.paid_in_cents != payment.amount * 100:
+    if (
+        payment.status != PaymentStatus.PAID
+        or payment.receipt is not None
+        or line.paid_in_cents != payment.amount * 100
+    ):
         return False
     learned = payment.settled_at or payment.updated_at or payment.created_at
     if not payment.created_at - PENDING_SLACK <= line.completion_time <= learned + PENDING_SLACK:
@@ -52,7 +62,9 @@ def _phone_fits(shown: str, phone: str) -> bool:
         return True
     if shown.startswith("0") and phone.startswith("254"):
         phone = "0" + phone[3:]
-    return len(shown) == len(phone) and all(a in ("*", b) for a, b in zip(shown, phone, strict=True))
+    return len(shown) == len(phone) and all(
+        a in ("*", b) for a, b in zip(shown, phone, strict=True)
+    )
 
 
 def pending_candidates(line: StatementLine) -> list[Payment]:
@@ -60,7 +72,11 @@ def pending_candidates(line: StatementLine) -> list[Payment]:
     if line.match_state != "orphan" or line.payment_id is not None:
         return []
     around = line.completion_time
-    return [p for p in db.session.scalars(receipt_pending_payments(line.bar_id, around, around)) if could_be(line, p)]
+    return [
+        p
+        for p in db.session.scalars(receipt_pending_payments(line.bar_id, around, around))
+        if could_be(line, p)
+    ]
 
 
 def adopt_pending_receipts(bar_id: int, record: StatementImport, user_id: int | None) -> int:
@@ -73,11 +89,15 @@ def adopt_pending_receipts(bar_id: int, record: StatementImport, user_id: int | 
     pending = list(db.session.scalars(receipt_pending_payments(bar_id, start, end)))
     if not pending:
         return 0
-    lines = db.session.scalars(select(StatementLine).where(
-        StatementLine.bar_id == bar_id, StatementLine.match_state == "orphan", StatementLine.payment_id.is_(None),
-        StatementLine.paid_in_cents.in_({p.amount * 100 for p in pending}),
-        StatementLine.completion_time.between(start - PENDING_SLACK, end + PENDING_SLACK),
-    )).all()
+    lines = db.session.scalars(
+        select(StatementLine).where(
+            StatementLine.bar_id == bar_id,
+            StatementLine.match_state == "orphan",
+            StatementLine.payment_id.is_(None),
+            StatementLine.paid_in_cents.in_({p.amount * 100 for p in pending}),
+            StatementLine.completion_time.between(start - PENDING_SLACK, end + PENDING_SLACK),
+        )
+    ).all()
     pairs = [(line, p) for line in lines for p in pending if could_be(line, p)]
     lines_per_payment, payments_per_line = {}, {}
     for line, p in pairs:
@@ -93,15 +113,21 @@ def adopt_pending_receipts(bar_id: int, record: StatementImport, user_id: int | 
 def claim_receipt(line: StatementLine, payment: Payment, user_id: int | None) -> None:
     """Someone says this orphan line is `payment` (paid, no receipt). Checks, adopts, commits."""
     if line.match_state != "orphan" or line.payment_id is not None:
-        raise StatementError(f"Receipt {line.receipt} is already a payment in PesaTab, so nothing changed.")
+        raise StatementError(
+            f"Receipt {line.receipt} is already a payment in PesaTab, so nothing changed."
+        )
     if not could_be(line, payment):
         raise StatementError(
-            f"Receipt {line.receipt} cannot be payment {payment.id}: it must be paid in PesaTab without a "
-            "receipt, for the same amount, completed between the request and the moment it was paid."
+            f"Receipt {line.receipt} cannot be payment {payment.id}: it must be paid in PesaTab "
+            "without a "
+            "receipt, for the same amount, completed between the request and the moment it was "
+            "paid."
         )
     if not _adopt(line, payment, user_id, how="by hand"):
         db.session.rollback()
-        raise StatementError(f"Receipt {line.receipt} or payment {payment.id} changed meanwhile; nothing changed.")
+        raise StatementError(
+            f"Receipt {line.receipt} or payment {payment.id} changed meanwhile; nothing changed."
+        )
     db.session.commit()
 
 
@@ -109,25 +135,46 @@ def _adopt(line: StatementLine, payment: Payment, user_id: int | None, *, how: s
     """Point the line at the payment and give the payment its receipt: both or neither."""
     try:
         with db.session.begin_nested():
-            claimed = db.session.execute(
-                update(StatementLine)
-                .where(StatementLine.id == line.id, StatementLine.payment_id.is_(None))
-                .values(payment_id=payment.id, match_state="matched")
-                .execution_options(synchronize_session=False)
-            ).rowcount == 1
+            claimed = (
+                db.session.execute(
+                    update(StatementLine)
+                    .where(StatementLine.id == line.id, StatementLine.payment_id.is_(None))
+                    .values(payment_id=payment.id, match_state="matched")
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                == 1
+            )
             pending = Payment.flag_reason == FlagReason.RECEIPT_PENDING
-            took = claimed and db.session.execute(
-                update(Payment)
-                .where(Payment.id == payment.id, Payment.status == PaymentStatus.PAID, Payment.receipt.is_(None))
-                .values(receipt=line.receipt, transaction_time=line.completion_time,
+            took = (
+                claimed
+                and db.session.execute(
+                    update(Payment)
+                    .where(
+                        Payment.id == payment.id,
+                        Payment.status == PaymentStatus.PAID,
+                        Payment.receipt.is_(None),
+                    )
+                    .values(
+                        receipt=line.receipt,
+                        transaction_time=line.completion_time,
                         flagged=case((pending, False), else_=Payment.flagged),
-                        flag_reason=case((pending, None), else_=Payment.flag_reason))
-                .execution_options(synchronize_session=False)
-            ).rowcount == 1
+                        flag_reason=case((pending, None), else_=Payment.flag_reason),
+                    )
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                == 1
+            )
             if not took:
                 raise _NotAdopted
-            audit.record("payment.receipt_from_statement", bar_id=payment.bar_id, user_id=user_id,
-                         payment_id=payment.id, line_id=line.id, receipt=line.receipt, how=how)
+            audit.record(
+                "payment.receipt_from_statement",
+                bar_id=payment.bar_id,
+                user_id=user_id,
+                payment_id=payment.id,
+                line_id=line.id,
+                receipt=line.receipt,
+                how=how,
+            )
     except (_NotAdopted, IntegrityError):  # claimed elsewhere, or the receipt is on another payment
         return 0
     db.session.expire(line)

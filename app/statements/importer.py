@@ -51,16 +51,22 @@ class ImportResult:
             when = local_time(s.created_at, self.timezone, "%d %b %Y at %H:%M")
             return f"This statement was already imported on {when}; nothing changed."
         known = s.line_count - s.new_lines
-        text = (f"Imported {s.filename}: {s.line_count:,} lines, {s.new_lines:,} new"
-                + (f", {known:,} already known from an earlier statement." if known else "."))
+        text = f"Imported {s.filename}: {s.line_count:,} lines, {s.new_lines:,} new" + (
+            f", {known:,} already known from an earlier statement." if known else "."
+        )
         if self.adopted == 1:
             text += " One paid payment that had no receipt got its receipt from this statement."
         elif self.adopted:
-            text += f" {self.adopted:,} paid payments that had no receipt got their receipts from this statement."
+            text += (
+                f" {self.adopted:,} paid payments that had no receipt got their receipts from "
+                "this statement."
+            )
         return text
 
 
-def import_statement(bar: Bar, user_id: int | None, filename: str, stream: IO[bytes]) -> ImportResult:
+def import_statement(
+    bar: Bar, user_id: int | None, filename: str, stream: IO[bytes]
+) -> ImportResult:
     """Import an uploaded statement (a binary, seekable stream) for `bar`. All or nothing:
     raises StatementError with nothing kept, or commits every new line, matched."""
     rows = rows_of(filename, stream)  # refuses a wrong extension before anything is read
@@ -72,9 +78,13 @@ def import_statement(bar: Bar, user_id: int | None, filename: str, stream: IO[by
         statement = read_statement(rows)
         _check_shortcode(bar, statement.shortcode)
         record = StatementImport(
-            bar_id=bar.id, filename=filename[:200], sha256=digest, uploaded_by_id=user_id,
+            bar_id=bar.id,
+            filename=filename[:200],
+            sha256=digest,
+            uploaded_by_id=user_id,
             shortcode=(statement.shortcode or "")[:12] or None,
-            period_start=statement.period_start, period_end=statement.period_end,
+            period_start=statement.period_start,
+            period_end=statement.period_end,
         )
         db.session.add(record)
         try:
@@ -83,12 +93,21 @@ def import_statement(bar: Bar, user_id: int | None, filename: str, stream: IO[by
             db.session.rollback()
             earlier = _earlier_import(bar.id, digest)
             if earlier is None:
-                raise StatementError("This file is being imported by someone else; try again in a minute.") from None
+                raise StatementError(
+                    "This file is being imported by someone else; try again in a minute."
+                ) from None
             return ImportResult(earlier, already=True, timezone=bar.timezone)
         _insert_lines(bar.id, record, statement)
         adopted = adopt_pending_receipts(bar.id, record, user_id)
-        audit.record("statement.imported", bar_id=bar.id, user_id=user_id, import_id=record.id,
-                     lines=record.line_count, new_lines=record.new_lines, receipts_adopted=adopted)
+        audit.record(
+            "statement.imported",
+            bar_id=bar.id,
+            user_id=user_id,
+            import_id=record.id,
+            lines=record.line_count,
+            new_lines=record.new_lines,
+            receipts_adopted=adopted,
+        )
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -105,13 +124,17 @@ def _sha256(stream: IO[bytes]) -> str:
         size += len(chunk)
     stream.seek(0)
     if size == 0:
-        raise StatementError("The file is empty. Export the statement from the M-Pesa portal again.")
+        raise StatementError(
+            "The file is empty. Export the statement from the M-Pesa portal again."
+        )
     return digest.hexdigest()
 
 
 def _earlier_import(bar_id: int, digest: str) -> StatementImport | None:
     return db.session.scalar(
-        select(StatementImport).where(StatementImport.bar_id == bar_id, StatementImport.sha256 == digest)
+        select(StatementImport).where(
+            StatementImport.bar_id == bar_id, StatementImport.sha256 == digest
+        )
     )
 
 
@@ -163,7 +186,9 @@ def _insert_batch(bar_id: int, batch: list[dict]) -> int:
     # RETURNING makes SQLAlchemy send the batch as one multi-row INSERT ("insertmanyvalues");
     # without it psycopg runs one INSERT a row. Skipped (known) lines return nothing.
     statement = (
-        sqlite.insert(table).on_conflict_do_nothing(index_elements=list(IDENTITY)).returning(table.c.id)
+        sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=list(IDENTITY))
+        .returning(table.c.id)
     )
     return len(db.session.execute(statement, batch).all())
 
@@ -190,11 +215,16 @@ def _match(bar_id: int, batch: list[dict]) -> None:
     receipts = {line["receipt"] for line in batch if _is_money_in(line)}
     paid = {}
     if receipts:
-        paid = {receipt: (payment_id, amount) for receipt, payment_id, amount in db.session.execute(
-            select(Payment.receipt, Payment.id, Payment.amount).where(
-                Payment.bar_id == bar_id, Payment.status == PaymentStatus.PAID, Payment.receipt.in_(receipts)
+        paid = {
+            receipt: (payment_id, amount)
+            for receipt, payment_id, amount in db.session.execute(
+                select(Payment.receipt, Payment.id, Payment.amount).where(
+                    Payment.bar_id == bar_id,
+                    Payment.status == PaymentStatus.PAID,
+                    Payment.receipt.in_(receipts),
+                )
             )
-        )}
+        }
     for line in batch:
         payment_id, amount = paid.get(line["receipt"], (None, None))
         if not _is_money_in(line):
@@ -202,13 +232,17 @@ def _match(bar_id: int, batch: list[dict]) -> None:
         elif payment_id is None:
             line["match_state"] = "orphan"
         else:
-            line["match_state"] = "matched" if amount * 100 == line["paid_in_cents"] else "amount_differs"
+            line["match_state"] = (
+                "matched" if amount * 100 == line["paid_in_cents"] else "amount_differs"
+            )
         line["payment_id"] = payment_id
 
 
 def recent_imports(bar_id: int, limit: int = 100) -> list[StatementImport]:
     """The bar's imports, newest first (the statements page)."""
     return db.session.scalars(
-        select(StatementImport).where(StatementImport.bar_id == bar_id)
-        .order_by(StatementImport.created_at.desc(), StatementImport.id.desc()).limit(limit)
+        select(StatementImport)
+        .where(StatementImport.bar_id == bar_id)
+        .order_by(StatementImport.created_at.desc(), StatementImport.id.desc())
+        .limit(limit)
     ).all()

@@ -44,38 +44,61 @@ def _in_statement(record: StatementImport):
     """This import's lines, and the bar's lines from other imports inside its period."""
     inside = StatementLine.import_id == record.id
     if record.period_start and record.period_end:
-        inside = or_(inside, StatementLine.completion_time.between(record.period_start, record.period_end))
+        inside = or_(
+            inside, StatementLine.completion_time.between(record.period_start, record.period_end)
+        )
     return (StatementLine.bar_id == record.bar_id) & inside
 
 
 def line_of(record: StatementImport, line_id: int) -> StatementLine | None:
     """The line `line_id` if it is one `record`'s page shows (its own, or the bar's inside its
     period), else None: an action on a line is only ever taken from that page."""
-    return db.session.scalar(select(StatementLine).where(StatementLine.id == line_id, _in_statement(record)))
+    return db.session.scalar(
+        select(StatementLine).where(StatementLine.id == line_id, _in_statement(record))
+    )
 
 
 def report(record: StatementImport) -> Report:
     """What the statement says next to what PesaTab says, a few small queries (lists capped)."""
     where = _in_statement(record)
-    counts = dict(db.session.execute(
-        select(StatementLine.match_state, func.count()).where(where).group_by(StatementLine.match_state)
-    ).all())
+    counts = dict(
+        db.session.execute(
+            select(StatementLine.match_state, func.count())
+            .where(where)
+            .group_by(StatementLine.match_state)
+        ).all()
+    )
     ordered = (StatementLine.completion_time, StatementLine.id)
     matched = db.session.execute(
-        select(StatementLine, Tab.label).outerjoin(Tab, Tab.id == StatementLine.attached_tab_id)
-        .where(where, StatementLine.match_state == "matched").order_by(*ordered).limit(REPORT_LIMIT)
+        select(StatementLine, Tab.label)
+        .outerjoin(Tab, Tab.id == StatementLine.attached_tab_id)
+        .where(where, StatementLine.match_state == "matched")
+        .order_by(*ordered)
+        .limit(REPORT_LIMIT)
     ).all()
     differs = db.session.execute(
-        select(StatementLine, Payment.amount).join(Payment, Payment.id == StatementLine.payment_id)
-        .where(where, StatementLine.match_state == "amount_differs").order_by(*ordered).limit(REPORT_LIMIT)
+        select(StatementLine, Payment.amount)
+        .join(Payment, Payment.id == StatementLine.payment_id)
+        .where(where, StatementLine.match_state == "amount_differs")
+        .order_by(*ordered)
+        .limit(REPORT_LIMIT)
     ).all()
     orphans = db.session.scalars(
-        select(StatementLine).where(where, StatementLine.match_state == "orphan").order_by(*ordered).limit(REPORT_LIMIT)
+        select(StatementLine)
+        .where(where, StatementLine.match_state == "orphan")
+        .order_by(*ordered)
+        .limit(REPORT_LIMIT)
     ).all()
     missing = _missing(record)
     return Report(
-        record, counts, list(matched), list(differs), list(orphans),
-        list(db.session.scalars(missing.order_by(Payment.settled_at, Payment.id).limit(REPORT_LIMIT))),
+        record,
+        counts,
+        list(matched),
+        list(differs),
+        list(orphans),
+        list(
+            db.session.scalars(missing.order_by(Payment.settled_at, Payment.id).limit(REPORT_LIMIT))
+        ),
         db.session.scalar(select(func.count()).select_from(missing.subquery())),
         _maybe(record.bar_id, orphans),
     )
@@ -93,9 +116,13 @@ def _maybe(bar_id: int, orphans) -> dict[int, list[Payment]]:
 def _missing(record: StatementImport):
     """Paid in PesaTab during the statement's period, but no line of the bar has the receipt
     (or the payment has no receipt yet: someone should look at it by hand)."""
-    known = exists().where(StatementLine.bar_id == record.bar_id, StatementLine.receipt == Payment.receipt)
+    known = exists().where(
+        StatementLine.bar_id == record.bar_id, StatementLine.receipt == Payment.receipt
+    )
     query = select(Payment).where(
-        Payment.bar_id == record.bar_id, Payment.status == PaymentStatus.PAID, or_(Payment.receipt.is_(None), ~known)
+        Payment.bar_id == record.bar_id,
+        Payment.status == PaymentStatus.PAID,
+        or_(Payment.receipt.is_(None), ~known),
     )
     if record.period_start and record.period_end:
         query = query.where(Payment.settled_at.between(record.period_start, record.period_end))
@@ -103,16 +130,22 @@ def _missing(record: StatementImport):
 
 
 def open_tabs(bar_id: int) -> list[tuple[int, str]]:
-    return list(db.session.execute(
-        select(Tab.id, Tab.label).where(Tab.bar_id == bar_id, Tab.status == "open").order_by(Tab.opened_at.desc())
-    ).all())
+    return list(
+        db.session.execute(
+            select(Tab.id, Tab.label)
+            .where(Tab.bar_id == bar_id, Tab.status == "open")
+            .order_by(Tab.opened_at.desc())
+        ).all()
+    )
 
 
 def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
     """Record an orphan line (money paid from the phone menu) as a paid payment on `tab`.
     Exactly once: the receipt is unique on payments and the line is claimed conditionally,
     so a double click or two managers at once make one payment. Commits."""
-    already = f"Already attached: receipt {line.receipt} is a payment in PesaTab, so nothing changed."
+    already = (
+        f"Already attached: receipt {line.receipt} is a payment in PesaTab, so nothing changed."
+    )
     if tab.bar_id != line.bar_id:
         raise StatementError("That tab belongs to another bar.")
     if line.match_state != "orphan" or line.payment_id is not None:
@@ -120,14 +153,17 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
     if tab.status != "open":
         raise StatementError(f"{tab.label} is closed; choose an open tab.")
     if line.paid_in_cents % 100:
-        raise StatementError(f"KES {line.paid_in_cents / 100:,.2f} is not whole shillings; tabs take whole "
-                             "shillings, so settle this one by hand.")
+        raise StatementError(
+            f"KES {line.paid_in_cents / 100:,.2f} is not whole shillings; tabs take whole "
+            "shillings, so settle this one by hand."
+        )
     maybe = pending_candidates(line)
     if maybe:
         names = " or ".join(f"payment {p.id}" for p in maybe)
         raise StatementError(
-            f"Receipt {line.receipt} may be {names}, already paid in PesaTab but without its receipt. "
-            "Attaching it to a tab would count the money twice: use \"This is payment …\" instead."
+            f"Receipt {line.receipt} may be {names}, already paid in PesaTab but without its "
+            "receipt. "
+            'Attaching it to a tab would count the money twice: use "This is payment …" instead.'
         )
     payment = _menu_payment(line, tab, user_id)
     db.session.add(payment)
@@ -136,8 +172,15 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
         if not _claim(line, payment, tab):
             db.session.rollback()
             raise StatementError(already)
-        audit.record("statement.line_attached", bar_id=tab.bar_id, user_id=user_id, line_id=line.id,
-                     tab_id=tab.id, payment_id=payment.id, receipt=line.receipt)
+        audit.record(
+            "statement.line_attached",
+            bar_id=tab.bar_id,
+            user_id=user_id,
+            line_id=line.id,
+            tab_id=tab.id,
+            payment_id=payment.id,
+            receipt=line.receipt,
+        )
         db.session.commit()
     except IntegrityError:  # the receipt is on a payment already (another click won)
         db.session.rollback()
@@ -147,21 +190,30 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
 
 def _claim(line: StatementLine, payment: Payment, tab: Tab) -> bool:
     """Point the line at the payment only if no one else has: exactly one caller wins."""
-    return db.session.execute(
-        update(StatementLine)
-        .where(StatementLine.id == line.id, StatementLine.payment_id.is_(None))
-        .values(payment_id=payment.id, attached_tab_id=tab.id, match_state="matched")
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    return (
+        db.session.execute(
+            update(StatementLine)
+            .where(StatementLine.id == line.id, StatementLine.payment_id.is_(None))
+            .values(payment_id=payment.id, attached_tab_id=tab.id, match_state="matched")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
 def _menu_payment(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
     phone = line.other_party.split(" - ", 1)[0].strip()
     return states.paid_without_push(
-        amount=line.paid_in_cents // 100, receipt=line.receipt, paid_at=line.completion_time,
-        bar_id=tab.bar_id, tab_id=tab.id, purpose=Purpose.C2B,
+        amount=line.paid_in_cents // 100,
+        receipt=line.receipt,
+        paid_at=line.completion_time,
+        bar_id=tab.bar_id,
+        tab_id=tab.id,
+        purpose=Purpose.C2B,
         phone=phone if MASKED_PHONE.fullmatch(phone) else "",
         account_reference=re.sub(r"[^A-Za-z0-9]", "", line.account_no)[:12],
-        description="M-Pesa menu", callback_token=secrets.token_hex(20),
-        message=f"Paid from the M-Pesa menu. Receipt {line.receipt}.", initiated_by_id=user_id,
+        description="M-Pesa menu",
+        callback_token=secrets.token_hex(20),
+        message=f"Paid from the M-Pesa menu. Receipt {line.receipt}.",
+        initiated_by_id=user_id,
     )

@@ -37,7 +37,13 @@ COLUMNS = {  # our name -> the header the portal prints
     "account_no": "A/C No.",
 }
 REQUIRED = ("receipt", "completion_time", "paid_in", "withdrawn", "status", "reason_type")
-TEXT_LIMITS = {"details": 255, "status": 40, "reason_type": 60, "other_party": 120, "account_no": 60}
+TEXT_LIMITS = {
+    "details": 255,
+    "status": 40,
+    "reason_type": 60,
+    "other_party": 120,
+    "account_no": 60,
+}
 
 NO_HEADER = "This does not look like an M-Pesa statement: no 'Receipt No.' header row."
 _RECEIPT = re.compile(r"[A-Z0-9]{1,20}")
@@ -137,7 +143,8 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
             book = load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError):
         raise StatementError(
-            "This file is not a readable Excel workbook (.xlsx). Export the statement again, or save it as CSV."
+            "This file is not a readable Excel workbook (.xlsx). Export the statement again, or "
+            "save it as CSV."
         ) from None
     try:
         sheet = book.worksheets[0]
@@ -152,7 +159,9 @@ def rows_of(filename: str, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
         return _csv_rows(stream)
     if name.endswith(".xlsx"):
         return _xlsx_rows(stream)
-    raise StatementError("Upload the statement as a .csv or .xlsx file, as the M-Pesa portal exports it.")
+    raise StatementError(
+        "Upload the statement as a .csv or .xlsx file, as the M-Pesa portal exports it."
+    )
 
 
 @dataclass
@@ -195,7 +204,9 @@ def _columns(number: int, cells) -> dict[str, int]:
     positions: dict[str, int] = {}
     for index, cell in enumerate(cells):
         positions.setdefault(_norm(cell), index)
-    columns = {key: positions[_norm(label)] for key, label in COLUMNS.items() if _norm(label) in positions}
+    columns = {
+        key: positions[_norm(label)] for key, label in COLUMNS.items() if _norm(label) in positions
+    }
     missing = [f"'{COLUMNS[key]}'" for key in REQUIRED if key not in columns]
     if missing:
         raise StatementError(f"Row {number}: the header has no {', '.join(missing)} column.")
@@ -229,7 +240,9 @@ def parse_line(number: int, cells, columns: dict[str, int]) -> dict | None:
         try:
             line[key] = parse_time(value.get(key))
         except (ValueError, OverflowError, TypeError):
-            raise fail(key, f"'{_text(value[key])}' is not a date and time like 22-11-2026 14:31:12.") from None
+            raise fail(
+                key, f"'{_text(value[key])}' is not a date and time like 22-11-2026 14:31:12."
+            ) from None
     if line["completion_time"] is None:
         raise fail("completion_time", "the completion time is missing.")
     for key in ("paid_in", "withdrawn"):

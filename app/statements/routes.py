@@ -52,7 +52,9 @@ def upload():
         return _index_page(form, 400)
     file = form.statement.data
     try:
-        result = importer.import_statement(current_bar(), current_user.id, file.filename or "", file.stream)
+        result = importer.import_statement(
+            current_bar(), current_user.id, file.filename or "", file.stream
+        )
     except StatementError as err:
         form.statement.errors.append(str(err))
         return _index_page(form, 422)
@@ -65,8 +67,10 @@ def upload():
 def detail(import_id: int):
     record = bar_object_or_404(StatementImport, import_id)
     return render_template(
-        "statements/detail.html", report=matching.report(record),
-        tabs=matching.open_tabs(current_user.bar_id), form=AttachForm(formdata=None),
+        "statements/detail.html",
+        report=matching.report(record),
+        tabs=matching.open_tabs(current_user.bar_id),
+        form=AttachForm(formdata=None),
     )
 
 
@@ -84,14 +88,17 @@ def attach(import_id: int, line_id: int):
     except StatementError as err:
         flash(str(err), "error")
     else:
-        flash(f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.", "success")
+        flash(
+            f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.",
+            "success",
+        )
     return back
 
 
 @bp.post("/<int:import_id>/lines/<int:line_id>/receipt")
 @role_required(*MONEY_ROLES)
 def claim_receipt(import_id: int, line_id: int):
-    """"This line is payment N": a payment paid in PesaTab whose receipt never came."""
+    """ "This line is payment N": a payment paid in PesaTab whose receipt never came."""
     line, back = _line(import_id, line_id)
     form = ReceiptForm()
     if not form.validate():
@@ -103,7 +110,9 @@ def claim_receipt(import_id: int, line_id: int):
     except StatementError as err:
         flash(str(err), "error")
     else:
-        flash(f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success")
+        flash(
+            f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success"
+        )
     return back
 
 
@@ -113,4 +122,6 @@ def _line(import_id: int, line_id: int):
     line = matching.line_of(record, line_id)
     if line is None:
         abort(404)
-    return line, redirect(url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}"))
+    return line, redirect(
+        url_for("statements.detail", import_id=record.id, _anchor=f"line-{line.id}")
+    )

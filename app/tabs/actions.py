@@ -35,17 +35,27 @@ def open_tab(bar: Bar, user_id: int | None, label: str) -> Tab:
 
 def _require_open(tab: Tab) -> None:
     if tab.status != "open":
-        raise TabError(f"This tab is {'closed' if tab.status == 'settled' else 'void'}; open a new one.")
+        raise TabError(
+            f"This tab is {'closed' if tab.status == 'settled' else 'void'}; open a new one."
+        )
 
 
-def add_line(tab: Tab, user_id: int | None, description: str, quantity: int, unit_price: int) -> TabLine:
+def add_line(
+    tab: Tab, user_id: int | None, description: str, quantity: int, unit_price: int
+) -> TabLine:
     _require_open(tab)
     description = " ".join((description or "").split()) or "Amount"
     if quantity < 1 or quantity > 999:
         raise TabError("Quantity is a whole number from 1 to 999.", field="quantity")
     if unit_price < 1 or unit_price > 1_000_000:
         raise TabError("Price is whole shillings, from KES 1.", field="unit_price")
-    line = TabLine(tab=tab, description=description[:80], quantity=quantity, unit_price=unit_price, added_by_id=user_id)
+    line = TabLine(
+        tab=tab,
+        description=description[:80],
+        quantity=quantity,
+        unit_price=unit_price,
+        added_by_id=user_id,
+    )
     db.session.add(line)
     db.session.commit()
     return line
@@ -62,15 +72,32 @@ def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> P
     if amount < 1:
         raise TabError("Enter an amount of at least KES 1.", field="amount")
     if amount > maximum:
-        raise TabError(f"M-Pesa takes at most KES {maximum:,} in one payment; split it across requests.", field="amount")
+        raise TabError(
+            f"M-Pesa takes at most KES {maximum:,} in one payment; split it across requests.",
+            field="amount",
+        )
     if amount > current.requestable:
-        waiting = f" (KES {current.in_flight:,} is already being asked on another phone)" if current.in_flight else ""
-        raise TabError(f"Only KES {current.requestable:,} is left to ask for{waiting}.", field="amount")
+        waiting = (
+            f" (KES {current.in_flight:,} is already being asked on another phone)"
+            if current.in_flight
+            else ""
+        )
+        raise TabError(
+            f"Only KES {current.requestable:,} is left to ask for{waiting}.", field="amount"
+        )
     bar = db.session.get(Bar, tab.bar_id)
-    return send_push(bar, PushRequest(
-        phone=phone, amount=amount, purpose=Purpose.TAB, account_reference=f"TAB{tab.id}",
-        description="Bar tab", tab=tab, initiated_by_id=user_id,
-    ))
+    return send_push(
+        bar,
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose=Purpose.TAB,
+            account_reference=f"TAB{tab.id}",
+            description="Bar tab",
+            tab=tab,
+            initiated_by_id=user_id,
+        ),
+    )
 
 
 def close_tab(tab: Tab, user_id: int | None) -> None:
@@ -80,7 +107,9 @@ def close_tab(tab: Tab, user_id: int | None) -> None:
     if current.in_flight:
         raise TabError("A payment is still in progress on this tab; wait for it to finish.")
     if current.balance != 0:
-        raise TabError(f"KES {current.balance:,} is still owed; it can be closed when the balance is 0.")
+        raise TabError(
+            f"KES {current.balance:,} is still owed; it can be closed when the balance is 0."
+        )
     tab.status, tab.closed_at, tab.closed_by_id = "settled", utcnow(), user_id
     tab.outstanding_at_close = current.balance  # 0: the reconciliation never looks at it again
     audit.record("tab.settled", bar_id=tab.bar_id, tab_id=tab.id)

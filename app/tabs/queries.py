@@ -32,16 +32,22 @@ def tab_list(bar_id: int, search: str = "", limit: int = 100) -> list[TabRow]:
     if search.strip():
         query = query.where(Tab.label.ilike(f"%{search.strip()}%"))
     tabs = db.session.scalars(query).all()
-    return [TabRow(tab, totals) for tab, totals in zip(tabs, _totals_for([t.id for t in tabs]), strict=True)]
+    return [
+        TabRow(tab, totals)
+        for tab, totals in zip(tabs, _totals_for([t.id for t in tabs]), strict=True)
+    ]
 
 
 def _totals_for(tab_ids: list[int]) -> list[Totals]:
     if not tab_ids:
         return []
-    lines = dict(db.session.execute(
-        select(TabLine.tab_id, func.sum(TabLine.quantity * TabLine.unit_price))
-        .where(TabLine.tab_id.in_(tab_ids)).group_by(TabLine.tab_id)
-    ).all())
+    lines = dict(
+        db.session.execute(
+            select(TabLine.tab_id, func.sum(TabLine.quantity * TabLine.unit_price))
+            .where(TabLine.tab_id.in_(tab_ids))
+            .group_by(TabLine.tab_id)
+        ).all()
+    )
     paid_in_flight = {
         tab_id: (paid, flying)
         for tab_id, paid, flying in db.session.execute(
@@ -49,11 +55,17 @@ def _totals_for(tab_ids: list[int]) -> list[Totals]:
                 Payment.tab_id,
                 func.sum(case((Payment.status == PaymentStatus.PAID, Payment.amount), else_=0)),
                 func.sum(case((Payment.status.in_(IN_FLIGHT), Payment.amount), else_=0)),
-            ).where(Payment.tab_id.in_(tab_ids)).group_by(Payment.tab_id)
+            )
+            .where(Payment.tab_id.in_(tab_ids))
+            .group_by(Payment.tab_id)
         ).all()
     }
     return [
-        Totals(int(lines.get(i) or 0), int(paid_in_flight.get(i, (0, 0))[0] or 0), int(paid_in_flight.get(i, (0, 0))[1] or 0))
+        Totals(
+            int(lines.get(i) or 0),
+            int(paid_in_flight.get(i, (0, 0))[0] or 0),
+            int(paid_in_flight.get(i, (0, 0))[1] or 0),
+        )
         for i in tab_ids
     ]
 

@@ -22,7 +22,9 @@ from app.web.security import bar_object_or_404, current_bar, role_required
 bp = Blueprint("tabs", __name__, url_prefix="/tabs")
 
 STAFF = BAR_ROLES
-PUSH_LIMIT_MESSAGE = "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
+PUSH_LIMIT_MESSAGE = (
+    "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
+)
 
 
 def _push_key_bar() -> str:
@@ -37,8 +39,13 @@ def _push_key_user() -> str:
 @role_required(*STAFF)
 def index():
     rows = tab_list(current_user.bar_id, request.args.get("q", ""))
-    return htmx.render("tabs/_list.html", "tabs/index.html", rows=rows,
-                       form=OpenTabForm(formdata=None), q=request.args.get("q", ""))
+    return htmx.render(
+        "tabs/_list.html",
+        "tabs/index.html",
+        rows=rows,
+        form=OpenTabForm(formdata=None),
+        q=request.args.get("q", ""),
+    )
 
 
 @bp.post("/")
@@ -58,9 +65,14 @@ def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status
         pay_form = PayForm(formdata=None, data={"amount": totals.requestable or None})
     payments = [status_context(p, version_of(p, totals)) for p in tab_payments(tab.id)]
     return render_template(
-        "tabs/detail.html", tab=tab, totals=totals, payments=payments,
-        line_form=line_form or LineForm(formdata=None), pay_form=pay_form,
-        void_form=void_form or VoidForm(formdata=None), action=ActionForm(),
+        "tabs/detail.html",
+        tab=tab,
+        totals=totals,
+        payments=payments,
+        line_form=line_form or LineForm(formdata=None),
+        pay_form=pay_form,
+        void_form=void_form or VoidForm(formdata=None),
+        action=ActionForm(),
         push_blocker=_push_blocker(),
     ), status
 
@@ -83,7 +95,9 @@ def add_line(tab_id: int):
     if not form.validate():
         return _tab_page(tab, line_form=form, status=400)
     try:
-        tab_domain.add_line(tab, current_user.id, form.description.data, form.quantity.data, form.unit_price.data)
+        tab_domain.add_line(
+            tab, current_user.id, form.description.data, form.quantity.data, form.unit_price.data
+        )
     except tab_domain.TabError as err:
         flash(str(err), "error")
     return redirect(url_for("tabs.detail", tab_id=tab.id))
@@ -91,8 +105,16 @@ def add_line(tab_id: int):
 
 @bp.post("/<int:tab_id>/pay")
 @role_required(*STAFF)
-@limiter.limit(lambda: current_app.config["PUSH_LIMIT_PER_BAR"], key_func=_push_key_bar, error_message=PUSH_LIMIT_MESSAGE)
-@limiter.limit(lambda: current_app.config["PUSH_LIMIT_PER_USER"], key_func=_push_key_user, error_message=PUSH_LIMIT_MESSAGE)
+@limiter.limit(
+    lambda: current_app.config["PUSH_LIMIT_PER_BAR"],
+    key_func=_push_key_bar,
+    error_message=PUSH_LIMIT_MESSAGE,
+)
+@limiter.limit(
+    lambda: current_app.config["PUSH_LIMIT_PER_USER"],
+    key_func=_push_key_user,
+    error_message=PUSH_LIMIT_MESSAGE,
+)
 def pay(tab_id: int):
     tab = bar_object_or_404(Tab, tab_id)
     form = PayForm()
@@ -115,7 +137,6 @@ def pay(tab_id: int):
     return _pay_panel(tab, form, payment, already)
 
 
-
 def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
     """htmx answer: the pay panel again, plus the payment (new or the one already waiting)
     and the refreshed summary, out of band."""
@@ -124,8 +145,12 @@ def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
         form = PayForm(formdata=None, data={"amount": totals.requestable or None})
     status = 200 if payment is not None or not form.errors else 422
     return render_template(
-        "tabs/_pay_result.html", tab=tab, totals=totals, pay_form=form,
-        payment=status_context(payment, version_of(payment, totals)) if payment else None, already=already,
+        "tabs/_pay_result.html",
+        tab=tab,
+        totals=totals,
+        pay_form=form,
+        payment=status_context(payment, version_of(payment, totals)) if payment else None,
+        already=already,
         push_blocker=_push_blocker(),
     ), status
 
@@ -157,5 +182,3 @@ def void(tab_id: int):
     else:
         flash(f"{tab.label} is void. Any payments already made stay on it.", "success")
     return redirect(url_for("tabs.detail", tab_id=tab.id))
-
-

@@ -36,16 +36,19 @@ def totals_columns(tab_id) -> tuple:
     (a value or a column): one round trip, alone or next to other columns."""
     line_total = (
         select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0))
-        .where(TabLine.tab_id == tab_id).scalar_subquery()
+        .where(TabLine.tab_id == tab_id)
+        .scalar_subquery()
     )
     other = aliased(Payment)  # never correlated with an outer query on payment
     paid = (
         select(func.coalesce(func.sum(other.amount), 0))
-        .where(other.tab_id == tab_id, other.status == PaymentStatus.PAID).scalar_subquery()
+        .where(other.tab_id == tab_id, other.status == PaymentStatus.PAID)
+        .scalar_subquery()
     )
     in_flight = (
         select(func.coalesce(func.sum(other.amount), 0))
-        .where(other.tab_id == tab_id, other.status.in_(IN_FLIGHT)).scalar_subquery()
+        .where(other.tab_id == tab_id, other.status.in_(IN_FLIGHT))
+        .scalar_subquery()
     )
     return line_total, paid, in_flight
 

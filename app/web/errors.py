@@ -10,7 +10,10 @@ from app.web import htmx
 
 MESSAGES = {
     400: ("Something in that request was not right", "Go back, check the form and try again."),
-    403: ("You can't open this page", "Your role does not allow it. Ask the bar's owner if you need it."),
+    403: (
+        "You can't open this page",
+        "Your role does not allow it. Ask the bar's owner if you need it.",
+    ),
     404: ("Page not found", "The page or item does not exist, or belongs to another bar."),
     405: ("That action is not allowed here", "Go back and use the buttons on the page."),
     413: ("That upload is too large", "Choose a smaller file and try again."),
@@ -26,9 +29,7 @@ def init_app(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return request.path.startswith("/api/") or (request.accept_mimetypes.best == "application/json")
 
 
 def render_error(status: int, title: str | None = None, hint: str | None = None):

@@ -21,13 +21,18 @@ class KesField(IntegerField):
             text = text.split(".")[0]
         if not re.fullmatch(r"\d+", text):
             self.data = None
-            message = "Whole shillings only, like 1250." if re.fullmatch(r"\d+\.\d+", text) else "Enter an amount in shillings, like 1250."
+            message = (
+                "Whole shillings only, like 1250."
+                if re.fullmatch(r"\d+\.\d+", text)
+                else "Enter an amount in shillings, like 1250."
+            )
             raise ValueError(message)
         self.data = int(text)
 
 
 class SignInEmail:
-    """WTForms validator: the accounts rule for a sign-in email (app.auth.accounts.email_problem)."""
+    """WTForms validator: the accounts rule for a sign-in email
+    (app.auth.accounts.email_problem)."""
 
     def __call__(self, form, field):
         from app.auth.accounts import email_problem

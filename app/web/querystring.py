@@ -31,14 +31,17 @@ def parse_date(text: str, name: str, errors: dict[str, str]) -> date | None:
 
 
 def small_int(text: str) -> int | None:
-    """A positive id-sized integer, or None (letters, superscripts, 0, or too big for the column)."""
+    """A positive id-sized integer, or None (letters, superscripts, 0, or too big for the
+    column)."""
     if not text.isdecimal() or len(text) > 10:
         return None
     number = int(text)
     return number if 0 < number <= MAX_ID else None
 
 
-def utc_bounds(start: date | None, end: date | None, timezone: str) -> tuple[datetime | None, datetime | None]:
+def utc_bounds(
+    start: date | None, end: date | None, timezone: str
+) -> tuple[datetime | None, datetime | None]:
     """Whole local days [start, end] as naive-UTC [lower, upper), the way times are stored."""
     zone = ZoneInfo(timezone)
 

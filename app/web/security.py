@@ -61,7 +61,8 @@ def _user_with_bar():
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    """Resolve the cookie id `<id>:<session_version>`; a stale version or inactive person is None."""
+    """Resolve the cookie id `<id>:<session_version>`; a stale version or inactive person is
+    None."""
     try:
         raw_id, raw_version = user_id.split(":", 1)
         uid, version = int(raw_id), int(raw_version)
