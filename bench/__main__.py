@@ -16,8 +16,15 @@ from bench import BENCHMARKS, report, stack
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="name", help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks it works, not speed")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="name",
+        help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: checks it works, not speed"
+    )
     parser.add_argument("--out", type=Path, help="folder for the JSON results")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
@@ -27,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.smoke else report.RESULTS)
     names = args.names or list(BENCHMARKS)
     machine = stack.machine()
-    print(f"PesaTab benchmarks ({scale}) on {machine['nproc']} x {machine['cpu_model']}, "
-          f"{machine['ram_gib']} GiB, PostgreSQL {machine['postgresql']}, commit {machine['git_commit']}",
-          flush=True)
+    print(
+        f"PesaTab benchmarks ({scale}) on {machine['nproc']} x {machine['cpu_model']}, "
+        f"{machine['ram_gib']} GiB, PostgreSQL {machine['postgresql']}, "
+        f"commit {machine['git_commit']}",
+        flush=True,
+    )
     results, started = {}, time.monotonic()
     for name in names:
         t0 = time.monotonic()
@@ -39,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one benchmark failing must not hide the others' figures
             traceback.print_exc()
             result = {"error": f"{type(exc).__name__}: {exc}"}
-        result = {"benchmark": name, "scale": scale, "seconds": round(time.monotonic() - t0, 1),
-                  "machine": machine, **result}
+        result = {
+            "benchmark": name,
+            "scale": scale,
+            "seconds": round(time.monotonic() - t0, 1),
+            "machine": machine,
+            **result,
+        }
         results[name] = result
         print(report.table({name: result}), flush=True)
         print(f"({result['seconds']} s)", flush=True)

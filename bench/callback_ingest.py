@@ -30,10 +30,22 @@ from bench.stats import ratio, target, timing
 
 SCALES = {
     # payments per phase; fixed-rate phase = rate x seconds callbacks (duplicates included)
-    "full": {"bars": 300, "rate": 200, "fixed_seconds": 20, "flat_callbacks": 6000, "warmup": 300,
-             "connections": 16},
-    "smoke": {"bars": 5, "rate": 50, "fixed_seconds": 2, "flat_callbacks": 120, "warmup": 20,
-              "connections": 4},
+    "full": {
+        "bars": 300,
+        "rate": 200,
+        "fixed_seconds": 20,
+        "flat_callbacks": 6000,
+        "warmup": 300,
+        "connections": 16,
+    },
+    "smoke": {
+        "bars": 5,
+        "rate": 50,
+        "fixed_seconds": 2,
+        "flat_callbacks": 120,
+        "warmup": 20,
+        "connections": 4,
+    },
 }
 DUPLICATE_SHARE = 0.2
 OUTCOMES = ((0, 0.85), (1032, 0.10), (1, 0.05))  # result code, share
@@ -64,19 +76,36 @@ def _payments(rng: random.Random, bar_ids: list[int], n: int) -> list[dict]:
         phone = f"2547{rng.randrange(20_000_000, 99_999_999)}"
         txn = Transaction(
             checkout_request_id=ids.new_checkout_request_id(now) + secrets.token_hex(3),
-            merchant_request_id=ids.new_merchant_request_id(), shortcode=SHORTCODE,
-            transaction_type="CustomerPayBillOnline", party_a=phone, party_b=SHORTCODE, phone=phone,
-            amount=rng.randrange(50, 5000), account_reference="TAB", transaction_desc="Bar tab",
-            callback_url="", result_code=code, result_desc=callback_desc(code),
-            receipt=ids.new_receipt() if code == 0 else None, created_at=now, resolves_at=now,
+            merchant_request_id=ids.new_merchant_request_id(),
+            shortcode=SHORTCODE,
+            transaction_type="CustomerPayBillOnline",
+            party_a=phone,
+            party_b=SHORTCODE,
+            phone=phone,
+            amount=rng.randrange(50, 5000),
+            account_reference="TAB",
+            transaction_desc="Bar tab",
+            callback_url="",
+            result_code=code,
+            result_desc=callback_desc(code),
+            receipt=ids.new_receipt() if code == 0 else None,
+            created_at=now,
+            resolves_at=now,
             transaction_date=int(ids.eat_timestamp(now)),
         )
-        specs.append({
-            "bar_id": rng.choice(bar_ids), "phone": phone, "amount": txn.amount,
-            "callback_token": secrets.token_hex(20), "checkout_request_id": txn.checkout_request_id,
-            "merchant_request_id": txn.merchant_request_id, "code": code, "receipt": txn.receipt,
-            "body": json.dumps(callback_body(txn, faults)).encode(),
-        })
+        specs.append(
+            {
+                "bar_id": rng.choice(bar_ids),
+                "phone": phone,
+                "amount": txn.amount,
+                "callback_token": secrets.token_hex(20),
+                "checkout_request_id": txn.checkout_request_id,
+                "merchant_request_id": txn.merchant_request_id,
+                "code": code,
+                "receipt": txn.receipt,
+                "body": json.dumps(callback_body(txn, faults)).encode(),
+            }
+        )
     return specs
 
 
@@ -100,8 +129,12 @@ def _stream(rng: random.Random, specs: list[dict]) -> list[dict]:
 
 def _requests(port: int, stream: list[dict]) -> list[bytes]:
     headers = {"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": SHORTCODE}
-    return [loadgen.request_bytes("POST", f"/hooks/stk/{s['callback_token']}", port, body=s["body"],
-                                  headers=headers) for s in stream]
+    return [
+        loadgen.request_bytes(
+            "POST", f"/hooks/stk/{s['callback_token']}", port, body=s["body"], headers=headers
+        )
+        for s in stream
+    ]
 
 
 def _split(total_callbacks: int) -> int:
@@ -120,8 +153,16 @@ def _check_payments(specs: list[dict], callbacks_sent: int, duplicates: int) -> 
 
     by_token = {s["callback_token"]: s for s in specs}
     wrong, examples, seen = 0, [], 0
-    rows = db.session.execute(select(Payment.callback_token, Payment.status, Payment.receipt,
-                                     Payment.paid_amount, Payment.result_code, Payment.inflight_key))
+    rows = db.session.execute(
+        select(
+            Payment.callback_token,
+            Payment.status,
+            Payment.receipt,
+            Payment.paid_amount,
+            Payment.result_code,
+            Payment.inflight_key,
+        )
+    )
     for token, status, receipt, paid_amount, code, inflight in rows:
         spec = by_token.get(token)
         if spec is None:
@@ -135,14 +176,32 @@ def _check_payments(specs: list[dict], callbacks_sent: int, duplicates: int) -> 
             wrong += 1
             if len(examples) < 5:
                 examples.append({"token": token[:8], "status": status, "expected": expected})
-    dispositions = Counter(dict(db.session.execute(
-        select(CallbackEvent.disposition, func.count()).group_by(CallbackEvent.disposition)).all()))
+    dispositions = Counter(
+        dict(
+            db.session.execute(
+                select(CallbackEvent.disposition, func.count()).group_by(CallbackEvent.disposition)
+            ).all()
+        )
+    )
     events = sum(dispositions.values())
-    correct = (seen == len(specs) and wrong == 0 and events == callbacks_sent
-               and dispositions["applied"] == len(specs) and dispositions["duplicate"] == duplicates)
-    return {"payments": len(specs), "payments_found": seen, "payments_wrong": wrong,
-            "examples": examples, "events_stored": events, "callbacks_sent": callbacks_sent,
-            "duplicates_sent": duplicates, "dispositions": dict(dispositions), "all_correct": correct}
+    correct = (
+        seen == len(specs)
+        and wrong == 0
+        and events == callbacks_sent
+        and dispositions["applied"] == len(specs)
+        and dispositions["duplicate"] == duplicates
+    )
+    return {
+        "payments": len(specs),
+        "payments_found": seen,
+        "payments_wrong": wrong,
+        "examples": examples,
+        "events_stored": events,
+        "callbacks_sent": callbacks_sent,
+        "duplicates_sent": duplicates,
+        "dispositions": dict(dispositions),
+        "all_correct": correct,
+    }
 
 
 def _events_after(env: dict, event_id: int, wait_s: float = 120.0) -> tuple[dict, int]:
@@ -155,24 +214,33 @@ def _events_after(env: dict, event_id: int, wait_s: float = 120.0) -> tuple[dict
         newer = CallbackEvent.id > event_id
         deadline, pending = time.monotonic() + wait_s, None
         while time.monotonic() < deadline:
-            pending = db.session.scalar(select(func.count()).where(newer, CallbackEvent.disposition == "pending"))
+            pending = db.session.scalar(
+                select(func.count()).where(newer, CallbackEvent.disposition == "pending")
+            )
             db.session.rollback()
             if not pending:
                 break
             time.sleep(0.1)
-        rows = db.session.execute(select(CallbackEvent.id, CallbackEvent.received_at, CallbackEvent.processed_at)
-                                  .where(newer)).all()
+        rows = db.session.execute(
+            select(CallbackEvent.id, CallbackEvent.received_at, CallbackEvent.processed_at).where(
+                newer
+            )
+        ).all()
     lags = [(done - received).total_seconds() for _, received, done in rows if done is not None]
     done_at = [done for _, _, done in rows if done is not None]
     span = (max(done_at) - min(r for _, r, _ in rows)).total_seconds() if done_at else None
-    figures = {**timing(lags), "pending_after_wait": pending or 0,
-               "applied_per_s": round(len(lags) / span, 1) if span else None}
+    figures = {
+        **timing(lags),
+        "pending_after_wait": pending or 0,
+        "applied_per_s": round(len(lags) / span, 1) if span else None,
+    }
     return figures, max((row[0] for row in rows), default=event_id)
 
 
 def _statements_per_callback(env: dict, bar_id: int, n: int = 20) -> dict:
     """SQL statements and commits for a paid callback and for its duplicate, counted through the
-    app's own engine in this process (what a worker runs, minus gunicorn): not noisy, unlike time."""
+    app's own engine in this process (what a worker runs, minus gunicorn): not noisy, unlike
+    time."""
     from sqlalchemy import event as sa_event
 
     from app.extensions import db
@@ -181,8 +249,10 @@ def _statements_per_callback(env: dict, bar_id: int, n: int = 20) -> dict:
     specs = [spec for spec in _payments(random.Random(9), [bar_id], 3 * n) if spec["code"] == 0][:n]
     headers = {"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": SHORTCODE}
     counts: Counter = Counter()
-    listeners = {"before_cursor_execute": lambda *a: counts.update(["statements"]),
-                 "commit": lambda *a: counts.update(["commits"])}
+    listeners = {
+        "before_cursor_execute": lambda *a: counts.update(["statements"]),
+        "commit": lambda *a: counts.update(["commits"]),
+    }
     figures = {}
     with stack.app_context(env) as app:
         seed.sent_payments(specs)
@@ -192,7 +262,9 @@ def _statements_per_callback(env: dict, bar_id: int, n: int = 20) -> dict:
                 sa_event.listen(db.engine, name, fn)
             try:
                 for spec in specs:
-                    client.post(f"/hooks/stk/{spec['callback_token']}", data=spec["body"], headers=headers)
+                    client.post(
+                        f"/hooks/stk/{spec['callback_token']}", data=spec["body"], headers=headers
+                    )
                 if app.config["CALLBACK_APPLY"] == "background":
                     applier.applier_for(app).wait(timeout=30)
             finally:
@@ -233,8 +305,10 @@ def run(scale: str = "full") -> dict:
             }
             seed.sent_payments([p for group in sets.values() for p in group])
         streams = {name: _stream(rng, specs) for name, specs in sets.items()}
-        with stack.Gunicorn("bench.wsgi_app:app", env) as app_server, \
-                stack.Gunicorn("bench.wsgi_baseline:app", env) as base_server:
+        with (
+            stack.Gunicorn("bench.wsgi_app:app", env) as app_server,
+            stack.Gunicorn("bench.wsgi_baseline:app", env) as base_server,
+        ):
             phases = _run_phases(s, streams, {"baseline": base_server, "app": app_server}, url, env)
         with stack.app_context(env) as app:
             every = [p for group in sets.values() for p in group]
@@ -250,20 +324,33 @@ def _run_phases(s: dict, streams: dict, servers: dict, url: str, env: dict) -> d
     phase, its apply lag (waiting for any callback still being applied before going on)."""
     phases = {}
     for server in servers.values():
-        job = loadgen.Job(server.port, _requests(server.port, streams["warmup"]), connections=s["connections"],
-                          time_limit=60)
+        job = loadgen.Job(
+            server.port,
+            _requests(server.port, streams["warmup"]),
+            connections=s["connections"],
+            time_limit=60,
+        )
         loadgen.run(job)
     _, last_event = _events_after(env, 0)
     offsets = loadgen.fixed_rate(len(streams["fixed"]), s["rate"])
     for label, server in servers.items():
-        job = loadgen.Job(server.port, _requests(server.port, streams["fixed"]), offsets=offsets,
-                          connections=64, time_limit=s["fixed_seconds"] * 3 + 10)
+        job = loadgen.Job(
+            server.port,
+            _requests(server.port, streams["fixed"]),
+            offsets=offsets,
+            connections=64,
+            time_limit=s["fixed_seconds"] * 3 + 10,
+        )
         phases[f"fixed_{label}"] = run_phase(job, server, url)
         if label == "app":
             phases["fixed_app"]["apply_lag"], last_event = _events_after(env, last_event)
     for label, server in servers.items():
-        job = loadgen.Job(server.port, _requests(server.port, streams["flat"]), connections=s["connections"],
-                          time_limit=120)
+        job = loadgen.Job(
+            server.port,
+            _requests(server.port, streams["flat"]),
+            connections=s["connections"],
+            time_limit=120,
+        )
         phases[f"flat_{label}"] = run_phase(job, server, url)
         if label == "app":
             phases["flat_app"]["apply_lag"], last_event = _events_after(env, last_event)
@@ -278,31 +365,93 @@ def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str) ->
     applied = flat["apply_lag"]["applied_per_s"]
     paid, duplicate = statements["paid"], statements["duplicate"]
     targets = [
-        target("flat-out callbacks/s vs baseline", flat["throughput"], "callbacks/s", ">= 0.7 x baseline",
-               (tput_ratio or 0) >= 0.7, baseline=base_flat["throughput"], ratio_value=tput_ratio,
-               note=f"acknowledged; CALLBACK_APPLY={mode}"),
-        target(f"p99 latency at {s['rate']}/s", fixed["latency"]["p99_ms"], "ms", "< 20 ms",
-               (fixed["latency"]["p99_ms"] or 1e9) < 20, baseline=base_fixed["latency"]["p99_ms"],
-               ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"])),
-        target(f"p50 latency at {s['rate']}/s", fixed["latency"]["p50_ms"], "ms", "(reported)", True,
-               baseline=base_fixed["latency"]["p50_ms"],
-               ratio_value=ratio(fixed["latency"]["p50_ms"], base_fixed["latency"]["p50_ms"])),
-        target("flat-out p99 latency", flat["latency"]["p99_ms"], "ms", "(reported)", True,
-               baseline=base_flat["latency"]["p99_ms"],
-               ratio_value=ratio(flat["latency"]["p99_ms"], base_flat["latency"]["p99_ms"])),
-        target("flat-out callbacks applied/s (end to end)", applied, "callbacks/s", "(reported)", True,
-               baseline=base_flat["throughput"], ratio_value=ratio(applied, base_flat["throughput"]),
-               note="from the first callback received to the last one applied"),
-        target(f"apply lag p99 at {s['rate']}/s (received to paid)", fixed["apply_lag"]["p99_ms"], "ms",
-               "(reported)", True, note=f"p50 {fixed['apply_lag']['p50_ms']} ms"),
-        target("flat-out apply lag p99", flat["apply_lag"]["p99_ms"], "ms", "(reported)", True,
-               note=f"p50 {flat['apply_lag']['p50_ms']} ms, max {flat['apply_lag']['max_ms']} ms"),
-        target("SQL statements per paid callback", paid.get("statements", 0), "statements", "(reported)", True,
-               note=f"{paid.get('commits', 0)} commits; a duplicate: {duplicate.get('statements', 0)} statements, "
-                    f"{duplicate.get('commits', 0)} commits"),
+        target(
+            "flat-out callbacks/s vs baseline",
+            flat["throughput"],
+            "callbacks/s",
+            ">= 0.7 x baseline",
+            (tput_ratio or 0) >= 0.7,
+            baseline=base_flat["throughput"],
+            ratio_value=tput_ratio,
+            note=f"acknowledged; CALLBACK_APPLY={mode}",
+        ),
+        target(
+            f"p99 latency at {s['rate']}/s",
+            fixed["latency"]["p99_ms"],
+            "ms",
+            "< 20 ms",
+            (fixed["latency"]["p99_ms"] or 1e9) < 20,
+            baseline=base_fixed["latency"]["p99_ms"],
+            ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"]),
+        ),
+        target(
+            f"p50 latency at {s['rate']}/s",
+            fixed["latency"]["p50_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=base_fixed["latency"]["p50_ms"],
+            ratio_value=ratio(fixed["latency"]["p50_ms"], base_fixed["latency"]["p50_ms"]),
+        ),
+        target(
+            "flat-out p99 latency",
+            flat["latency"]["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=base_flat["latency"]["p99_ms"],
+            ratio_value=ratio(flat["latency"]["p99_ms"], base_flat["latency"]["p99_ms"]),
+        ),
+        target(
+            "flat-out callbacks applied/s (end to end)",
+            applied,
+            "callbacks/s",
+            "(reported)",
+            True,
+            baseline=base_flat["throughput"],
+            ratio_value=ratio(applied, base_flat["throughput"]),
+            note="from the first callback received to the last one applied",
+        ),
+        target(
+            f"apply lag p99 at {s['rate']}/s (received to paid)",
+            fixed["apply_lag"]["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            note=f"p50 {fixed['apply_lag']['p50_ms']} ms",
+        ),
+        target(
+            "flat-out apply lag p99",
+            flat["apply_lag"]["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            note=f"p50 {flat['apply_lag']['p50_ms']} ms, max {flat['apply_lag']['max_ms']} ms",
+        ),
+        target(
+            "SQL statements per paid callback",
+            paid.get("statements", 0),
+            "statements",
+            "(reported)",
+            True,
+            note=f"{paid.get('commits', 0)} commits; a duplicate: "
+            f"{duplicate.get('statements', 0)} statements, "
+            f"{duplicate.get('commits', 0)} commits",
+        ),
         target("HTTP errors (all phases)", errors, "requests", "0", errors == 0),
-        target("every payment correct afterwards", check["all_correct"], "", "yes", check["all_correct"],
-               note=f"{check['payments']} payments, {check['events_stored']} events stored"),
+        target(
+            "every payment correct afterwards",
+            check["all_correct"],
+            "",
+            "yes",
+            check["all_correct"],
+            note=f"{check['payments']} payments, {check['events_stored']} events stored",
+        ),
     ]
-    return {"settings": {**s, "callback_apply": mode}, "phases": phases, "check": check,
-            "statements_per_callback": statements, "targets": targets}
+    return {
+        "settings": {**s, "callback_apply": mode},
+        "phases": phases,
+        "check": check,
+        "statements_per_callback": statements,
+        "targets": targets,
+    }

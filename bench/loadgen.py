@@ -62,11 +62,16 @@ class Outcome:
         return [lat for s, lat in zip(self.statuses, self.latency, strict=True) if s in statuses]
 
 
-def request_bytes(method: str, path: str, port: int, *, body: bytes = b"",
-                  headers: dict[str, str] | None = None) -> bytes:
+def request_bytes(
+    method: str, path: str, port: int, *, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
     """One HTTP/1.1 request, ready to write to a socket."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "Connection: keep-alive",
-             "User-Agent: pesatab-bench/1"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {HOST}:{port}",
+        "Connection: keep-alive",
+        "User-Agent: pesatab-bench/1",
+    ]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
     if body or method in ("POST", "PUT", "PATCH"):
@@ -215,7 +220,9 @@ class _Runner:
             tasks.append(asyncio.create_task(self.one(i, due)))
         if not tasks:
             return
-        _, late = await asyncio.wait(tasks, timeout=max(1.0, deadline + self.job.timeout - loop.time()))
+        _, late = await asyncio.wait(
+            tasks, timeout=max(1.0, deadline + self.job.timeout - loop.time())
+        )
         for task in late:  # still queued for a connection: left as never sent (-1)
             task.cancel()
 
@@ -243,8 +250,15 @@ class _Runner:
         elapsed = (self.last - self.first) if self.first is not None and self.last else 0.0
         n = self.attempted
         bodies = [self.bodies.get(i, b"") for i in range(min(self.job.keep_bodies, n))]
-        return Outcome(self.statuses[:n], self.latency[:n], self.service[:n], elapsed, self.errors,
-                       bodies, self.reconnects)
+        return Outcome(
+            self.statuses[:n],
+            self.latency[:n],
+            self.service[:n],
+            elapsed,
+            self.errors,
+            bodies,
+            self.reconnects,
+        )
 
 
 def execute(job: Job) -> Outcome:
@@ -273,8 +287,9 @@ def fixed_rate(n: int, rate: float) -> list[float]:
     return [i / rate for i in range(n)]
 
 
-def wait_until_up(port: int, path: str = "/_bench/hello", timeout: float = 30.0,
-                  alive=lambda: True) -> None:
+def wait_until_up(
+    port: int, path: str = "/_bench/hello", timeout: float = 30.0, alive=lambda: True
+) -> None:
     """Block until `GET path` answers 200 (the server is accepting and the app is loaded)."""
     data = request_bytes("GET", path, port)
 

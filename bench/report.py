@@ -17,8 +17,12 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def phase_summary(outcome: Outcome) -> dict:
     """Throughput (answered 2xx per second), latency and service time, errors."""
-    ok_latency = [lat for s, lat in zip(outcome.statuses, outcome.latency, strict=True) if 200 <= s < 300]
-    ok_service = [t for s, t in zip(outcome.statuses, outcome.service, strict=True) if 200 <= s < 300]
+    ok_latency = [
+        lat for s, lat in zip(outcome.statuses, outcome.latency, strict=True) if 200 <= s < 300
+    ]
+    ok_service = [
+        t for s, t in zip(outcome.statuses, outcome.service, strict=True) if 200 <= s < 300
+    ]
     statuses = Counter(outcome.statuses)
     return {
         "requests": len(outcome.statuses),
@@ -69,11 +73,24 @@ def table(results: dict[str, dict]) -> str:
             rows.append((name, "FAILED TO RUN", result["error"][:60], "", "", "", "NO"))
             continue
         for t in result.get("targets", []):
-            figure = f"{_cell(t['figure'])} {t['unit']}".strip() if t["unit"] else _cell(t["figure"])
-            rows.append((name, t["target"], figure, _cell(t["baseline"]), _cell(t["ratio"]), t["goal"],
-                         _cell(t["met"])))
+            figure = (
+                f"{_cell(t['figure'])} {t['unit']}".strip() if t["unit"] else _cell(t["figure"])
+            )
+            rows.append(
+                (
+                    name,
+                    t["target"],
+                    figure,
+                    _cell(t["baseline"]),
+                    _cell(t["ratio"]),
+                    t["goal"],
+                    _cell(t["met"]),
+                )
+            )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -99,22 +116,35 @@ def results_block(folder: Path = RESULTS) -> str:
     lines = []
     for name, result in found.items():
         m = result["machine"]
-        lines.append(f"- `{name}`: {m['timestamp']}, {result['seconds']} s, commit {str(m['git_commit'])[:10]}"
-                     f"{' (uncommitted changes)' if m.get('git_dirty') else ''}, load average before "
-                     f"{m['load_average'][0]}")
+        lines.append(
+            f"- `{name}`: {m['timestamp']}, {result['seconds']} s, "
+            f"commit {str(m['git_commit'])[:10]}"
+            f"{' (uncommitted changes)' if m.get('git_dirty') else ''}, load average before "
+            f"{m['load_average'][0]}"
+        )
     m = next(iter(found.values()))["machine"]
-    head = (f"Machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
-            f"Python {m['python']}, PostgreSQL {m['postgresql']}, gunicorn {m['gunicorn']} "
-            f"(`{' '.join(m['gunicorn_args'])}`), SQLAlchemy {m['sqlalchemy']}, psycopg {m['psycopg']}.")
-    rows = ["| benchmark | target | figure | baseline | ratio | goal | met |", "|---|---|---|---|---|---|---|"]
+    head = (
+        f"Machine: {m['nproc']} x {m['cpu_model']}, {m['ram_gib']} GiB RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}, PostgreSQL {m['postgresql']}, gunicorn {m['gunicorn']} "
+        f"(`{' '.join(m['gunicorn_args'])}`), SQLAlchemy {m['sqlalchemy']}, psycopg {m['psycopg']}."
+    )
+    rows = [
+        "| benchmark | target | figure | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, result in found.items():
         if "error" in result:
             rows.append(f"| {name} | FAILED TO RUN: {result['error'][:80]} | | | | | NO |")
             continue
         for t in result.get("targets", []):
-            figure = f"{_cell(t['figure'])} {t['unit']}".strip() if t["unit"] else _cell(t["figure"])
-            rows.append(f"| {name} | {t['target']} | {figure} | {_cell(t['baseline'])} | {_cell(t['ratio'])} "
-                        f"| {t['goal']} | {'**' + _cell(t['met']) + '**' if not t['met'] else _cell(t['met'])} |")
+            figure = (
+                f"{_cell(t['figure'])} {t['unit']}".strip() if t["unit"] else _cell(t["figure"])
+            )
+            met = "**" + _cell(t["met"]) + "**" if not t["met"] else _cell(t["met"])
+            rows.append(
+                f"| {name} | {t['target']} | {figure} | {_cell(t['baseline'])} "
+                f"| {_cell(t['ratio'])} | {t['goal']} | {met} |"
+            )
     return "\n".join([head, "", *lines, "", *rows])
 
 

@@ -23,7 +23,9 @@ def insert_rows(table, rows: Sequence[dict], *, returning=None) -> list:
         chunk = rows[start : start + BATCH]
         statement = insert(table)
         if returning is not None:
-            result = db.session.execute(statement.returning(returning, sort_by_parameter_order=True), chunk)
+            result = db.session.execute(
+                statement.returning(returning, sort_by_parameter_order=True), chunk
+            )
             found.extend(result.scalars().all())
         else:
             db.session.execute(statement, chunk)
@@ -34,8 +36,14 @@ def insert_rows(table, rows: Sequence[dict], *, returning=None) -> list:
 def bars(n: int, prefix: str = "Bench Bar") -> list[int]:
     """`n` live bars; returns their ids."""
     rows = [
-        {"name": f"{prefix} {i}", "slug": f"{prefix.lower().replace(' ', '-')}-{i}-{secrets.token_hex(3)}",
-         "timezone": "Africa/Nairobi", "mpesa_enabled": True, "setup_state": "live", "created_at": utcnow()}
+        {
+            "name": f"{prefix} {i}",
+            "slug": f"{prefix.lower().replace(' ', '-')}-{i}-{secrets.token_hex(3)}",
+            "timezone": "Africa/Nairobi",
+            "mpesa_enabled": True,
+            "setup_state": "live",
+            "created_at": utcnow(),
+        }
         for i in range(1, n + 1)
     ]
     return insert_rows(Bar.__table__, rows, returning=Bar.__table__.c.id)
@@ -46,21 +54,46 @@ def users(bar_ids: Iterable[int], role: str, per_bar: int = 1) -> list[tuple[int
     rows = []
     for bar_id in bar_ids:
         for n in range(per_bar):
-            rows.append({"bar_id": bar_id, "name": f"{role.title()} {bar_id}-{n}",
-                         "email": f"{role}{n}.{bar_id}.{secrets.token_hex(3)}@bench.example.com",
-                         "password_hash": None, "role": role, "active": True, "session_version": 1,
-                         "created_at": utcnow()})
+            rows.append(
+                {
+                    "bar_id": bar_id,
+                    "name": f"{role.title()} {bar_id}-{n}",
+                    "email": f"{role}{n}.{bar_id}.{secrets.token_hex(3)}@bench.example.com",
+                    "password_hash": None,
+                    "role": role,
+                    "active": True,
+                    "session_version": 1,
+                    "created_at": utcnow(),
+                }
+            )
     ids = insert_rows(User.__table__, rows, returning=User.__table__.c.id)
     return [(uid, row["bar_id"]) for uid, row in zip(ids, rows, strict=True)]
 
 
 def tabs_with_lines(bar_ids: Sequence[int], opened_by: Sequence[int | None]) -> list[int]:
     """One open tab per entry, with three lines (KES 1,350 in all)."""
-    rows = [{"bar_id": bar_id, "label": f"Table {i % 40 + 1}", "status": "open", "opened_by_id": uid,
-             "opened_at": utcnow()} for i, (bar_id, uid) in enumerate(zip(bar_ids, opened_by, strict=True))]
+    rows = [
+        {
+            "bar_id": bar_id,
+            "label": f"Table {i % 40 + 1}",
+            "status": "open",
+            "opened_by_id": uid,
+            "opened_at": utcnow(),
+        }
+        for i, (bar_id, uid) in enumerate(zip(bar_ids, opened_by, strict=True))
+    ]
     ids = insert_rows(Tab.__table__, rows, returning=Tab.__table__.c.id)
-    lines = [{"tab_id": tab_id, "description": what, "quantity": q, "unit_price": price, "created_at": utcnow()}
-             for tab_id in ids for what, q, price in (("Tusker", 4, 250), ("Nyama choma", 1, 300), ("Soda", 2, 25))]
+    lines = [
+        {
+            "tab_id": tab_id,
+            "description": what,
+            "quantity": q,
+            "unit_price": price,
+            "created_at": utcnow(),
+        }
+        for tab_id in ids
+        for what, q, price in (("Tusker", 4, 250), ("Nyama choma", 1, 300), ("Soda", 2, 25))
+    ]
     insert_rows(TabLine.__table__, lines)
     return ids
 
@@ -73,21 +106,35 @@ def sent_payments(specs: Sequence[dict]) -> list[int]:
     now = utcnow()
     rows = []
     for n, spec in enumerate(specs):
-        rows.append({
-            "bar_id": spec["bar_id"], "tab_id": spec.get("tab_id"),
-            "purpose": "tab" if spec.get("tab_id") else "api", "phone": spec["phone"],
-            "amount": spec["amount"], "account_reference": f"TAB{n % 100000}", "description": "Bar tab",
-            "status": "sent", "callback_token": spec["callback_token"],
-            "inflight_key": f"{spec['bar_id']}:bench{n}:{spec['phone']}",
-            "checkout_request_id": spec["checkout_request_id"],
-            "merchant_request_id": spec["merchant_request_id"], "credential_revision": 1,
-            "flagged": False, "query_attempts": 0, "next_query_at": now + timedelta(minutes=30),
-            "created_at": now - timedelta(seconds=5), "sent_at": now - timedelta(seconds=4), "updated_at": now,
-        })
+        rows.append(
+            {
+                "bar_id": spec["bar_id"],
+                "tab_id": spec.get("tab_id"),
+                "purpose": "tab" if spec.get("tab_id") else "api",
+                "phone": spec["phone"],
+                "amount": spec["amount"],
+                "account_reference": f"TAB{n % 100000}",
+                "description": "Bar tab",
+                "status": "sent",
+                "callback_token": spec["callback_token"],
+                "inflight_key": f"{spec['bar_id']}:bench{n}:{spec['phone']}",
+                "checkout_request_id": spec["checkout_request_id"],
+                "merchant_request_id": spec["merchant_request_id"],
+                "credential_revision": 1,
+                "flagged": False,
+                "query_attempts": 0,
+                "next_query_at": now + timedelta(minutes=30),
+                "created_at": now - timedelta(seconds=5),
+                "sent_at": now - timedelta(seconds=4),
+                "updated_at": now,
+            }
+        )
     return insert_rows(Payment.__table__, rows, returning=Payment.__table__.c.id)
 
 
-def session_cookies(app, user_ids: Sequence[int], user_agent: str = "pesatab-bench/1") -> dict[int, str]:
+def session_cookies(
+    app, user_ids: Sequence[int], user_agent: str = "pesatab-bench/1"
+) -> dict[int, str]:
     """A signed-in session cookie for each user, as a browser holds it once it has loaded a page
     after signing in: Flask-Login's fields (same signature, same session-protection identifier
     for this client) and Flask-WTF's CSRF secret (every page sets it; without it each poll would
@@ -102,7 +149,10 @@ def session_cookies(app, user_ids: Sequence[int], user_agent: str = "pesatab-ben
     cookies = {}
     environ = {"REMOTE_ADDR": "127.0.0.1"}
     for uid in user_ids:
-        with app.app_context(), app.test_request_context("/", environ_base=environ, headers={"User-Agent": user_agent}):
+        with (
+            app.app_context(),
+            app.test_request_context("/", environ_base=environ, headers={"User-Agent": user_agent}),
+        ):
             from flask import session
 
             login_user(people[uid])

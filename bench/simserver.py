@@ -41,11 +41,15 @@ class OAuthCounter:
         if path == "/_bench/oauth":
             with self._lock:
                 body = json.dumps(self.fetches).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         if path.endswith(OAUTH_PATH):
             with self._lock:
-                self.fetches.append({"key": _basic_key(environ.get("HTTP_AUTHORIZATION", "")), "at": self.clock()})
+                self.fetches.append(
+                    {"key": _basic_key(environ.get("HTTP_AUTHORIZATION", "")), "at": self.clock()}
+                )
         return self.app(environ, start_response)
 
 
@@ -73,8 +77,9 @@ def main() -> None:
     state = SimulatorState()
     # The control API's secret comes from the parent (DARAJA_SIMULATOR_SECRET), never argv.
     counter = build(state, args.apps, new_secret())
-    server = make_server("127.0.0.1", args.port, counter, threaded=True,
-                         request_handler=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", args.port, counter, threaded=True, request_handler=_QuietHandler
+    )
     try:
         server.serve_forever(poll_interval=0.1)
     finally:

@@ -41,9 +41,20 @@ WORKERS = 2
 THREADS = 4
 GUNICORN_ENV = {"WEB_CONCURRENCY": str(WORKERS), "GUNICORN_THREADS": str(THREADS)}
 GUNICORN_ARGS = (
-    ["--config", "bench/gunicorn_bench.conf.py"] if (ROOT / "gunicorn.conf.py").exists()
-    else ["--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS), "--keep-alive", "5",
-          "--timeout", "60"]
+    ["--config", "bench/gunicorn_bench.conf.py"]
+    if (ROOT / "gunicorn.conf.py").exists()
+    else [
+        "--workers",
+        str(WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(THREADS),
+        "--keep-alive",
+        "5",
+        "--timeout",
+        "60",
+    ]
 ) + ["--log-level", "warning", "--graceful-timeout", "5"]
 UNLIMITED = "1000000 per minute"  # rate limits would measure Flask-Limiter, not PesaTab
 
@@ -116,8 +127,12 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
 def migrate(env: dict[str, str]) -> None:
     """`flask db upgrade`, in a subprocess, as production runs it before the workers start."""
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=180,
+        [sys.executable, "-m", "flask", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     if result.returncode != 0:
         raise RuntimeError(f"flask db upgrade failed:\n{result.stderr[-4000:]}")
@@ -131,8 +146,14 @@ def app_context(env: dict[str, str]) -> Iterator:
 
     # One process, no requests served: its limits stay in memory. The limiter object is shared
     # by every app in the process, so pointing this one at Redis would move the tests' too.
-    app = create_app(environ={**env, "RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_KEY_PREFIX": "",
-                              "WEB_CONCURRENCY": "1"})
+    app = create_app(
+        environ={
+            **env,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATELIMIT_KEY_PREFIX": "",
+            "WEB_CONCURRENCY": "1",
+        }
+    )
     with app.app_context():
         try:
             yield app
@@ -153,8 +174,15 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn <module>` on 127.0.0.1 with GUNICORN_ARGS, started and stopped by us."""
 
-    def __init__(self, module: str, env: dict[str, str], *, port: int | None = None,
-                 ready_path: str = "/_bench/hello", extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        ready_path: str = "/_bench/hello",
+        extra_args: list[str] | None = None,
+    ):
         self.module, self.env, self.ready_path = module, env, ready_path
         self.port = port or free_port()
         self.extra_args = extra_args or []
@@ -166,16 +194,36 @@ class Gunicorn:
         return f"http://{loadgen.HOST}:{self.port}"
 
     def start(self) -> Gunicorn:
-        args = [sys.executable, "-m", "gunicorn", *GUNICORN_ARGS, *self.extra_args,
-                "--bind", f"{loadgen.HOST}:{self.port}", "--chdir", str(ROOT), self.module]
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            *GUNICORN_ARGS,
+            *self.extra_args,
+            "--bind",
+            f"{loadgen.HOST}:{self.port}",
+            "--chdir",
+            str(ROOT),
+            self.module,
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            loadgen.wait_until_up(self.port, self.ready_path, alive=lambda: self.proc.poll() is None)
+            loadgen.wait_until_up(
+                self.port, self.ready_path, alive=lambda: self.proc.poll() is None
+            )
             self._wait_for_workers()
         except Exception:
             self.stop()
-            raise RuntimeError(f"gunicorn {self.module} did not start:\n{self.log()[-4000:]}") from None
+            raise RuntimeError(
+                f"gunicorn {self.module} did not start:\n{self.log()[-4000:]}"
+            ) from None
         return self
 
     def _wait_for_workers(self, timeout: float = 30.0) -> None:
@@ -300,7 +348,12 @@ def _cpu_by_process() -> dict[int, tuple[str, float]]:
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline = (
+                Path(f"/proc/{entry}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
+            )
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
@@ -314,7 +367,9 @@ class CpuMeter:
     the end ("other": a neighbour's test run shows up here, and explains drift). The load
     generator reports its own CPU (report.run_phase adds it)."""
 
-    def __init__(self, worker_pids: list[int], database_url: str, named: dict[str, int] | None = None):
+    def __init__(
+        self, worker_pids: list[int], database_url: str, named: dict[str, int] | None = None
+    ):
         self.workers = set(worker_pids)
         self.named = {pid: name for name, pid in (named or {}).items()}
         self.db_name = database_url.rsplit("/", 1)[-1]

@@ -46,8 +46,17 @@ def compare(measured: dict, baseline: dict) -> dict:
     }
 
 
-def target(name: str, figure, unit: str, goal: str, met: bool, *, baseline=None,
-           ratio_value=None, note: str | None = None) -> dict:
+def target(
+    name: str,
+    figure,
+    unit: str,
+    goal: str,
+    met: bool,
+    *,
+    baseline=None,
+    ratio_value=None,
+    note: str | None = None,
+) -> dict:
     """One line of the results table: a figure, its baseline and ratio, the goal, met or not."""
     return {
         "target": name,

@@ -61,9 +61,18 @@ def _bars_with_credentials(n: int) -> list:
     bars = []
     for bar_id, (key, secret) in zip(seed.bars(n, "Token Bar"), app_credentials(n), strict=True):
         bar = db.session.get(Bar, bar_id)
-        vault.save(bar, vault.CredentialInput(
-            environment="sandbox", kind="paybill", shortcode=SANDBOX_SHORTCODE, till_number=None,
-            consumer_key=key, consumer_secret=secret, passkey=SANDBOX_PASSKEY))
+        vault.save(
+            bar,
+            vault.CredentialInput(
+                environment="sandbox",
+                kind="paybill",
+                shortcode=SANDBOX_SHORTCODE,
+                till_number=None,
+                consumer_key=key,
+                consumer_secret=secret,
+                passkey=SANDBOX_PASSKEY,
+            ),
+        )
         cred = vault.credential_for(bar)
         cred.verified_revision, cred.verified_at = cred.revision, utcnow()
         bar.setup_state = "live"
@@ -72,7 +81,9 @@ def _bars_with_credentials(n: int) -> list:
     return bars
 
 
-def _classify(fetches: list[dict], keys: dict[str, int], revocations: list[float], start: float) -> dict:
+def _classify(
+    fetches: list[dict], keys: dict[str, int], revocations: list[float], start: float
+) -> dict:
     """Why each fetch happened: first, forced (the first after a revocation), lifetime (the token
     was used up), or repeat (the bar's token was still good: another process's cache, or waste)."""
     causes: Counter = Counter()
@@ -110,10 +121,13 @@ def simulated_hour(url: str, env: dict, s: dict) -> dict:
     rng = random.Random(6)
     with LiveServer(counter) as daraja:
         with stack.app_context({**env, "DARAJA_BASE_URL": daraja.url}) as app:
-            # The app's own cache (shared through the database, as in production), on the fake clock.
+            # The app's own cache (shared through the database, as in production),
+            # on the fake clock.
             app.extensions["pesatab_daraja_tokens"] = build_token_cache(clock=clock.time)
             bars = _bars_with_credentials(s["bars"])
-            keys = {key: bar.id for bar, (key, _) in zip(bars, app_credentials(s["bars"]), strict=True)}
+            keys = {
+                key: bar.id for bar, (key, _) in zip(bars, app_credentials(s["bars"]), strict=True)
+            }
             bar_ids, bar_model = [bar.id for bar in bars], type(bars[0])
             times = sorted(rng.uniform(0, s["hour"]) for _ in range(s["pushes"]))
             revocations, pending = [], list(s["revoke_at"])
@@ -124,14 +138,26 @@ def simulated_hour(url: str, env: dict, s: dict) -> dict:
                     revocations.append(pending.pop(0))
                 clock.now = start + offset
                 bar = db.session.get(bar_model, rng.choice(bar_ids))
-                payment = start_push(bar, PushRequest(phone=f"25472{n:07d}", amount=100, purpose="api",
-                                                      account_reference=f"R{n}", description="Bench"))
+                payment = start_push(
+                    bar,
+                    PushRequest(
+                        phone=f"25472{n:07d}",
+                        amount=100,
+                        purpose="api",
+                        account_reference=f"R{n}",
+                        description="Bench",
+                    ),
+                )
                 statuses[payment.status] += 1
                 db.session.remove()
         state.close()
     fetches = _classify(counter.fetches, keys, revocations, start)
-    return {"pushes": len(times), "statuses": dict(statuses), "revocations_at_s": revocations,
-            "fetches": fetches}
+    return {
+        "pushes": len(times),
+        "statuses": dict(statuses),
+        "revocations_at_s": revocations,
+        "fetches": fetches,
+    }
 
 
 def production_shaped(url: str, env: dict, s: dict) -> dict:
@@ -139,25 +165,46 @@ def production_shaped(url: str, env: dict, s: dict) -> dict:
     sim_port = stack.free_port()
     control = {CONTROL_HEADER: secrets.token_urlsafe(32)}  # the simulator's control secret
     # One more Daraja app than bars: the baseline's own, so its token is not counted as a bar's.
-    sim = subprocess.Popen([sys.executable, "-m", "bench.simserver", "--port", str(sim_port),
-                            "--apps", str(s["bars"] + 1)], cwd=stack.ROOT,
-                           env={**env, CONTROL_ENV: control[CONTROL_HEADER]},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.simserver",
+            "--port",
+            str(sim_port),
+            "--apps",
+            str(s["bars"] + 1),
+        ],
+        cwd=stack.ROOT,
+        env={**env, CONTROL_ENV: control[CONTROL_HEADER]},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         loadgen.wait_until_up(sim_port, "/_bench/oauth")
         port = stack.free_port()
-        app_env = {**env, "DARAJA_BASE_URL": f"http://127.0.0.1:{sim_port}",
-                   "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+        app_env = {
+            **env,
+            "DARAJA_BASE_URL": f"http://127.0.0.1:{sim_port}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        }
         with stack.app_context(app_env):
             from app.api.keys import create_key
 
             _forget_shared_tokens()  # part A's, issued by another simulator on a fake clock
             bars = _bars_with_credentials(s["bars"])
             api_keys = [create_key(bar, "Bench POS").secret for bar in bars]
-            keys = {key: bar.id for bar, (key, _) in zip(bars, app_credentials(s["bars"]), strict=True)}
+            keys = {
+                key: bar.id for bar, (key, _) in zip(bars, app_credentials(s["bars"]), strict=True)
+            }
         with stack.Gunicorn("bench.wsgi_app:app", app_env, port=port) as server:
-            direct = _direct_pushes(sim_port, max(10, s["pushes"] // 4), s["api_rate"],
-                                    app_credentials(s["bars"] + 1)[-1], control)
+            direct = _direct_pushes(
+                sim_port,
+                max(10, s["pushes"] // 4),
+                s["api_rate"],
+                app_credentials(s["bars"] + 1)[-1],
+                control,
+            )
             meter = stack.CpuMeter(server.worker_pids(), url, {"simulator": sim.pid}).start()
             outcome = _api_pushes(server.port, sim_port, api_keys, s, control)
             outcome["cpu"] = meter.stop()
@@ -171,8 +218,13 @@ def production_shaped(url: str, env: dict, s: dict) -> dict:
     fetches = [f for f in fetches if f["key"] in keys]
     start = min((f["at"] for f in fetches), default=0.0)
     counted = _classify(fetches, keys, [outcome["revoked_at"] - start], start)
-    return {**outcome, "settled": settled, "fetches": counted, "baseline_fetches": len(baseline),
-            "workers": stack.WORKERS}
+    return {
+        **outcome,
+        "settled": settled,
+        "fetches": counted,
+        "baseline_fetches": len(baseline),
+        "workers": stack.WORKERS,
+    }
 
 
 def _forget_shared_tokens() -> None:
@@ -185,8 +237,9 @@ def _forget_shared_tokens() -> None:
     db.session.commit()
 
 
-def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, str],
-                   control: dict[str, str]) -> dict:
+def _direct_pushes(
+    sim_port: int, n: int, rate: float, credentials: tuple[str, str], control: dict[str, str]
+) -> dict:
     """The baseline: STK pushes straight to the simulator (what Daraja itself takes to answer),
     at the same rate, with its callbacks switched off so they touch nothing. Its token comes
     from a Daraja app no bar uses, so it is not counted as one of PesaTab's fetches."""
@@ -194,54 +247,95 @@ def _direct_pushes(sim_port: int, n: int, rate: float, credentials: tuple[str, s
 
     base = f"http://127.0.0.1:{sim_port}"
     key, secret = credentials
-    token = requests.get(f"{base}/oauth/v1/generate?grant_type=client_credentials",
-                         headers=basic_auth(key, secret), timeout=10).json()["access_token"]
-    requests.post(f"{base}/_control/faults", json={"callback_lost": True}, headers=control,
-                  timeout=10).raise_for_status()
+    token = requests.get(
+        f"{base}/oauth/v1/generate?grant_type=client_credentials",
+        headers=basic_auth(key, secret),
+        timeout=10,
+    ).json()["access_token"]
+    requests.post(
+        f"{base}/_control/faults", json={"callback_lost": True}, headers=control, timeout=10
+    ).raise_for_status()
     try:
-        reqs = [loadgen.request_bytes("POST", "/mpesa/stkpush/v1/processrequest", sim_port,
-                                      body=json.dumps(stk_push_body(phone=f"25474{i:07d}")).encode(),
-                                      headers={"Authorization": f"Bearer {token}",
-                                               "Content-Type": "application/json"})
-                for i in range(n)]
-        job = loadgen.Job(sim_port, reqs, offsets=loadgen.fixed_rate(n, rate), connections=32,
-                          time_limit=n / rate + 30, timeout=30)
+        reqs = [
+            loadgen.request_bytes(
+                "POST",
+                "/mpesa/stkpush/v1/processrequest",
+                sim_port,
+                body=json.dumps(stk_push_body(phone=f"25474{i:07d}")).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            for i in range(n)
+        ]
+        job = loadgen.Job(
+            sim_port,
+            reqs,
+            offsets=loadgen.fixed_rate(n, rate),
+            connections=32,
+            time_limit=n / rate + 30,
+            timeout=30,
+        )
         return phase_summary(loadgen.run(job))
     finally:
         requests.delete(f"{base}/_control/faults", headers=control, timeout=10).raise_for_status()
 
 
-def _api_pushes(port: int, sim_port: int, api_keys: list[str], s: dict,
-                control: dict[str, str]) -> dict:
+def _api_pushes(
+    port: int, sim_port: int, api_keys: list[str], s: dict, control: dict[str, str]
+) -> dict:
     """The pushes over HTTP in two halves, every token revoked in between."""
     import time
 
     rng = random.Random(7)
     reqs = []
     for n in range(s["pushes"]):
-        body = json.dumps({"phone": f"25473{n:07d}", "amount": 100, "reference": f"R{n}",
-                           "description": "Bench"}).encode()
-        reqs.append(loadgen.request_bytes("POST", "/api/v1/payments", port, body=body, headers={
-            "Authorization": f"Bearer {rng.choice(api_keys)}", "Content-Type": "application/json"}))
+        body = json.dumps(
+            {"phone": f"25473{n:07d}", "amount": 100, "reference": f"R{n}", "description": "Bench"}
+        ).encode()
+        reqs.append(
+            loadgen.request_bytes(
+                "POST",
+                "/api/v1/payments",
+                port,
+                body=body,
+                headers={
+                    "Authorization": f"Bearer {rng.choice(api_keys)}",
+                    "Content-Type": "application/json",
+                },
+            )
+        )
     half = len(reqs) // 2
     phases = []
     revoked_at = 0.0
     for part in (reqs[:half], reqs[half:]):
-        job = loadgen.Job(port, part, offsets=loadgen.fixed_rate(len(part), s["api_rate"]), connections=32,
-                          time_limit=len(part) / s["api_rate"] + 30, timeout=30)
+        job = loadgen.Job(
+            port,
+            part,
+            offsets=loadgen.fixed_rate(len(part), s["api_rate"]),
+            connections=32,
+            time_limit=len(part) / s["api_rate"] + 30,
+            timeout=30,
+        )
         outcome = loadgen.run(job)
         phases.append(outcome)
         if not revoked_at:
-            requests.post(f"http://127.0.0.1:{sim_port}/_control/revoke-tokens", headers=control,
-                          timeout=10).raise_for_status()
+            requests.post(
+                f"http://127.0.0.1:{sim_port}/_control/revoke-tokens", headers=control, timeout=10
+            ).raise_for_status()
             revoked_at = time.time()
     merged = loadgen.Outcome(
-        [x for o in phases for x in o.statuses], [x for o in phases for x in o.latency],
-        [x for o in phases for x in o.service], sum(o.elapsed for o in phases),
-        [e for o in phases for e in o.errors])
+        [x for o in phases for x in o.statuses],
+        [x for o in phases for x in o.latency],
+        [x for o in phases for x in o.service],
+        sum(o.elapsed for o in phases),
+        [e for o in phases for e in o.errors],
+    )
     summary = phase_summary(merged)
-    return {"api": summary, "payment_count": summary["ok"], "failed": summary["failed"],
-            "revoked_at": revoked_at}
+    return {
+        "api": summary,
+        "payment_count": summary["ok"],
+        "failed": summary["failed"],
+        "revoked_at": revoked_at,
+    }
 
 
 def _settled(env: dict, expected: int, wait: float = 20.0) -> dict:
@@ -256,7 +350,11 @@ def _settled(env: dict, expected: int, wait: float = 20.0) -> dict:
     deadline = time.monotonic() + wait
     with stack.app_context(env):
         while True:
-            counts = dict(db.session.execute(select(Payment.status, func.count()).group_by(Payment.status)).all())
+            counts = dict(
+                db.session.execute(
+                    select(Payment.status, func.count()).group_by(Payment.status)
+                ).all()
+            )
             db.session.rollback()
             if counts.get("paid", 0) >= expected or time.monotonic() > deadline:
                 return counts
@@ -283,21 +381,64 @@ def _figures(s: dict, hour: dict, production: dict) -> dict:
     a_useful = a["causes"].get("first", 0) + a["causes"].get("forced", 0)
     pushes_ok = hour["statuses"].get("sent", 0) == hour["pushes"]
     targets = [
-        target(f"simulated hour: token fetches ({s['bars']} bars, {forced} forced expiry)", a["total"], "fetches",
-               f"<= {allowed} (+ end-of-life refreshes)", a["causes"].get("repeat", 0) == 0 and a_useful <= allowed,
-               baseline=allowed, ratio_value=round(a["total"] / allowed, 3),
-               note=f"causes {a['causes']}"),
-        target("simulated hour: every push accepted", pushes_ok, "", "yes", pushes_ok,
-               note=str(hour["statuses"])),
-        target(f"gunicorn x{production['workers']}: token fetches, same pushes", b["total"], "fetches",
-               f"<= {allowed}", b["total"] <= allowed, baseline=allowed,
-               ratio_value=round(b["total"] / allowed, 3),
-               note=f"causes {b['causes']}; workers share tokens through the database"),
-        target("gunicorn: HTTP errors", production["failed"], "requests", "0", production["failed"] == 0),
-        target(f"push via the API at {s['api_rate']}/s: p50", api["p50_ms"], "ms", "(reported)", True,
-               baseline=direct["p50_ms"], ratio_value=ratio(api["p50_ms"], direct["p50_ms"]),
-               note="baseline: the same push straight to the simulator"),
-        target(f"push via the API at {s['api_rate']}/s: p99", api["p99_ms"], "ms", "(reported)", True,
-               baseline=direct["p99_ms"], ratio_value=ratio(api["p99_ms"], direct["p99_ms"])),
+        target(
+            f"simulated hour: token fetches ({s['bars']} bars, {forced} forced expiry)",
+            a["total"],
+            "fetches",
+            f"<= {allowed} (+ end-of-life refreshes)",
+            a["causes"].get("repeat", 0) == 0 and a_useful <= allowed,
+            baseline=allowed,
+            ratio_value=round(a["total"] / allowed, 3),
+            note=f"causes {a['causes']}",
+        ),
+        target(
+            "simulated hour: every push accepted",
+            pushes_ok,
+            "",
+            "yes",
+            pushes_ok,
+            note=str(hour["statuses"]),
+        ),
+        target(
+            f"gunicorn x{production['workers']}: token fetches, same pushes",
+            b["total"],
+            "fetches",
+            f"<= {allowed}",
+            b["total"] <= allowed,
+            baseline=allowed,
+            ratio_value=round(b["total"] / allowed, 3),
+            note=f"causes {b['causes']}; workers share tokens through the database",
+        ),
+        target(
+            "gunicorn: HTTP errors",
+            production["failed"],
+            "requests",
+            "0",
+            production["failed"] == 0,
+        ),
+        target(
+            f"push via the API at {s['api_rate']}/s: p50",
+            api["p50_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=direct["p50_ms"],
+            ratio_value=ratio(api["p50_ms"], direct["p50_ms"]),
+            note="baseline: the same push straight to the simulator",
+        ),
+        target(
+            f"push via the API at {s['api_rate']}/s: p99",
+            api["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=direct["p99_ms"],
+            ratio_value=ratio(api["p99_ms"], direct["p99_ms"]),
+        ),
     ]
-    return {"settings": s, "simulated_hour": hour, "production_shaped": production, "targets": targets}
+    return {
+        "settings": s,
+        "simulated_hour": hour,
+        "production_shaped": production,
+        "targets": targets,
+    }

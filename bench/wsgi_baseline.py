@@ -16,7 +16,8 @@ from app.config import load_config
 
 metadata = MetaData()
 bench_callback = Table(
-    "bench_callback", metadata,
+    "bench_callback",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("token", String(64), nullable=False),
     Column("raw_body", Text, nullable=False),
@@ -33,7 +34,11 @@ LIMIT = int(os.environ.get("CALLBACK_MAX_BYTES", "16384"))
 def stk_callback(token: str):
     body = request.stream.read(LIMIT + 1)
     with engine.begin() as conn:
-        conn.execute(bench_callback.insert().values(token=token[:64], raw_body=body.decode("utf-8", "replace")))
+        conn.execute(
+            bench_callback.insert().values(
+                token=token[:64], raw_body=body.decode("utf-8", "replace")
+            )
+        )
     return jsonify(ResultCode=0, ResultDesc="Accepted")
 
 

@@ -84,11 +84,13 @@ def _empty_all_tables() -> None:
         tables = list(reversed(db.metadata.sorted_tables))
         statements = [f'DELETE FROM "{table.name}"' for table in tables]  # noqa: S608 (our tables)
         if dialect == "postgresql":
-            sequences = db.session.scalars(text(
-                "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) "
-                "FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'"
-            )).all()
+            sequences = db.session.scalars(
+                text(
+                    "SELECT pg_get_serial_sequence(quote_ident(table_name), column_name) "
+                    "FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND column_default LIKE 'nextval(%'"
+                )
+            ).all()
             statements += [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
         _emptying[dialect] = "; ".join(statements)
     if dialect == "postgresql":
@@ -186,7 +188,8 @@ class Client(FlaskClient):
     def csrf_token(self) -> str:
         """The token Flask-WTF would put in this client's forms."""
         with self.session_transaction() as session:
-            raw = session.setdefault("csrf_token", hashlib.sha1(os.urandom(64)).hexdigest())  # noqa: S324
+            fresh = hashlib.sha1(os.urandom(64)).hexdigest()  # noqa: S324
+            raw = session.setdefault("csrf_token", fresh)
         return URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token").dumps(raw)
 
     def login(self, user, password: str = Factory.PASSWORD, **extra):

@@ -23,8 +23,16 @@ class Factory:
         db.session.commit()
         return bar
 
-    def user(self, bar: Bar, role: str = "owner", *, name: str | None = None, email: str | None = None,
-             password: str | None = PASSWORD, active: bool = True) -> User:
+    def user(
+        self,
+        bar: Bar,
+        role: str = "owner",
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        password: str | None = PASSWORD,
+        active: bool = True,
+    ) -> User:
         n = next(_seq)
         user = User(
             bar=bar,
@@ -39,12 +47,27 @@ class Factory:
         db.session.commit()
         return user
 
-    def payment(self, bar: Bar, *, status: str = "sent", amount: int = 450, phone: str = "254708374149",
-                purpose: str = "tab", tab=None, **fields) -> Payment:
+    def payment(
+        self,
+        bar: Bar,
+        *,
+        status: str = "sent",
+        amount: int = 450,
+        phone: str = "254708374149",
+        purpose: str = "tab",
+        tab=None,
+        **fields,
+    ) -> Payment:
         n = next(_seq)
         payment = Payment(
-            bar_id=bar.id, tab_id=tab.id if tab is not None else None, purpose=purpose, phone=phone,
-            amount=amount, account_reference=f"TAB{n}", description="Bar tab", status=status,
+            bar_id=bar.id,
+            tab_id=tab.id if tab is not None else None,
+            purpose=purpose,
+            phone=phone,
+            amount=amount,
+            account_reference=f"TAB{n}",
+            description="Bar tab",
+            status=status,
             callback_token=secrets.token_hex(20),
             checkout_request_id=fields.pop("checkout_request_id", f"ws_CO_TEST{n:08d}"),
             **fields,
@@ -53,10 +76,22 @@ class Factory:
         db.session.commit()
         return payment
 
-    def tab(self, bar: Bar, label: str = "Table 4", *, lines: tuple[tuple[str, int, int], ...] = (), status: str = "open") -> Tab:
+    def tab(
+        self,
+        bar: Bar,
+        label: str = "Table 4",
+        *,
+        lines: tuple[tuple[str, int, int], ...] = (),
+        status: str = "open",
+    ) -> Tab:
         from app.models import utcnow
 
-        tab = Tab(bar_id=bar.id, label=label, status=status, closed_at=None if status == "open" else utcnow())
+        tab = Tab(
+            bar_id=bar.id,
+            label=label,
+            status=status,
+            closed_at=None if status == "open" else utcnow(),
+        )
         tab.lines = [TabLine(description=d, quantity=q, unit_price=p) for d, q, p in lines]
         db.session.add(tab)
         db.session.commit()
@@ -77,13 +112,18 @@ class Factory:
         )
 
         till = kind == "till"
-        vault.save(bar, vault.CredentialInput(
-            environment="sandbox", kind=kind,
-            shortcode=TILL_STORE_NUMBER if till else SANDBOX_SHORTCODE,
-            till_number=TILL_NUMBER if till else None,
-            consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET,
-            passkey=TILL_PASSKEY if till else SANDBOX_PASSKEY,
-        ))
+        vault.save(
+            bar,
+            vault.CredentialInput(
+                environment="sandbox",
+                kind=kind,
+                shortcode=TILL_STORE_NUMBER if till else SANDBOX_SHORTCODE,
+                till_number=TILL_NUMBER if till else None,
+                consumer_key=SIM_CONSUMER_KEY,
+                consumer_secret=SIM_CONSUMER_SECRET,
+                passkey=TILL_PASSKEY if till else SANDBOX_PASSKEY,
+            ),
+        )
         cred = vault.credential_for(bar)
         cred.verified_revision, cred.verified_at = cred.revision, utcnow()
         bar.setup_state = "live"

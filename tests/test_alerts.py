@@ -30,16 +30,30 @@ def ago(**delta) -> datetime:
 def settled(factory, bar, status, minutes_ago=10, purpose="tab", *, heard=True):
     """A payment pushed `minutes_ago` and settled 20 s later, by its callback when `heard`."""
     at = ago(minutes=minutes_ago)
-    payment = factory.payment(bar, status=status, purpose=purpose, created_at=at, sent_at=at,
-                              settled_at=at + timedelta(seconds=20))
+    payment = factory.payment(
+        bar,
+        status=status,
+        purpose=purpose,
+        created_at=at,
+        sent_at=at,
+        settled_at=at + timedelta(seconds=20),
+    )
     if heard:
         callback(bar, at + timedelta(seconds=20))
     return payment
 
 
 def callback(bar, received_at, disposition="applied"):
-    db.session.add(CallbackEvent(token="t" * 40, bar_id=bar.id if bar else None, raw_body="{}",
-                                 body_size=2, disposition=disposition, received_at=received_at))
+    db.session.add(
+        CallbackEvent(
+            token="t" * 40,
+            bar_id=bar.id if bar else None,
+            raw_body="{}",
+            body_size=2,
+            disposition=disposition,
+            received_at=received_at,
+        )
+    )
     db.session.commit()
 
 
@@ -56,7 +70,10 @@ def test_it_warns_when_most_requests_in_the_last_hour_fail(factory, bar):
         settled(factory, bar, status)
     (alert,) = alerts.bar_alerts(bar.id, NOW)
     assert alert.kind == "low_success_rate" and alert.severity == "warning"
-    assert "Only 2 of the 5 M-Pesa requests settled in the last hour were paid (40%, below 50%)" in alert.sentence
+    assert (
+        "Only 2 of the 5 M-Pesa requests settled in the last hour were paid (40%, below 50%)"
+        in alert.sentence
+    )
     assert "Reconciliation" in alert.what_to_do
 
 
@@ -109,7 +126,10 @@ def test_it_says_when_accepted_pushes_get_no_callback_at_all(app, factory, bar):
     silent_pushes(factory, bar)
     (alert,) = alerts.bar_alerts(bar.id, NOW)
     assert alert.kind == "no_callbacks" and alert.severity == "danger"
-    assert "M-Pesa accepted 3 requests in the last hour but not one callback reached PesaTab" in alert.sentence
+    assert (
+        "M-Pesa accepted 3 requests in the last hour but not one callback reached PesaTab"
+        in alert.sentence
+    )
     assert "Payments still settle" in alert.what_to_do
     assert app.config["PUBLIC_BASE_URL"] + "/hooks/stk/" in alert.what_to_do
     assert "PUBLIC_BASE_URL" in alert.what_to_do
@@ -131,7 +151,9 @@ def test_a_callback_from_before_the_hour_does_not_count(factory, bar):
 
 
 @pytest.mark.parametrize(("count", "minutes_ago"), [(2, 10), (3, 1), (3, 61)])
-def test_it_waits_for_three_pushes_old_enough_to_have_had_a_callback(factory, bar, count, minutes_ago):
+def test_it_waits_for_three_pushes_old_enough_to_have_had_a_callback(
+    factory, bar, count, minutes_ago
+):
     silent_pushes(factory, bar, count, minutes_ago)
     assert kinds(bar) == []
 
@@ -145,7 +167,10 @@ def test_a_refused_token_raises_an_alert_until_one_is_issued(bar):
     db.session.commit()
     (alert,) = alerts.bar_alerts(bar.id, NOW)
     assert alert.kind == "token_failing" and alert.severity == "danger"
-    assert "Safaricom refused to sign PesaTab in with this bar's M-Pesa keys (2 times in a row)" in alert.sentence
+    assert (
+        "Safaricom refused to sign PesaTab in with this bar's M-Pesa keys (2 times in a row)"
+        in alert.sentence
+    )
     assert "changed or revoked on the Daraja portal" in alert.what_to_do
     alerts.note_token_ok(bar.id)
     db.session.commit()
@@ -159,10 +184,18 @@ def test_a_product_no_longer_enabled_says_so(bar):
 
 
 def use_secret(bar, secret: str) -> None:
-    vault.save(bar, vault.CredentialInput(
-        environment="sandbox", kind="paybill", shortcode=SANDBOX_SHORTCODE, till_number=None,
-        consumer_key=SIM_CONSUMER_KEY, consumer_secret=secret, passkey=SANDBOX_PASSKEY,
-    ))
+    vault.save(
+        bar,
+        vault.CredentialInput(
+            environment="sandbox",
+            kind="paybill",
+            shortcode=SANDBOX_SHORTCODE,
+            till_number=None,
+            consumer_key=SIM_CONSUMER_KEY,
+            consumer_secret=secret,
+            passkey=SANDBOX_PASSKEY,
+        ),
+    )
 
 
 def token_failures(bar) -> int:
@@ -183,8 +216,13 @@ def test_pushes_and_recovery_queries_record_token_fetches(factory, bar, live):
     factory.live_credentials(bar)
     waiting = factory.payment(bar, status="sent", sent_at=ago(minutes=5), created_at=ago(minutes=5))
     use_secret(bar, "RevokedSecret123456")
-    request = PushRequest(phone="254708374149", amount=1, purpose="test",
-                          account_reference="PESATABTEST", description="Test push")
+    request = PushRequest(
+        phone="254708374149",
+        amount=1,
+        purpose="test",
+        account_reference="PESATABTEST",
+        description="Test push",
+    )
     assert start_push(bar, request).status == "rejected"
     assert token_failures(bar) == 1
     recovery.check_payment(waiting)
@@ -198,17 +236,26 @@ def test_pushes_and_recovery_queries_record_token_fetches(factory, bar, live):
 
 
 def test_it_warns_about_requests_without_an_answer_for_30_minutes(factory, bar):
-    factory.payment(bar, status="sent", amount=450, created_at=ago(minutes=31), sent_at=ago(minutes=31))
+    factory.payment(
+        bar, status="sent", amount=450, created_at=ago(minutes=31), sent_at=ago(minutes=31)
+    )
     factory.payment(bar, status="unknown", amount=1200, created_at=ago(minutes=40))  # never sent_at
-    factory.payment(bar, status="sent", amount=99, created_at=ago(minutes=29), sent_at=ago(minutes=29))
+    factory.payment(
+        bar, status="sent", amount=99, created_at=ago(minutes=29), sent_at=ago(minutes=29)
+    )
     (alert,) = [a for a in alerts.bar_alerts(bar.id, NOW) if a.kind == "unsettled"]
     assert alert.severity == "warning"
-    assert alert.sentence == "2 M-Pesa requests have had no answer for more than 30 minutes (KES 1,650)."
+    assert (
+        alert.sentence
+        == "2 M-Pesa requests have had no answer for more than 30 minutes (KES 1,650)."
+    )
     assert "M-Pesa statement" in alert.what_to_do
 
 
 def test_the_unsettled_alert_clears_when_the_payment_settles(factory, bar):
-    payment = factory.payment(bar, status="sent", created_at=ago(minutes=45), sent_at=ago(minutes=45))
+    payment = factory.payment(
+        bar, status="sent", created_at=ago(minutes=45), sent_at=ago(minutes=45)
+    )
     assert kinds(bar) == ["unsettled"]
     payment.status, payment.settled_at = "paid", NOW
     db.session.commit()
@@ -238,7 +285,8 @@ def test_all_alerts_are_grouped_by_bar_in_a_fixed_number_of_queries(factory, bar
     db.session.commit()
     found, few = count_queries(lambda: alerts.all_alerts(NOW))
     assert {bar_id: [a.kind for a in found_alerts] for bar_id, found_alerts in found.items()} == {
-        bar.id: ["no_callbacks"], outsider.bar_id: ["token_failing"],
+        bar.id: ["no_callbacks"],
+        outsider.bar_id: ["token_failing"],
     }
     for n in range(5):
         more = factory.bar(f"Extra {n}")
@@ -253,7 +301,9 @@ def test_all_alerts_are_grouped_by_bar_in_a_fixed_number_of_queries(factory, bar
 @pytest.mark.parametrize("role", ["owner", "manager"])
 def test_owners_and_managers_see_alerts_and_what_to_do_on_the_dashboard(app, factory, bar, role):
     now = utcnow()
-    factory.payment(bar, status="sent", created_at=now - timedelta(hours=2), sent_at=now - timedelta(hours=2))
+    factory.payment(
+        bar, status="sent", created_at=now - timedelta(hours=2), sent_at=now - timedelta(hours=2)
+    )
     page = login_as(app, factory.user(bar, role)).get("/dashboard").get_data(as_text=True)
     assert 'id="alerts"' in page and f'id="alert-{bar.id}-unsettled"' in page
     assert "Check the M-Pesa statement or the customer&#39;s SMS" in page
@@ -261,7 +311,9 @@ def test_owners_and_managers_see_alerts_and_what_to_do_on_the_dashboard(app, fac
 
 def test_cashiers_do_not_get_the_alerts(app, factory, bar, cashier):
     now = utcnow()
-    factory.payment(bar, status="sent", created_at=now - timedelta(hours=2), sent_at=now - timedelta(hours=2))
+    factory.payment(
+        bar, status="sent", created_at=now - timedelta(hours=2), sent_at=now - timedelta(hours=2)
+    )
     page = login_as(app, cashier).get("/dashboard").get_data(as_text=True)
     assert 'id="alerts"' not in page
 

@@ -37,10 +37,18 @@ DOC_URI = "urn:pesatab:openapi"
 
 def make_live(bar: Bar) -> None:
     """Give `bar` the simulator's credentials and put it live, as onboarding would."""
-    vault.save(bar, vault.CredentialInput(
-        environment="sandbox", kind="paybill", shortcode=SANDBOX_SHORTCODE, till_number=None,
-        consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET, passkey=SANDBOX_PASSKEY,
-    ))
+    vault.save(
+        bar,
+        vault.CredentialInput(
+            environment="sandbox",
+            kind="paybill",
+            shortcode=SANDBOX_SHORTCODE,
+            till_number=None,
+            consumer_key=SIM_CONSUMER_KEY,
+            consumer_secret=SIM_CONSUMER_SECRET,
+            passkey=SANDBOX_PASSKEY,
+        ),
+    )
     bar.setup_state = "live"
     db.session.commit()
 
@@ -70,7 +78,9 @@ class Api:
         key = self.secret if key == "default" else key
         if key is not None:
             headers.setdefault("Authorization", f"Bearer {key}")
-        response = self.client.open(f"/api/v1{path}", method=method, headers=headers, csrf=False, **kwargs)
+        response = self.client.open(
+            f"/api/v1{path}", method=method, headers=headers, csrf=False, **kwargs
+        )
         check_against_openapi(self.doc, method, path, response.status_code, response.get_json())
         return response
 
@@ -89,9 +99,20 @@ def check_against_openapi(doc: dict, method: str, path: str, status: int, body) 
     operation = doc["paths"][template][method.lower()]
     assert str(status) in operation["responses"], f"{method} {template}: {status} is not documented"
     # Point into the document so the schema's own $refs resolve against it.
-    steps = ["paths", template, method.lower(), "responses", str(status), "content", "application/json", "schema"]
+    steps = [
+        "paths",
+        template,
+        method.lower(),
+        "responses",
+        str(status),
+        "content",
+        "application/json",
+        "schema",
+    ]
     pointer = "/".join(step.replace("~", "~0").replace("/", "~1") for step in steps)
-    registry = Registry().with_resource(DOC_URI, Resource.from_contents(doc, default_specification=DRAFT202012))
+    registry = Registry().with_resource(
+        DOC_URI, Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
     Draft202012Validator({"$ref": f"{DOC_URI}#/{pointer}"}, registry=registry).validate(body)
 
 
@@ -119,7 +140,9 @@ def live_bar(bar, live):
 # Keys -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "pt_live_x"])
+@pytest.mark.parametrize(
+    "authorization", [None, "", "Bearer", "Bearer   ", "Basic dXNlcjpwYXNz", "pt_live_x"]
+)
 def test_it_answers_401_without_a_bearer_key(api, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     response = api.get("/payments", key=None, headers=headers)
@@ -153,7 +176,10 @@ def test_using_a_key_notes_when_it_was_last_used(api):
 
 
 def test_the_bearer_scheme_is_case_insensitive(api, secret):
-    assert api.get("/payments", key=None, headers={"Authorization": f"bearer {secret}"}).status_code == 200
+    assert (
+        api.get("/payments", key=None, headers={"Authorization": f"bearer {secret}"}).status_code
+        == 200
+    )
 
 
 # Creating payments ----------------------------------------------------------------------------
@@ -165,19 +191,31 @@ def test_it_sends_a_push_and_the_callback_settles_it(api, live_bar, sim_state):
     created = response.get_json()
     assert created["status"] in ("sent", "paid")
     assert (created["amount"], created["phone"], created["reference"], created["description"]) == (
-        450, "254708374149", "INV2041", "Table 4")
+        450,
+        "254708374149",
+        "INV2041",
+        "Table 4",
+    )
     assert created["created_at"].endswith("Z") and created["tab_id"] is None
     sent = pushes(sim_state)
     assert len(sent) == 1
-    assert (sent[0]["PhoneNumber"], sent[0]["Amount"], sent[0]["AccountReference"], sent[0]["TransactionDesc"]) == (
-        "254708374149", 450, "INV2041", "Table 4")
+    assert (
+        sent[0]["PhoneNumber"],
+        sent[0]["Amount"],
+        sent[0]["AccountReference"],
+        sent[0]["TransactionDesc"],
+    ) == ("254708374149", 450, "INV2041", "Table 4")
     assert sim_state.wait_for_callbacks(1, timeout=10)
     paid = api.get(f"/payments/{created['id']}").get_json()
     assert paid["status"] == "paid" and paid["result_code"] == "0"
     assert re.fullmatch(r"[A-Z0-9]{10}", paid["receipt"])
     assert paid["settled_at"].endswith("Z") and paid["flagged"] is False
     row = fresh(Payment, created["id"])
-    assert (row.purpose, row.api_key_id, row.initiated_by_id) == ("api", db.session.scalar(select(ApiKey.id)), None)
+    assert (row.purpose, row.api_key_id, row.initiated_by_id) == (
+        "api",
+        db.session.scalar(select(ApiKey.id)),
+        None,
+    )
 
 
 def test_a_cancelled_push_says_so(api, live_bar, sim_state):
@@ -234,14 +272,18 @@ def test_an_idempotency_key_replays_even_after_the_payment_settled(api, live_bar
     assert again.get_json()["id"] == first["id"] and len(pushes(sim_state)) == 1
 
 
-def test_two_concurrent_requests_with_one_key_make_one_payment_and_one_push(api, live_bar, live, secret, sim_state):
+def test_two_concurrent_requests_with_one_key_make_one_payment_and_one_push(
+    api, live_bar, live, secret, sim_state
+):
     sim_state.set_faults(push_delay=0.2)  # Daraja is slow to answer: the race stays open longer
     headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "race-1"}
     start, answers = threading.Barrier(4), []
 
     def send():
         start.wait()
-        answers.append(requests.post(f"{live.url}/api/v1/payments", json=BODY, headers=headers, timeout=20))
+        answers.append(
+            requests.post(f"{live.url}/api/v1/payments", json=BODY, headers=headers, timeout=20)
+        )
 
     threads = [threading.Thread(target=send) for _ in range(4)]
     for thread in threads:
@@ -255,7 +297,9 @@ def test_two_concurrent_requests_with_one_key_make_one_payment_and_one_push(api,
     assert payment_count() == 1 and len(pushes(sim_state)) == 1
 
 
-def test_two_keys_of_one_bar_racing_with_one_idempotency_key_make_one_push(api, bar, live_bar, live, secret, sim_state):
+def test_two_keys_of_one_bar_racing_with_one_idempotency_key_make_one_push(
+    api, bar, live_bar, live, secret, sim_state
+):
     # Keys are scoped to the bar, so the database's unique index settles who made it.
     other = keys.create_key(bar, "Till 2 POS").secret
     bodies = [(secret, BODY), (other, {**BODY, "phone": "0708374150"})]
@@ -264,7 +308,9 @@ def test_two_keys_of_one_bar_racing_with_one_idempotency_key_make_one_push(api, 
     def send(key: str, body: dict):
         start.wait()
         headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "race-2"}
-        answers.append(requests.post(f"{live.url}/api/v1/payments", json=body, headers=headers, timeout=20))
+        answers.append(
+            requests.post(f"{live.url}/api/v1/payments", json=body, headers=headers, timeout=20)
+        )
 
     threads = [threading.Thread(target=send, args=pair) for pair in bodies]
     for thread in threads:
@@ -277,7 +323,9 @@ def test_two_keys_of_one_bar_racing_with_one_idempotency_key_make_one_push(api, 
     assert payment_count() == 1 and len(pushes(sim_state)) == 1
 
 
-def test_a_second_push_to_a_waiting_phone_is_refused_with_the_waiting_payment(api, live_bar, sim_state):
+def test_a_second_push_to_a_waiting_phone_is_refused_with_the_waiting_payment(
+    api, live_bar, sim_state
+):
     sim_state.set_faults(callback_lost=True)  # the first prompt stays unanswered
     first = api.post("/payments", BODY, headers={"Idempotency-Key": "a"}).get_json()
     for headers in ({"Idempotency-Key": "b"}, {}):
@@ -307,37 +355,64 @@ def test_a_malformed_idempotency_key_is_refused(api, live_bar, value):
 # Validation -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("change", "field", "sentence"), [
-    ({"phone": "07123"}, "phone", TOO_SHORT),
-    ({"phone": "0712 abc 678"}, "phone", "A phone number has only digits"),
-    ({"phone": "+44 7911 123456"}, "phone", "Only Kenyan mobile numbers"),
-    ({"phone": 712345678}, "phone", "phone must be a string"),
-    ({"phone": None}, "phone", "phone is required."),
-    ({"amount": 0}, "amount", "amount must be from 1 to 250,000"),
-    ({"amount": -5}, "amount", "amount must be from 1 to 250,000"),
-    ({"amount": 250_001}, "amount", "amount must be from 1 to 250,000"),
-    ({"amount": 10**30}, "amount", "amount must be from 1 to 250,000"),
-    ({"amount": 1.5}, "amount", "amount must be a JSON integer"),
-    ({"amount": 450.0}, "amount", "amount must be a JSON integer"),
-    ({"amount": "100"}, "amount", "amount must be a JSON integer"),
-    ({"amount": True}, "amount", "amount must be a JSON integer"),
-    ({"amount": [450]}, "amount", "amount must be a JSON integer"),
-    ({"reference": "INV204112345"}, "reference", None),  # 12 characters is fine
-    ({"reference": "INV2041123456"}, "reference", "reference must be 1 to 12 letters or digits"),
-    ({"reference": "INV-2041"}, "reference", "reference must be 1 to 12 letters or digits"),
-    ({"reference": ""}, "reference", "reference must be 1 to 12 letters or digits"),
-    ({"reference": 2041}, "reference", "reference must be 1 to 12 letters or digits"),
-    ({"description": ""}, "description", "description must be 1 to 13 characters of plain ASCII text."),
-    ({"description": "Fourteen chars"}, "description", "description must be 1 to 13 characters of plain ASCII text."),
-    ({"description": "tab\x00"}, "description", "description must be 1 to 13 characters of plain ASCII text."),
-    ({"description": 7}, "description", "description must be 1 to 13 characters of plain ASCII text."),
-    ({"description": "Café"}, "description", "description must be 1 to 13 characters of plain ASCII text."),
-    ({"tab_id": "3"}, "tab_id", "tab_id must be the id of an open tab"),
-    ({"tab_id": True}, "tab_id", "tab_id must be the id of an open tab"),
-    ({"tab_id": 0}, "tab_id", "tab_id must be the id of an open tab"),
-    ({"tab_id": 2**40}, "tab_id", "tab_id must be the id of an open tab"),
-    ({"ammount": 450}, "ammount", "Unknown field “ammount”"),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "sentence"),
+    [
+        ({"phone": "07123"}, "phone", TOO_SHORT),
+        ({"phone": "0712 abc 678"}, "phone", "A phone number has only digits"),
+        ({"phone": "+44 7911 123456"}, "phone", "Only Kenyan mobile numbers"),
+        ({"phone": 712345678}, "phone", "phone must be a string"),
+        ({"phone": None}, "phone", "phone is required."),
+        ({"amount": 0}, "amount", "amount must be from 1 to 250,000"),
+        ({"amount": -5}, "amount", "amount must be from 1 to 250,000"),
+        ({"amount": 250_001}, "amount", "amount must be from 1 to 250,000"),
+        ({"amount": 10**30}, "amount", "amount must be from 1 to 250,000"),
+        ({"amount": 1.5}, "amount", "amount must be a JSON integer"),
+        ({"amount": 450.0}, "amount", "amount must be a JSON integer"),
+        ({"amount": "100"}, "amount", "amount must be a JSON integer"),
+        ({"amount": True}, "amount", "amount must be a JSON integer"),
+        ({"amount": [450]}, "amount", "amount must be a JSON integer"),
+        ({"reference": "INV204112345"}, "reference", None),  # 12 characters is fine
+        (
+            {"reference": "INV2041123456"},
+            "reference",
+            "reference must be 1 to 12 letters or digits",
+        ),
+        ({"reference": "INV-2041"}, "reference", "reference must be 1 to 12 letters or digits"),
+        ({"reference": ""}, "reference", "reference must be 1 to 12 letters or digits"),
+        ({"reference": 2041}, "reference", "reference must be 1 to 12 letters or digits"),
+        (
+            {"description": ""},
+            "description",
+            "description must be 1 to 13 characters of plain ASCII text.",
+        ),
+        (
+            {"description": "Fourteen chars"},
+            "description",
+            "description must be 1 to 13 characters of plain ASCII text.",
+        ),
+        (
+            {"description": "tab\x00"},
+            "description",
+            "description must be 1 to 13 characters of plain ASCII text.",
+        ),
+        (
+            {"description": 7},
+            "description",
+            "description must be 1 to 13 characters of plain ASCII text.",
+        ),
+        (
+            {"description": "Café"},
+            "description",
+            "description must be 1 to 13 characters of plain ASCII text.",
+        ),
+        ({"tab_id": "3"}, "tab_id", "tab_id must be the id of an open tab"),
+        ({"tab_id": True}, "tab_id", "tab_id must be the id of an open tab"),
+        ({"tab_id": 0}, "tab_id", "tab_id must be the id of an open tab"),
+        ({"tab_id": 2**40}, "tab_id", "tab_id must be the id of an open tab"),
+        ({"ammount": 450}, "ammount", "Unknown field “ammount”"),
+    ],
+)
 def test_bad_fields_are_named_with_a_sentence(api, live_bar, sim_state, change, field, sentence):
     response = api.post("/payments", {**BODY, **change})
     if sentence is None:
@@ -355,16 +430,26 @@ def test_missing_fields_are_named(api, missing):
     response = api.post("/payments", {k: v for k, v in BODY.items() if k != missing})
     assert response.status_code == 422
     assert response.get_json()["error"] == {
-        "code": "validation_error", "field": missing, "message": f"{missing} is required."}
+        "code": "validation_error",
+        "field": missing,
+        "message": f"{missing} is required.",
+    }
 
 
 def test_the_largest_amount_follows_the_configuration(app, api, live_bar):
     app.config["MPESA_MAX_AMOUNT"] = 1000
     response = api.post("/payments", {**BODY, "amount": 1001})
-    assert response.status_code == 422 and "from 1 to 1,000" in response.get_json()["error"]["message"]
-    assert api.doc["components"]["schemas"]["PaymentCreate"]["properties"]["amount"]["maximum"] == 250_000
+    assert (
+        response.status_code == 422 and "from 1 to 1,000" in response.get_json()["error"]["message"]
+    )
+    assert (
+        api.doc["components"]["schemas"]["PaymentCreate"]["properties"]["amount"]["maximum"]
+        == 250_000
+    )
     served = api.client.get("/api/v1/openapi.json").get_json()
-    assert served["components"]["schemas"]["PaymentCreate"]["properties"]["amount"]["maximum"] == 1000
+    assert (
+        served["components"]["schemas"]["PaymentCreate"]["properties"]["amount"]["maximum"] == 1000
+    )
 
 
 @pytest.mark.parametrize("body", [[], "pay", 450, None, [BODY]])
@@ -374,25 +459,31 @@ def test_a_body_that_is_not_an_object_is_refused(api, body):
     assert response.get_json()["error"]["code"] == "invalid_body"
 
 
-@pytest.mark.parametrize(("data", "content_type"), [
-    ("phone=0708374149&amount=450&reference=INV1", "application/x-www-form-urlencoded"),
-    (json.dumps(BODY), "text/plain"),
-    (json.dumps(BODY), None),
-])
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ("phone=0708374149&amount=450&reference=INV1", "application/x-www-form-urlencoded"),
+        (json.dumps(BODY), "text/plain"),
+        (json.dumps(BODY), None),
+    ],
+)
 def test_a_body_that_is_not_json_gets_415(api, data, content_type):
     response = api.post("/payments", data=data, content_type=content_type)
     assert response.status_code == 415
     assert response.get_json()["error"]["code"] == "unsupported_media_type"
 
 
-@pytest.mark.parametrize("data", [
-    b'{"phone": "0708374149", "amount": 450,',
-    b"{'phone': '0708374149'}",
-    b"",
-    b"\xff\xfe\x00garbage",
-    b"[" * 5000 + b"]" * 5000,
-    b'{"amount": ' + b"9" * 5000 + b"}",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"phone": "0708374149", "amount": 450,',
+        b"{'phone': '0708374149'}",
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"amount": ' + b"9" * 5000 + b"}",
+    ],
+)
 def test_malformed_json_gets_400(api, data):
     response = api.post("/payments", data=data, content_type="application/json")
     assert response.status_code == 400
@@ -406,16 +497,22 @@ def test_a_body_over_16_kib_gets_413(api):
     assert response.get_json()["error"]["code"] == "body_too_large"
 
 
-@pytest.mark.parametrize("data", [
-    b'{"phone": {"a": 1}, "amount": 1, "reference": "A"}',
-    b'{"phone": "0708374149", "amount": NaN, "reference": "A"}',
-    b'{"phone": "0708374149", "amount": 1e400, "reference": "A"}',
-    b'{"phone": "\\ud800", "amount": 1, "reference": "A"}',
-    b'{"phone": "' + b"7" * 300 + b'", "amount": 1, "reference": "A"}',
-    b'{"phone": "0708374149", "amount": 1, "reference": "A", "description": "\xf0\x9f\x8d\xba\xf0\x9f\x8d\xba"}',
-    b'{"phone": "0708374149", "amount": 1, "reference": "\\u0661\\u0662"}',
-    b'{"phone": "0708374149", "amount": 1, "reference": "A", "tab_id": -1}',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"phone": {"a": 1}, "amount": 1, "reference": "A"}',
+        b'{"phone": "0708374149", "amount": NaN, "reference": "A"}',
+        b'{"phone": "0708374149", "amount": 1e400, "reference": "A"}',
+        b'{"phone": "\\ud800", "amount": 1, "reference": "A"}',
+        b'{"phone": "' + b"7" * 300 + b'", "amount": 1, "reference": "A"}',
+        (
+            b'{"phone": "0708374149", "amount": 1, "reference": "A", '
+            b'"description": "\xf0\x9f\x8d\xba\xf0\x9f\x8d\xba"}'
+        ),
+        b'{"phone": "0708374149", "amount": 1, "reference": "\\u0661\\u0662"}',
+        b'{"phone": "0708374149", "amount": 1, "reference": "A", "tab_id": -1}',
+    ],
+)
 def test_odd_input_is_refused_without_a_500(api, live_bar, sim_state, data):
     response = api.post("/payments", data=data, content_type="application/json")
     assert response.status_code == 422
@@ -432,7 +529,10 @@ def test_a_push_for_a_tab_is_counted_on_it(api, factory, live_bar, sim_state):
     assert sim_state.wait_for_callbacks(1, timeout=10)
     assert api.get(f"/payments/{response.get_json()['id']}").get_json()["status"] == "paid"
     again = api.post("/payments", {**BODY, "amount": 1, "tab_id": tab.id})
-    assert again.status_code == 422 and again.get_json()["error"]["message"] == f"Nothing is owed on tab {tab.id}."
+    assert (
+        again.status_code == 422
+        and again.get_json()["error"]["message"] == f"Nothing is owed on tab {tab.id}."
+    )
 
 
 def test_a_tab_amount_above_what_is_left_is_refused(api, factory, live_bar, sim_state):
@@ -440,7 +540,10 @@ def test_a_tab_amount_above_what_is_left_is_refused(api, factory, live_bar, sim_
     response = api.post("/payments", {**BODY, "amount": 501, "tab_id": tab.id})
     assert response.status_code == 422
     assert response.get_json()["error"] == {
-        "code": "validation_error", "field": "amount", "message": f"Only KES 500 is left to ask for on tab {tab.id}."}
+        "code": "validation_error",
+        "field": "amount",
+        "message": f"Only KES 500 is left to ask for on tab {tab.id}.",
+    }
     assert pushes(sim_state) == []
 
 
@@ -490,7 +593,10 @@ def test_a_push_daraja_refuses_is_created_as_rejected(api, live_bar, sim_state):
     response = api.post("/payments", BODY)
     assert response.status_code == 201
     payment = response.get_json()
-    assert (payment["status"], payment["message"]) == ("rejected", "M-Pesa is busy; try again in a few seconds.")
+    assert (payment["status"], payment["message"]) == (
+        "rejected",
+        "M-Pesa is busy; try again in a few seconds.",
+    )
     assert payment["settled_at"] is not None
 
 
@@ -498,8 +604,13 @@ def test_a_push_daraja_refuses_is_created_as_rejected(api, live_bar, sim_state):
 
 
 def test_reading_one_payment(api, factory, bar):
-    payment = factory.payment(bar, status="paid", receipt="SAB1C2D3E4", result_code="0",
-                              settled_at=datetime(2024, 5, 1, 15, 0, 7, 123456))
+    payment = factory.payment(
+        bar,
+        status="paid",
+        receipt="SAB1C2D3E4",
+        result_code="0",
+        settled_at=datetime(2024, 5, 1, 15, 0, 7, 123456),
+    )
     body = api.get(f"/payments/{payment.id}").get_json()
     assert body["settled_at"] == "2024-05-01T15:00:07Z"
     assert (body["status"], body["receipt"], body["message"]) == ("paid", "SAB1C2D3E4", "Paid.")
@@ -512,9 +623,13 @@ def test_another_bars_payment_is_404(api, factory, outsider):
     assert api.get("/payments").get_json() == {"payments": []}
 
 
-@pytest.mark.parametrize("path", ["/payments/0", "/payments/99999", "/payments/99999999999999999999", "/payments/abc"])
+@pytest.mark.parametrize(
+    "path", ["/payments/0", "/payments/99999", "/payments/99999999999999999999", "/payments/abc"]
+)
 def test_missing_payments_are_404_json(api, path):
-    response = api.client.open(f"/api/v1{path}", headers={"Authorization": f"Bearer {api.secret}"}, csrf=False)
+    response = api.client.open(
+        f"/api/v1{path}", headers={"Authorization": f"Bearer {api.secret}"}, csrf=False
+    )
     assert response.status_code == 404
     assert set(response.get_json()["error"]) >= {"code", "message"}
 
@@ -535,22 +650,27 @@ def test_the_list_is_newest_first_and_filtered(api, factory, bar, outsider):
     assert ids("?status=paid") == [old.id]
     since = (now - timedelta(hours=2)).replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
     assert ids(f"?since={since}") == [waiting.id, cancelled.id]
-    nairobi = (now - timedelta(hours=2) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S") + "%2B03:00"
+    nairobi = (now - timedelta(hours=2) + timedelta(hours=3)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    ) + "%2B03:00"
     assert ids(f"?since={nairobi}") == [waiting.id, cancelled.id]
     assert ids("?limit=1") == [waiting.id]
     assert ids("?status=cancelled&since=" + since) == [cancelled.id]
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("?status=settled", "status"),
-    ("?since=yesterday", "since"),
-    ("?since=2024-05-01T18:00:00", "since"),  # no time zone: ambiguous
-    ("?since=0001-01-01T00:00:00%2B01:00", "since"),
-    ("?limit=0", "limit"),
-    ("?limit=101", "limit"),
-    ("?limit=%C2%B2", "limit"),
-    ("?limit=" + "9" * 5000, "limit"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?status=settled", "status"),
+        ("?since=yesterday", "since"),
+        ("?since=2024-05-01T18:00:00", "since"),  # no time zone: ambiguous
+        ("?since=0001-01-01T00:00:00%2B01:00", "since"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=%C2%B2", "limit"),
+        ("?limit=" + "9" * 5000, "limit"),
+    ],
+)
 def test_bad_list_filters_are_named(api, query, field):
     response = api.get(f"/payments{query}")
     assert response.status_code == 422
@@ -576,7 +696,10 @@ def test_each_key_has_its_own_rate_limit(app, client, doc, bar, api):
 def test_the_document_is_openapi_3_1_and_covers_every_route(app, doc):
     assert doc["openapi"] == "3.1.0"
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
-        **doc["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+        **doc["components"]["securitySchemes"]["bearerAuth"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     served = set()
     for rule in app.url_map.iter_rules():

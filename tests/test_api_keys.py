@@ -39,7 +39,12 @@ def test_a_new_key_is_shown_once_and_stored_as_a_hash(owner_client, owner):
     assert "shown <strong>only this once</strong>" in page
     key = db.session.scalar(select(ApiKey))
     assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
-    assert (key.prefix, key.label, key.bar_id, key.created_by_id) == (secret[:12], "Till 1 POS", owner.bar_id, owner.id)
+    assert (key.prefix, key.label, key.bar_id, key.created_by_id) == (
+        secret[:12],
+        "Till 1 POS",
+        owner.bar_id,
+        owner.id,
+    )
     listing = owner_client.get("/settings/api-keys/").get_data(as_text=True)
     assert secret not in listing and secret[12:20] not in listing
     assert f"<code>{key.prefix}…</code>" in listing and "Till 1 POS" in listing
@@ -62,9 +67,13 @@ def test_making_and_revoking_are_audited_without_the_key(owner_client, owner):
     _, secret = make_key(owner_client)
     key = db.session.scalar(select(ApiKey))
     owner_client.post(f"/settings/api-keys/{key.id}/revoke")
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("api_key.%")).order_by(AuditEvent.id)).all()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action.like("api_key.%")).order_by(AuditEvent.id)
+    ).all()
     assert [(e.action, e.user_id, e.bar_id) for e in events] == [
-        ("api_key.created", owner.id, owner.bar_id), ("api_key.revoked", owner.id, owner.bar_id)]
+        ("api_key.created", owner.id, owner.bar_id),
+        ("api_key.revoked", owner.id, owner.bar_id),
+    ]
     assert all(secret not in repr(e.details) and e.details["prefix"] == key.prefix for e in events)
 
 
@@ -86,7 +95,14 @@ def test_revoking_twice_changes_nothing(owner_client):
     assert owner_client.post(f"/settings/api-keys/{key.id}/revoke").status_code == 302
     db.session.expire_all()
     assert db.session.scalar(select(ApiKey.revoked_at)) == revoked_at
-    assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "api_key.revoked")).all()) == 1
+    assert (
+        len(
+            db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "api_key.revoked")
+            ).all()
+        )
+        == 1
+    )
 
 
 def test_revoking_needs_the_csrf_token(owner_client, client):
@@ -96,11 +112,14 @@ def test_revoking_needs_the_csrf_token(owner_client, client):
     assert api_status(client, secret) == 200
 
 
-@pytest.mark.parametrize(("label", "message"), [
-    ("", "Give the key a name"),
-    ("   ", "Give the key a name"),
-    ("x" * 61, "at most 60 characters"),
-])
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("", "Give the key a name"),
+        ("   ", "Give the key a name"),
+        ("x" * 61, "at most 60 characters"),
+    ],
+)
 def test_a_key_needs_a_sensible_name(owner_client, label, message):
     response = owner_client.post("/settings/api-keys/", data={"label": label})
     assert response.status_code == 400
@@ -128,7 +147,9 @@ def test_another_bars_owner_gets_404_and_sees_none_of_ours(app, owner_client, ou
     thief = login_as(app, outsider)
     assert thief.post(f"/settings/api-keys/{key.id}/revoke").status_code == 404
     page = thief.get("/settings/api-keys/").get_data(as_text=True)
-    assert key.prefix not in page and f'id="api-key-{key.id}"' not in page and "No keys yet." in page
+    assert (
+        key.prefix not in page and f'id="api-key-{key.id}"' not in page and "No keys yet." in page
+    )
     assert api_status(client, secret) == 200
 
 
@@ -151,10 +172,13 @@ def test_the_cli_prints_a_working_key_once(app, runner, bar, client):
     assert api_status(client, secret) == 200
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--bar", "no-such-bar", "--label", "POS"], "No bar with the slug 'no-such-bar'"),
-    (["--label", "   "], "Give the key a name"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bar", "no-such-bar", "--label", "POS"], "No bar with the slug 'no-such-bar'"),
+        (["--label", "   "], "Give the key a name"),
+    ],
+)
 def test_the_cli_refuses_what_it_cannot_do(runner, bar, args, message):
     args = args if "--bar" in args else ["--bar", bar.slug, *args]
     result = runner.invoke(api_keys_cli, ["create", *args])

@@ -61,8 +61,10 @@ def _imports(name: str, path: Path) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             # `from pkg import mod` imports the module pkg.mod when there is one.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
+            ]
         else:
             continue
         found.update(t for t in targets if t in MODULES and t != name)
@@ -82,7 +84,8 @@ def test_an_area_is_a_package_with_its_blueprint_in_routes_named_as_the_package(
     routes = APP / area / "routes.py"
     assert routes.is_file(), f"app/{area}/routes.py is missing"
     blueprints = [
-        node for node in ast.walk(ast.parse(routes.read_text()))
+        node
+        for node in ast.walk(ast.parse(routes.read_text()))
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Blueprint"
     ]
     assert len(blueprints) == 1, f"app/{area}/routes.py should make exactly one Blueprint"
@@ -96,9 +99,12 @@ def test_an_area_is_a_package_with_its_blueprint_in_routes_named_as_the_package(
 def test_an_areas_templates_are_in_a_folder_named_as_the_area(area):
     routes = (APP / area / "routes.py").read_text()
     for node in ast.walk(ast.parse(routes)):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(
-            (".html", ".txt")
-        ) and "/" in node.value:
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.endswith((".html", ".txt"))
+            and "/" in node.value
+        ):
             assert node.value.split("/")[0] == area, f"app/{area}/routes.py renders {node.value}"
 
 
@@ -112,7 +118,8 @@ def test_no_module_imports_another_areas_routes():
         f"{module} imports {target}"
         for module, targets in GRAPH.items()
         for target in targets
-        if target.endswith(".routes") and _area_of(target) != _area_of(module)
+        if target.endswith(".routes")
+        and _area_of(target) != _area_of(module)
         and module != "app"  # create_app registers every blueprint
     ]
     assert wrong == []
@@ -149,11 +156,14 @@ def test_there_is_no_import_circle():
     for module in sorted(GRAPH):
         if module not in index:
             visit(module)
+
     # A package's __init__ importing its own submodules is how a package is put together, and
     # a submodule importing its package's names back is how it is used: not a circle of design.
     def own_package(component: list[str]) -> bool:
         heads = [m for m in component if MODULES[m].name == "__init__.py"]
-        return len(heads) == 1 and all(m.startswith(heads[0] + ".") or m == heads[0] for m in component)
+        return len(heads) == 1 and all(
+            m.startswith(heads[0] + ".") or m == heads[0] for m in component
+        )
 
     assert [c for c in circles if not own_package(c)] == []
 

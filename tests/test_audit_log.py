@@ -19,10 +19,23 @@ def owner_client(app, owner):
     return login_as(app, owner)
 
 
-def entry(bar, action: str, *, user=None, at: datetime | None = None, address: str | None = "41.90.64.12",
-          **details) -> AuditEvent:
-    event = AuditEvent(bar_id=bar.id if bar else None, user_id=user.id if user else None, action=action,
-                       details=details, address=address, created_at=at or utcnow())
+def entry(
+    bar,
+    action: str,
+    *,
+    user=None,
+    at: datetime | None = None,
+    address: str | None = "41.90.64.12",
+    **details,
+) -> AuditEvent:
+    event = AuditEvent(
+        bar_id=bar.id if bar else None,
+        user_id=user.id if user else None,
+        action=action,
+        details=details,
+        address=address,
+        created_at=at or utcnow(),
+    )
     db.session.add(event)
     db.session.commit()
     return event
@@ -33,8 +46,13 @@ def rows(page: str) -> list[int]:
 
 
 def test_it_shows_who_did_what_when_and_from_where(owner_client, bar, owner, cashier):
-    entry(bar, "mpesa.credentials_saved", user=owner, at=datetime(2024, 5, 31, 17, 5, 9),
-          fields=["consumer_secret", "passkey"])
+    entry(
+        bar,
+        "mpesa.credentials_saved",
+        user=owner,
+        at=datetime(2024, 5, 31, 17, 5, 9),
+        fields=["consumer_secret", "passkey"],
+    )
     entry(bar, "staff.deactivated", user=owner, staff_id=cashier.id)
     entry(bar, "payment.paid", address=None, payment_id=7, source="callback", late=False)
     page = owner_client.get("/settings/audit/").get_data(as_text=True)
@@ -42,7 +60,11 @@ def test_it_shows_who_did_what_when_and_from_where(owner_client, bar, owner, cas
     assert "31 May 2024, 20:05:09" in page  # the bar's time, Nairobi (UTC+3)
     assert "Wanjiru Owner" in page and "41.90.64.12" in page
     assert "Person deactivated" in page and "Akinyi Cashier" in page
-    assert "Payment received" in page and 'href="/payments/7/status"' in page and "M-Pesa&#39;s callback" in page
+    assert (
+        "Payment received" in page
+        and 'href="/payments/7/status"' in page
+        and "M-Pesa&#39;s callback" in page
+    )
 
 
 def test_details_it_does_not_know_are_shown_as_escaped_text(owner_client, bar):
@@ -57,7 +79,9 @@ def test_it_filters_by_action_person_and_local_dates(owner_client, bar, owner, m
     opened = entry(bar, "tab.opened", user=manager, at=datetime(2024, 5, 31, 20, 59), tab_id=1)
     # 21:30 UTC on 31 May is already 1 June in Nairobi
     late = entry(bar, "tab.opened", user=owner, at=datetime(2024, 5, 31, 21, 30), tab_id=2)
-    voided = entry(bar, "tab.voided", user=manager, at=datetime(2024, 6, 2, 9, 0), tab_id=1, reason="left")
+    voided = entry(
+        bar, "tab.voided", user=manager, at=datetime(2024, 6, 2, 9, 0), tab_id=1, reason="left"
+    )
 
     def shown(**query) -> list[int]:
         answer = owner_client.get("/settings/audit/", query_string=query)
@@ -75,12 +99,15 @@ def test_it_filters_by_action_person_and_local_dates(owner_client, bar, owner, m
     assert "payment.paid" not in page  # the list holds the actions this bar has
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ({"action": "bar.deleted"}, "Choose an action from the list."),
-    ({"person": "abc"}, "Choose a person from the list."),
-    ({"from": "31/05/2024"}, "Enter dates like 2024-05-31"),
-    ({"from": "2024-06-02", "to": "2024-06-01"}, "swap them"),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"action": "bar.deleted"}, "Choose an action from the list."),
+        ({"person": "abc"}, "Choose a person from the list."),
+        ({"from": "31/05/2024"}, "Enter dates like 2024-05-31"),
+        ({"from": "2024-06-02", "to": "2024-06-01"}, "swap them"),
+    ],
+)
 def test_a_bad_filter_is_explained(owner_client, bar, query, message):
     entry(bar, "tab.opened")
     answer = owner_client.get("/settings/audit/", query_string=query)
@@ -109,10 +136,16 @@ def test_another_bars_entries_are_never_shown(app, owner_client, bar, outsider):
     theirs = entry(outsider.bar, "mpesa.live", user=outsider)
     entry(None, "mpesa.global_disabled", by="operator")  # operators' entries belong to no bar
     page = owner_client.get("/settings/audit/").get_data(as_text=True)
-    assert rows(page) == [ours.id] and "Kamau Outsider" not in page and "M-Pesa went live" not in page
+    assert (
+        rows(page) == [ours.id] and "Kamau Outsider" not in page and "M-Pesa went live" not in page
+    )
     answer = owner_client.get("/settings/audit/", query_string={"person": outsider.id})
-    assert answer.status_code == 400 and "Choose a person from the list." in answer.get_data(as_text=True)
-    assert rows(login_as(app, outsider).get("/settings/audit/").get_data(as_text=True)) == [theirs.id]
+    assert answer.status_code == 400 and "Choose a person from the list." in answer.get_data(
+        as_text=True
+    )
+    assert rows(login_as(app, outsider).get("/settings/audit/").get_data(as_text=True)) == [
+        theirs.id
+    ]
 
 
 @pytest.mark.parametrize("role", ["manager", "cashier"])
@@ -157,11 +190,15 @@ def test_an_entry_cannot_be_deleted_through_the_orm(bar):
     assert db.session.get(AuditEvent, event.id) is not None
 
 
-@pytest.mark.parametrize("statement", [
-    update(AuditEvent).values(action="tab.opened"),
-    delete(AuditEvent),
-    delete(AuditEvent).where(AuditEvent.created_at < utcnow() + timedelta(days=1)),
-], ids=["bulk update", "bulk delete", "bulk delete where"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        update(AuditEvent).values(action="tab.opened"),
+        delete(AuditEvent),
+        delete(AuditEvent).where(AuditEvent.created_at < utcnow() + timedelta(days=1)),
+    ],
+    ids=["bulk update", "bulk delete", "bulk delete where"],
+)
 def test_bulk_statements_are_refused_too(bar, statement):
     entry(bar, "tab.voided")
     with pytest.raises(AuditImmutable):

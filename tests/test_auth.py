@@ -27,7 +27,11 @@ def test_signup_creates_the_bar_and_its_owner_and_signs_in(client):
     assert response.status_code == 302
     bar = db.session.scalar(select(Bar))
     owner = db.session.scalar(select(User))
-    assert (bar.name, bar.slug, bar.setup_state) == ("Mama Oliech's Bar", "mama-oliechs-bar", "no_credentials")
+    assert (bar.name, bar.slug, bar.setup_state) == (
+        "Mama Oliech's Bar",
+        "mama-oliechs-bar",
+        "no_credentials",
+    )
     assert (owner.email, owner.role, owner.bar_id) == ("grace@oliech.example.com", "owner", bar.id)
     assert owner.password_hash.startswith("scrypt:")
     page = client.get("/dashboard")
@@ -75,10 +79,16 @@ def test_unknown_email_gets_the_same_answer_as_a_wrong_password(client, owner):
 
 
 def test_login_only_follows_local_next_urls(client, owner):
-    response = client.post("/login?next=https://evil.example.com/", data={"email": owner.email, "password": "correct horse battery"})
+    response = client.post(
+        "/login?next=https://evil.example.com/",
+        data={"email": owner.email, "password": "correct horse battery"},
+    )
     assert response.headers["Location"] == "/dashboard"
     client.post("/logout")
-    response = client.post("/login?next=/settings/staff/", data={"email": owner.email, "password": "correct horse battery"})
+    response = client.post(
+        "/login?next=/settings/staff/",
+        data={"email": owner.email, "password": "correct horse battery"},
+    )
     assert response.headers["Location"] == "/settings/staff/"
 
 
@@ -117,7 +127,9 @@ REDIRECT_TRICKS = [
 
 @pytest.mark.parametrize("trick", REDIRECT_TRICKS)
 def test_sign_in_never_redirects_off_this_host(client, owner, trick):
-    response = client.post(f"/login?next={trick}", data={"email": owner.email, "password": "correct horse battery"})
+    response = client.post(
+        f"/login?next={trick}", data={"email": owner.email, "password": "correct horse battery"}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/dashboard"
 
@@ -132,7 +144,9 @@ def test_sign_in_never_redirects_off_this_host(client, owner, trick):
     ],
 )
 def test_sign_in_follows_a_path_on_this_host(client, owner, wire, location):
-    response = client.post(f"/login?next={wire}", data={"email": owner.email, "password": "correct horse battery"})
+    response = client.post(
+        f"/login?next={wire}", data={"email": owner.email, "password": "correct horse battery"}
+    )
     assert response.headers["Location"] == location
 
 
@@ -170,8 +184,10 @@ def test_a_form_posted_without_the_csrf_token_is_rejected_and_writes_nothing(cli
 def test_the_csrf_token_is_accepted_from_the_htmx_header(client, owner):
     token = client.csrf_token()
     response = client.post(
-        "/login", data={"email": owner.email, "password": "correct horse battery"},
-        headers={"X-CSRFToken": token}, csrf=False,
+        "/login",
+        data={"email": owner.email, "password": "correct horse battery"},
+        headers={"X-CSRFToken": token},
+        csrf=False,
     )
     assert response.status_code == 302
 
@@ -235,7 +251,9 @@ def test_flask_bars_create_refuses_an_email_sign_in_would_refuse(app, runner, cl
         env={"PESATAB_OWNER_PASSWORD": "a strong password"},
     )
     assert result.exit_code != 0
-    assert "at most 254 characters" in result.output or "Enter a valid email address" in result.output
+    assert (
+        "at most 254 characters" in result.output or "Enter a valid email address" in result.output
+    )
     assert db.session.scalar(select(func.count(Bar.id))) == 0
     # ...because the sign-in form would never let that owner in:
     page = client.post("/login", data={"email": email, "password": "a strong password"})
@@ -256,9 +274,18 @@ def test_signup_staff_and_operators_share_the_rule(app, email):
 
 def test_an_owner_made_by_the_cli_can_sign_in(runner, client):
     result = runner.invoke(
-        args=["bars", "create", "--name", "Kwa Mama", "--owner-email", " Mama@Kwa-Mama.example.com "],
+        args=[
+            "bars",
+            "create",
+            "--name",
+            "Kwa Mama",
+            "--owner-email",
+            " Mama@Kwa-Mama.example.com ",
+        ],
         env={"PESATAB_OWNER_PASSWORD": "a strong password"},
     )
     assert result.exit_code == 0, result.output
-    response = client.post("/login", data={"email": "mama@kwa-mama.example.com", "password": "a strong password"})
+    response = client.post(
+        "/login", data={"email": "mama@kwa-mama.example.com", "password": "a strong password"}
+    )
     assert response.status_code == 302

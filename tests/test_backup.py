@@ -41,7 +41,9 @@ def written_path(output: str) -> Path:
 @pytest.fixture
 def sqlite_app(tmp_path, test_config):
     """An app on its own SQLite file, migrated like production (so it has a migration version)."""
-    app = create_app({**test_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.sqlite3'}"})
+    app = create_app(
+        {**test_config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.sqlite3'}"}
+    )
     with app.app_context():
         upgrade()
         db.session.remove()
@@ -61,8 +63,11 @@ class Writer(threading.Thread):
             conn.execute("PRAGMA journal_mode=WAL")
             while not self.stop.is_set():
                 with conn:
-                    conn.execute("INSERT INTO system_setting (key, value, updated_at) VALUES (?, ?, CURRENT_TIMESTAMP)",
-                                 (f"load-{self.written}", "x" * 200))
+                    conn.execute(
+                        "INSERT INTO system_setting (key, value, updated_at) "
+                        "VALUES (?, ?, CURRENT_TIMESTAMP)",
+                        (f"load-{self.written}", "x" * 200),
+                    )
                 self.written += 1
 
 
@@ -105,7 +110,10 @@ def test_two_backups_in_one_second_do_not_overwrite(tmp_path, sqlite_app):
     when = datetime(2025, 6, 30, 23, 59, 59)
     first = backup.make_backup(url, tmp_path, now=when)
     second = backup.make_backup(url, tmp_path, now=when)
-    assert (first.name, second.name) == ("pesatab-20250630-235959.sqlite3", "pesatab-20250630-235959-2.sqlite3")
+    assert (first.name, second.name) == (
+        "pesatab-20250630-235959.sqlite3",
+        "pesatab-20250630-235959-2.sqlite3",
+    )
     assert not list(tmp_path.glob(".*partial"))
 
 
@@ -143,12 +151,17 @@ def test_pg_dump_gets_the_password_from_the_environment_only(tmp_path, monkeypat
 
     monkeypatch.setattr(backup.subprocess, "run", fake_run)
     monkeypatch.setattr(backup.shutil, "which", lambda name: f"/usr/bin/{name}")
-    path = backup.make_backup("postgresql+psycopg://pesatab:hunter2-secret@db.internal:6543/pesatab?sslmode=require",
-                              tmp_path, now=datetime(2025, 1, 2, 3, 4, 5))
+    path = backup.make_backup(
+        "postgresql+psycopg://pesatab:hunter2-secret@db.internal:6543/pesatab?sslmode=require",
+        tmp_path,
+        now=datetime(2025, 1, 2, 3, 4, 5),
+    )
     assert path.name == "pesatab-20250102-030405.dump"
     assert seen["command"][:2] == ["pg_dump", "--format=custom"]
     assert "hunter2-secret" not in " ".join(seen["command"])
-    assert "--dbname=postgresql://pesatab@db.internal:6543/pesatab?sslmode=require" in seen["command"]
+    assert (
+        "--dbname=postgresql://pesatab@db.internal:6543/pesatab?sslmode=require" in seen["command"]
+    )
     assert seen["env"]["PGPASSWORD"] == "hunter2-secret"
 
 
@@ -162,11 +175,17 @@ def pg_url(database_url):
 def scratch_databases(url: str) -> list[str]:
     admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'pesatab_restore_check_%'")]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'pesatab_restore_check_%'"
+            )
+        ]
 
 
-def test_a_postgresql_backup_restores_into_a_scratch_database(app, pg_url, factory, bar, owner, cashier, tmp_path):
+def test_a_postgresql_backup_restores_into_a_scratch_database(
+    app, pg_url, factory, bar, owner, cashier, tmp_path
+):
     factory.payment(bar)
     factory.tab(bar, lines=(("Tusker", 2, 250),))
     result = ops_runner(app).invoke(args=["backup", "--dir", str(tmp_path)])
@@ -184,7 +203,9 @@ def test_a_postgresql_backup_restores_into_a_scratch_database(app, pg_url, facto
     assert scratch_databases(pg_url) == []
 
 
-def test_a_damaged_dump_fails_the_check_and_leaves_nothing_behind(app, pg_url, factory, bar, tmp_path):
+def test_a_damaged_dump_fails_the_check_and_leaves_nothing_behind(
+    app, pg_url, factory, bar, tmp_path
+):
     factory.payment(bar)
     dump = backup.make_backup(pg_url, tmp_path)
     damaged = tmp_path / "damaged.dump"

@@ -68,7 +68,10 @@ def test_data_scale_measures_every_page_and_explains_its_queries():
 
     result = data_scale.run("smoke")
     sane(result)
-    assert result["rows"]["payments"] == data_scale.SCALES["smoke"]["payments"] + data_scale.SCALES["smoke"]["small_payments"]
+    assert (
+        result["rows"]["payments"]
+        == data_scale.SCALES["smoke"]["payments"] + data_scale.SCALES["smoke"]["small_payments"]
+    )
     for name, both in result["pages"].items():
         assert both["big"]["failed"] == 0 and both["small"]["failed"] == 0, name
     assert result["pages"]["payments: first page"]["big"]["table_rows"] > 1

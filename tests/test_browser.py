@@ -19,7 +19,9 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium).")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)."
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -36,13 +38,17 @@ def phone_screen(browser):
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page, errors
     context.close()
 
 
-def test_a_cashier_gets_paid_without_reloading(phone_screen, live, factory, bar, cashier, sim_state):
+def test_a_cashier_gets_paid_without_reloading(
+    phone_screen, live, factory, bar, cashier, sim_state
+):
     page, errors = phone_screen
     factory.live_credentials(bar)
     # Long enough to see it wait: the first poll gets the fragment with its version, the next
@@ -76,10 +82,12 @@ def test_a_cashier_gets_paid_without_reloading(phone_screen, live, factory, bar,
     assert polls[-1] == 204, polls
     seen = len(polls)
     shown = page.locator(".payment-status .elapsed").inner_text()
-    page.wait_for_function(f"() => document.querySelector('.payment-status .elapsed').textContent !== {shown!r}",
-                           timeout=1_500)  # nothing swapped since: app.js runs the clock
+    page.wait_for_function(
+        f"() => document.querySelector('.payment-status .elapsed').textContent !== {shown!r}",
+        timeout=1_500,
+    )  # nothing swapped since: app.js runs the clock
     assert page.locator(".payment-status .badge-sent").count() == 1
-    assert 200 not in polls[seen - 1:], polls
+    assert 200 not in polls[seen - 1 :], polls
     page.locator(".payment-status .badge-paid").wait_for(timeout=20_000)
     assert polls[-1] == 200, polls  # paid: the final fragment
 

@@ -33,7 +33,6 @@ DELIVERIES = 5
 TIMEOUT = 15
 
 
-
 def body_for(payment: Payment, name: str = "callback_paid.json") -> bytes:
     """A sample callback for `payment`: its CheckoutRequestID, and on success its amount."""
     body = sample(name)
@@ -51,7 +50,10 @@ def deliver_at_once(posts: list[tuple[str, bytes]]) -> list[Any]:
     """POST every (url, body) from its own thread, all released at the same moment."""
     barrier = threading.Barrier(len(posts))
     answers: list[Any] = [None] * len(posts)
-    headers = {"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": SANDBOX_SHORTCODE}
+    headers = {
+        "Content-Type": "application/json;charset=UTF-8",
+        "Businessshortcode": SANDBOX_SHORTCODE,
+    }
 
     def deliver(i: int) -> None:
         url, body = posts[i]
@@ -74,7 +76,9 @@ def hook(live, payment: Payment) -> str:
 
 
 def acked(answer: Any) -> bool:
-    return isinstance(answer, requests.Response) and answer.status_code == 200 and answer.json() == ACK
+    return (
+        isinstance(answer, requests.Response) and answer.status_code == 200 and answer.json() == ACK
+    )
 
 
 def events_for(payment: Payment) -> list[CallbackEvent]:
@@ -89,11 +93,15 @@ def reload(payment: Payment) -> Payment:
 
 
 def credits(receipt: str = RECEIPT) -> int:
-    return db.session.scalar(select(func.count()).select_from(Payment).where(Payment.receipt == receipt))
+    return db.session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.receipt == receipt)
+    )
 
 
 def paid_audits() -> int:
-    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "payment.paid"))
+    return db.session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "payment.paid")
+    )
 
 
 @pytest.fixture
@@ -126,7 +134,12 @@ def test_the_same_success_delivered_five_times_at_once_is_credited_once(live, pa
     assert len(events) == DELIVERIES and all(e.raw_body == body.decode() for e in events)
     assert all(e.source_address == "127.0.0.1" and not e.known_source for e in events)
     paid = reload(payment)
-    assert (paid.status, paid.receipt, paid.paid_amount, paid.flagged) == ("paid", RECEIPT, 450, False)
+    assert (paid.status, paid.receipt, paid.paid_amount, paid.flagged) == (
+        "paid",
+        RECEIPT,
+        450,
+        False,
+    )
     assert credits() == 1 and paid_audits() == 1
     assert Counter(e.disposition for e in events) == {"applied": 1, "duplicate": DELIVERIES - 1}
 
@@ -140,13 +153,24 @@ def test_a_success_racing_failures_wins_and_is_credited_once(live, payment, fail
 
     assert all(acked(a) for a in answers), answers
     paid = reload(payment)
-    assert (paid.status, paid.receipt, paid.result_code, paid.paid_amount) == ("paid", RECEIPT, "0", 450)
+    assert (paid.status, paid.receipt, paid.result_code, paid.paid_amount) == (
+        "paid",
+        RECEIPT,
+        "0",
+        450,
+    )
     assert credits() == 1 and paid_audits() == 1
     by_body = Counter((e.raw_body == success.decode(), e.disposition) for e in events_for(payment))
     assert sum(by_body.values()) == DELIVERIES
     # Exactly one success credited the payment: on time, or late after a failure settled it.
     assert by_body[(True, "applied")] + by_body[(True, "late_success")] == 1
-    assert by_body[(True, "applied")] + by_body[(True, "late_success")] + by_body[(True, "duplicate")] + by_body[(True, "pending")] == 2
+    assert (
+        by_body[(True, "applied")]
+        + by_body[(True, "late_success")]
+        + by_body[(True, "duplicate")]
+        + by_body[(True, "pending")]
+        == 2
+    )
     # A failure counts only if it got there first; then the success is the flagged late one.
     if by_body[(False, "applied")]:
         assert by_body[(False, "applied")] == 1 and paid.flag_reason == "late_success"
@@ -169,7 +193,9 @@ def holds_lined_up(monkeypatch):
     monkeypatch.setattr(states, "hold", hold)
 
 
-def test_the_same_1037_delivered_five_times_at_once_holds_the_payment_once(live, payment, holds_lined_up):
+def test_the_same_1037_delivered_five_times_at_once_holds_the_payment_once(
+    live, payment, holds_lined_up
+):
     from datetime import timedelta
 
     from app import jobs
@@ -183,10 +209,15 @@ def test_the_same_1037_delivered_five_times_at_once_holds_the_payment_once(live,
     jobs.replay_pending(now=utcnow() + timedelta(minutes=2))  # any left pending by a busy database
     held = reload(payment)
     assert (held.status, held.result_code, held.settled_at) == ("unknown", "1037", None)
-    assert Counter(e.disposition for e in events_for(payment)) == {"applied": 1, "duplicate": DELIVERIES - 1}
+    assert Counter(e.disposition for e in events_for(payment)) == {
+        "applied": 1,
+        "duplicate": DELIVERIES - 1,
+    }
 
 
-def test_the_same_receipt_sent_to_two_payments_at_once_is_credited_once(live, factory, bar, payment):
+def test_the_same_receipt_sent_to_two_payments_at_once_is_credited_once(
+    live, factory, bar, payment
+):
     other = factory.payment(bar, status="sent", amount=450)
     posts = [(hook(live, payment), body_for(payment)), (hook(live, other), body_for(other))] * 2
 
@@ -205,20 +236,34 @@ def test_the_same_receipt_sent_to_two_payments_at_once_is_credited_once(live, fa
 
 @pytest.fixture
 def live_bar(app, live, bar):
-    vault.save(bar, CredentialInput(
-        environment="sandbox", kind="paybill", shortcode=SANDBOX_SHORTCODE, till_number=None,
-        consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET, passkey=SANDBOX_PASSKEY,
-    ))
+    vault.save(
+        bar,
+        CredentialInput(
+            environment="sandbox",
+            kind="paybill",
+            shortcode=SANDBOX_SHORTCODE,
+            till_number=None,
+            consumer_key=SIM_CONSUMER_KEY,
+            consumer_secret=SIM_CONSUMER_SECRET,
+            passkey=SANDBOX_PASSKEY,
+        ),
+    )
     bar.setup_state = "live"
     db.session.commit()
     return bar
 
 
 def push(bar, amount: int = 450) -> Payment:
-    return start_push(bar, PushRequest(
-        phone="254708374149", amount=amount, purpose="api", account_reference="API42",
-        description="Bar tab",
-    ))
+    return start_push(
+        bar,
+        PushRequest(
+            phone="254708374149",
+            amount=amount,
+            purpose="api",
+            account_reference="API42",
+            description="Bar tab",
+        ),
+    )
 
 
 def test_a_callback_before_the_push_response_is_credited_once(live_bar, sim_state):
@@ -233,7 +278,9 @@ def test_a_callback_before_the_push_response_is_credited_once(live_bar, sim_stat
     assert (paid.status, paid.flagged, paid.flag_reason) == ("paid", False, None)
     assert paid.checkout_request_id == sent["CheckoutRequestID"]
     assert paid.merchant_request_id == sent["MerchantRequestID"]
-    receipt = next(i["Value"] for i in sent["CallbackMetadata"]["Item"] if i["Name"] == "MpesaReceiptNumber")
+    receipt = next(
+        i["Value"] for i in sent["CallbackMetadata"]["Item"] if i["Name"] == "MpesaReceiptNumber"
+    )
     assert (paid.receipt, paid.paid_amount) == (receipt, 450)
     (event,) = events_for(payment)
     assert (event.disposition, event.headers["Businessshortcode"]) == ("applied", SANDBOX_SHORTCODE)

@@ -88,8 +88,13 @@ def test_a_paid_callback_is_five_statements_and_two_commits(client, payment):
         assert acked(post(client, token, body))
 
     assert seen.trail == [
-        "INSERT callback_event", "COMMIT",  # the body, committed before anything reads it
-        "SELECT payment", "UPDATE payment", "INSERT audit_event", "UPDATE callback_event", "COMMIT",
+        "INSERT callback_event",
+        "COMMIT",  # the body, committed before anything reads it
+        "SELECT payment",
+        "UPDATE payment",
+        "INSERT audit_event",
+        "UPDATE callback_event",
+        "COMMIT",
     ]
     assert (reload(payment).status, reload(payment).receipt) == ("paid", RECEIPT)
 
@@ -116,7 +121,13 @@ def test_a_duplicate_is_three_statements_and_two_commits(client, payment):
     with counting() as seen:
         assert acked(post(client, token, body))
 
-    assert seen.trail == ["INSERT callback_event", "COMMIT", "SELECT payment", "UPDATE callback_event", "COMMIT"]
+    assert seen.trail == [
+        "INSERT callback_event",
+        "COMMIT",
+        "SELECT payment",
+        "UPDATE callback_event",
+        "COMMIT",
+    ]
     assert [e.disposition for e in stored_events()] == ["applied", "duplicate"]
 
 
@@ -127,7 +138,11 @@ def test_a_cancelled_callback_is_five_statements_too(client, payment):
         assert acked(post(client, token, body))
 
     assert seen.statements == [
-        "INSERT callback_event", "SELECT payment", "UPDATE payment", "INSERT audit_event", "UPDATE callback_event",
+        "INSERT callback_event",
+        "SELECT payment",
+        "UPDATE payment",
+        "INSERT audit_event",
+        "UPDATE callback_event",
     ]
     assert reload(payment).status == "cancelled"
 
@@ -142,8 +157,13 @@ def test_a_reused_receipt_is_caught_by_the_update_then_explained(client, factory
 
     # The UPDATE refuses the receipt; only then does a SELECT say why.
     assert seen.statements == [
-        "INSERT callback_event", "SELECT payment", "UPDATE payment", "SELECT payment", "SELECT payment",
-        "UPDATE payment", "UPDATE callback_event",
+        "INSERT callback_event",
+        "SELECT payment",
+        "UPDATE payment",
+        "SELECT payment",
+        "SELECT payment",
+        "UPDATE payment",
+        "UPDATE callback_event",
     ]
     second = reload(other)
     assert (second.status, second.receipt, second.flag_reason) == ("sent", None, "receipt_reused")
@@ -158,7 +178,13 @@ def test_a_move_refreshes_the_payment_without_reading_it_back(factory, bar):
 
     with counting() as seen:
         assert states.move(payment, "paid", receipt="QX1", result_code="0", paid_amount=450)
-        values = (payment.status, payment.receipt, payment.flagged, payment.flag_reason, payment.inflight_key)
+        values = (
+            payment.status,
+            payment.receipt,
+            payment.flagged,
+            payment.flag_reason,
+            payment.inflight_key,
+        )
 
     assert seen.trail == ["UPDATE payment"]
     assert values == ("paid", "QX1", True, "late_success", None)  # decided in SQL, seen here
@@ -170,7 +196,11 @@ def test_a_refused_move_leaves_the_payment_showing_the_row_as_it_is(factory, bar
     payment = factory.payment(bar, status="sent", amount=450)
     assert payment.status == "sent"
     with db.engine.begin() as other:  # another worker settles it meanwhile
-        other.execute(update(Payment).where(Payment.id == payment.id).values(status="cancelled", result_code="1032"))
+        other.execute(
+            update(Payment)
+            .where(Payment.id == payment.id)
+            .values(status="cancelled", result_code="1032")
+        )
 
     assert not states.move(payment, "sent", checkout_request_id="ws_CO_OTHER")
 
@@ -187,7 +217,10 @@ def test_a_move_to_paid_never_takes_a_receipt_another_payment_holds(factory, bar
 
     db.session.commit()
     assert (reload(second).status, reload(second).receipt) == ("sent", None)
-    assert ledger.record(reload(second), ledger.Outcome(code="0", receipt="QSAME1", amount=450)) == "mismatch"
+    assert (
+        ledger.record(reload(second), ledger.Outcome(code="0", receipt="QSAME1", amount=450))
+        == "mismatch"
+    )
     db.session.commit()
     assert reload(second).flag_reason == "receipt_reused"
 
@@ -201,7 +234,10 @@ def test_an_event_finished_meanwhile_by_someone_else_keeps_their_outcome(app, pa
 
     def replay_job_finishes_it_first(target, outcome):
         with db.engine.begin() as other:
-            other.execute(text("UPDATE callback_event SET disposition = 'duplicate' WHERE id = :id"), {"id": event.id})
+            other.execute(
+                text("UPDATE callback_event SET disposition = 'duplicate' WHERE id = :id"),
+                {"id": event.id},
+            )
         return real_record(target, outcome)
 
     monkeypatch.setattr(ledger, "record", replay_job_finishes_it_first)
@@ -218,17 +254,33 @@ def test_the_stored_event_comes_back_whole_and_detached(app, payment):
 
     with counting() as seen:
         event = store(payment, body)
-        loaded = (event.id, event.token, event.disposition, event.attempts, event.truncated, event.raw_body)
+        loaded = (
+            event.id,
+            event.token,
+            event.disposition,
+            event.attempts,
+            event.truncated,
+            event.raw_body,
+        )
 
     assert seen.trail == ["INSERT callback_event", "COMMIT"]  # nothing read back
-    assert loaded == (stored_events()[0].id, payment.callback_token, "pending", 0, False, json.dumps(body))
+    assert loaded == (
+        stored_events()[0].id,
+        payment.callback_token,
+        "pending",
+        0,
+        False,
+        json.dumps(body),
+    )
     assert event not in db.session
 
 
 # Several events in one transaction (the background applier's batches) --------------------------
 
 
-def test_a_batch_is_applied_in_one_transaction_in_arrival_order_per_payment(app, factory, bar, payment):
+def test_a_batch_is_applied_in_one_transaction_in_arrival_order_per_payment(
+    app, factory, bar, payment
+):
     other = factory.payment(bar, status="sent", amount=300)
     events = [
         store(payment, failure_body(payment)),  # cancelled first ...
@@ -244,7 +296,12 @@ def test_a_batch_is_applied_in_one_transaction_in_arrival_order_per_payment(app,
     assert seen.trail.count("COMMIT") == 1
     assert [e.disposition for e in stored_events()] == dispositions
     late, paid = reload(payment), reload(other)
-    assert (late.status, late.flag_reason, paid.status, paid.receipt) == ("paid", "late_success", "paid", "QOTHER1")
+    assert (late.status, late.flag_reason, paid.status, paid.receipt) == (
+        "paid",
+        "late_success",
+        "paid",
+        "QOTHER1",
+    )
 
 
 def test_a_batch_that_fails_is_applied_one_event_at_a_time(app, factory, bar, payment, monkeypatch):
@@ -257,13 +314,19 @@ def test_a_batch_that_fails_is_applied_one_event_at_a_time(app, factory, bar, pa
         return real_record(target, outcome)
 
     monkeypatch.setattr(ledger, "record", fails_for_one_payment)
-    events = [store(payment, paid_body(payment)), store(broken, paid_body(broken, receipt="QBROKEN1"))]
+    events = [
+        store(payment, paid_body(payment)),
+        store(broken, paid_body(broken, receipt="QBROKEN1")),
+    ]
 
     assert callbacks.apply_many(events) == ["applied", "pending"]
 
     assert reload(payment).status == "paid" and reload(broken).status == "sent"
     retry = stored_events()[1]
-    assert (retry.disposition, retry.attempts) == ("pending", 1) and retry.next_attempt_at is not None
+    assert (retry.disposition, retry.attempts) == (
+        "pending",
+        1,
+    ) and retry.next_attempt_at is not None
 
 
 # CALLBACK_APPLY=background ----------------------------------------------------------------------
@@ -321,7 +384,9 @@ def test_background_credits_concurrent_deliveries_once(background, live, payment
     assert reload(payment).status == "paid"
 
 
-def test_background_events_lost_with_their_process_are_replayed(background, client, payment, monkeypatch):
+def test_background_events_lost_with_their_process_are_replayed(
+    background, client, payment, monkeypatch
+):
     monkeypatch.setattr(applier.Applier, "submit", lambda self, event: None)  # the worker died
 
     assert acked(post(client, payment.callback_token, paid_body(payment)))
@@ -340,7 +405,9 @@ def test_background_still_never_applies_an_untrusted_source(background, client, 
     assert stored_events()[0].disposition == "untrusted_source" and reload(payment).status == "sent"
 
 
-def test_an_oversized_body_is_still_settled_before_the_answer_in_background(background, client, payment):
+def test_an_oversized_body_is_still_settled_before_the_answer_in_background(
+    background, client, payment
+):
     raw = json.dumps(paid_body(payment)).encode() + b" " * background.config["CALLBACK_MAX_BYTES"]
 
     assert post(client, payment.callback_token, raw).status_code == 413
@@ -350,7 +417,10 @@ def test_an_oversized_body_is_still_settled_before_the_answer_in_background(back
 
 def test_callback_apply_is_read_strictly(tmp_path):
     assert load_config({}, instance_path=str(tmp_path))["CALLBACK_APPLY"] == "inline"
-    assert load_config({"CALLBACK_APPLY": "Background"}, instance_path=str(tmp_path))["CALLBACK_APPLY"] == "background"
+    assert (
+        load_config({"CALLBACK_APPLY": "Background"}, instance_path=str(tmp_path))["CALLBACK_APPLY"]
+        == "background"
+    )
     with pytest.raises(ConfigError, match="CALLBACK_APPLY"):
         load_config({"CALLBACK_APPLY": "later"}, instance_path=str(tmp_path))
 

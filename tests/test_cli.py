@@ -20,10 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def flask_in_production(*args: str) -> subprocess.CompletedProcess:
     """`flask ARGS` as an operator runs it on a production host with no settings made yet."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-           "FLASK_APP": "wsgi.py", "PESATAB_ENV": "production"}
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "FLASK_APP": "wsgi.py",
+        "PESATAB_ENV": "production",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_keys_generate_needs_no_settings_in_production():
@@ -47,7 +57,14 @@ def test_other_commands_refuse_incomplete_production_settings_in_a_sentence(comm
 
 def test_bars_create_reads_the_password_from_the_environment(runner):
     result = runner.invoke(
-        args=["bars", "create", "--name", "Sunset Grill", "--owner-email", "boss@sunset.example.com"],
+        args=[
+            "bars",
+            "create",
+            "--name",
+            "Sunset Grill",
+            "--owner-email",
+            "boss@sunset.example.com",
+        ],
         env={"PESATAB_OWNER_PASSWORD": "a strong password"},
     )
     assert result.exit_code == 0, result.output
@@ -68,11 +85,15 @@ def test_bars_create_prompts_when_no_password_is_given(runner):
 
 
 def test_bars_create_refuses_a_short_password_and_a_taken_email(runner, owner):
-    short = runner.invoke(args=["bars", "create", "--name", "X", "--owner-email", "x@x.example.com"],
-                          env={"PESATAB_OWNER_PASSWORD": "short"})
+    short = runner.invoke(
+        args=["bars", "create", "--name", "X", "--owner-email", "x@x.example.com"],
+        env={"PESATAB_OWNER_PASSWORD": "short"},
+    )
     assert short.exit_code != 0 and "at least 10 characters" in short.output
-    taken = runner.invoke(args=["bars", "create", "--name", "X", "--owner-email", owner.email],
-                          env={"PESATAB_OWNER_PASSWORD": "long enough pw"})
+    taken = runner.invoke(
+        args=["bars", "create", "--name", "X", "--owner-email", owner.email],
+        env={"PESATAB_OWNER_PASSWORD": "long enough pw"},
+    )
     assert taken.exit_code != 0 and "already exists" in taken.output
     assert db.session.scalar(select(func.count(Bar.id))) == 1
 

@@ -46,7 +46,9 @@ def test_production_names_everything_missing_at_once(tmp_path):
     with pytest.raises(ConfigError) as err:
         create_app(environ={"PESATAB_ENV": "production"})
     message = str(err.value)
-    assert all(name in message for name in ("SECRET_KEY", "DATABASE_URL", "PESATAB_ENCRYPTION_KEYS"))
+    assert all(
+        name in message for name in ("SECRET_KEY", "DATABASE_URL", "PESATAB_ENCRYPTION_KEYS")
+    )
 
 
 def test_production_refuses_a_short_secret_key(tmp_path):
@@ -54,16 +56,19 @@ def test_production_refuses_a_short_secret_key(tmp_path):
         load_config({**PRODUCTION, "SECRET_KEY": "short"}, instance_path=str(tmp_path))
 
 
-@pytest.mark.parametrize("key", [
-    "a" * 32,                                   # one character repeated
-    "ab" * 20,                                  # a short pattern repeated
-    "Xy3!" * 9,
-    "s3cr3tK3y-" * 4,
-    "aaaabbbbccccddddeeeeffff00000000",         # 7 different characters
-    "changeme-please-to-a-long-value-2024",     # placeholders
-    "my-super-SECRET-key-for-production-use",
-    "default_password_for_pesatab_prod_1234",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a" * 32,  # one character repeated
+        "ab" * 20,  # a short pattern repeated
+        "Xy3!" * 9,
+        "s3cr3tK3y-" * 4,
+        "aaaabbbbccccddddeeeeffff00000000",  # 7 different characters
+        "changeme-please-to-a-long-value-2024",  # placeholders
+        "my-super-SECRET-key-for-production-use",
+        "default_password_for_pesatab_prod_1234",
+    ],
+)
 def test_production_refuses_a_guessable_secret_key(tmp_path, key):
     message = refused(tmp_path, SECRET_KEY=key)
     assert message.startswith("SECRET_KEY ") and "easy to guess" in message
@@ -71,23 +76,30 @@ def test_production_refuses_a_guessable_secret_key(tmp_path, key):
     assert key not in message
 
 
-@pytest.mark.parametrize("key", [
-    "PquRpfVOGSRf0yeSqEIeBl-3I_gmnaatsz5GGKT09oCss9rW51G3Ltag15A5CxZ0",  # secrets.token_urlsafe(48)
-    "4b2fef18a61b083ceba0d49b1921dfdbf58c557c86eb662ae04fd84f7cb33f06",  # secrets.token_hex()
-    "b6b1419c79fd61365fb00ce5c8b61e3f",                                  # secrets.token_hex(16)
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        # secrets.token_urlsafe(48)
+        "PquRpfVOGSRf0yeSqEIeBl-3I_gmnaatsz5GGKT09oCss9rW51G3Ltag15A5CxZ0",
+        "4b2fef18a61b083ceba0d49b1921dfdbf58c557c86eb662ae04fd84f7cb33f06",  # secrets.token_hex()
+        "b6b1419c79fd61365fb00ce5c8b61e3f",  # secrets.token_hex(16)
+    ],
+)
 def test_production_tells_random_secret_keys_from_guessable_ones(tmp_path, key):
     assert load_config({**PRODUCTION, "SECRET_KEY": key}, instance_path=str(tmp_path))
     assert "easy to guess" in refused(tmp_path, SECRET_KEY=key[:4] * (len(key) // 4))
 
 
-@pytest.mark.parametrize("ring", [
-    ring_key("k1", bytes(32)),                                # all zero
-    ring_key("k1", b"\xff" * 32),
-    ring_key("k1", b"A" * 32),
-    ring_key("k1", bytes(range(4)) * 8),                      # four byte values repeated
-    generate_key("k2") + "," + ring_key("k1", bytes(32)),     # an old key as weak
-])
+@pytest.mark.parametrize(
+    "ring",
+    [
+        ring_key("k1", bytes(32)),  # all zero
+        ring_key("k1", b"\xff" * 32),
+        ring_key("k1", b"A" * 32),
+        ring_key("k1", bytes(range(4)) * 8),  # four byte values repeated
+        generate_key("k2") + "," + ring_key("k1", bytes(32)),  # an old key as weak
+    ],
+)
 def test_production_refuses_an_encryption_key_that_is_not_random(tmp_path, ring):
     message = refused(tmp_path, PESATAB_ENCRYPTION_KEYS=ring)
     assert message.startswith("PESATAB_ENCRYPTION_KEYS: key 'k1' is not random")
@@ -113,14 +125,17 @@ def test_production_reads_flask_debug_as_flask_does(tmp_path):
     assert refused(tmp_path, FLASK_DEBUG="off").startswith("FLASK_DEBUG is on")
 
 
-@pytest.mark.parametrize(("name", "value", "found"), [
-    ("PUBLIC_BASE_URL", "http://pay.pesatab.co.ke", "it starts with http://"),
-    ("PUBLIC_BASE_URL", "HTTP://pay.pesatab.co.ke", "it starts with http://"),
-    ("PUBLIC_BASE_URL", "pay.pesatab.co.ke", "it is not a URL"),
-    ("PUBLIC_BASE_URL", "https://", "it starts with https://"),
-    ("DARAJA_BASE_URL", "http://user:hunter2@proxy.internal:8080", "it starts with http://"),
-    ("DARAJA_BASE_URL", "ftp://proxy.internal", "it starts with ftp://"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "found"),
+    [
+        ("PUBLIC_BASE_URL", "http://pay.pesatab.co.ke", "it starts with http://"),
+        ("PUBLIC_BASE_URL", "HTTP://pay.pesatab.co.ke", "it starts with http://"),
+        ("PUBLIC_BASE_URL", "pay.pesatab.co.ke", "it is not a URL"),
+        ("PUBLIC_BASE_URL", "https://", "it starts with https://"),
+        ("DARAJA_BASE_URL", "http://user:hunter2@proxy.internal:8080", "it starts with http://"),
+        ("DARAJA_BASE_URL", "ftp://proxy.internal", "it starts with ftp://"),
+    ],
+)
 def test_production_refuses_addresses_that_are_not_https(tmp_path, name, value, found):
     message = refused(tmp_path, **{name: value})
     assert message.startswith(f"{name} must be an https:// address in production")
@@ -133,8 +148,10 @@ def test_production_needs_its_public_address(tmp_path):
 
 
 def test_production_takes_a_daraja_proxy_over_https_only(tmp_path):
-    config = load_config({**PRODUCTION, "DARAJA_BASE_URL": "https://egress.internal/daraja"},
-                         instance_path=str(tmp_path))
+    config = load_config(
+        {**PRODUCTION, "DARAJA_BASE_URL": "https://egress.internal/daraja"},
+        instance_path=str(tmp_path),
+    )
     assert config["DARAJA_BASE_URL"] == "https://egress.internal/daraja"
     assert refused(tmp_path, DARAJA_BASE_URL="http://egress.internal/daraja").startswith(
         "DARAJA_BASE_URL must be an https:// address in production"
@@ -159,11 +176,14 @@ def test_production_counts_rate_limits_in_redis_url(tmp_path):
     assert config["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
 
 
-@pytest.mark.parametrize(("changes", "workers"), [
-    ({"REDIS_URL": None}, 2),                                           # gunicorn's default
-    ({"REDIS_URL": None, "WEB_CONCURRENCY": "2"}, 2),
-    ({"RATELIMIT_STORAGE_URI": "memory://", "WEB_CONCURRENCY": "4"}, 4),  # explicit wins
-])
+@pytest.mark.parametrize(
+    ("changes", "workers"),
+    [
+        ({"REDIS_URL": None}, 2),  # gunicorn's default
+        ({"REDIS_URL": None, "WEB_CONCURRENCY": "2"}, 2),
+        ({"RATELIMIT_STORAGE_URI": "memory://", "WEB_CONCURRENCY": "4"}, 4),  # explicit wins
+    ],
+)
 def test_production_refuses_memory_rate_limits_with_several_workers(tmp_path, changes, workers):
     message = refused(tmp_path, **changes)
     assert message.startswith(f"RATELIMIT_STORAGE_URI is memory:// but {workers} gunicorn workers")
@@ -176,10 +196,13 @@ def test_production_allows_memory_rate_limits_with_one_worker_only(tmp_path):
     assert "memory://" in refused(tmp_path, RATELIMIT_STORAGE_URI="memory://", WEB_CONCURRENCY="2")
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("REDIS_URL", "cache.internal:6379"),
-    ("RATELIMIT_STORAGE_URI", "postgres://db.internal/limits"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REDIS_URL", "cache.internal:6379"),
+        ("RATELIMIT_STORAGE_URI", "postgres://db.internal/limits"),
+    ],
+)
 def test_a_rate_limit_storage_that_cannot_work_is_named(tmp_path, name, value):
     with pytest.raises(ConfigError) as err:
         load_config({name: value}, instance_path=str(tmp_path))
@@ -217,7 +240,9 @@ def test_a_bad_boolean_is_an_error_not_false(raw):
         parse_bool("SCHEDULER_ENABLED", raw, True)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("Yes", True), ("off", False), ("", True)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("Yes", True), ("off", False), ("", True)]
+)
 def test_booleans_read_the_usual_words(raw, expected):
     assert parse_bool("X", raw, True) is expected
 

@@ -1,10 +1,10 @@
 """Contract test: the real Daraja client against the simulator, over real HTTP on 127.0.0.1.
 
 The client (`app.mpesa`) and the simulator (`app.simulator`) were written independently from
-the team's Daraja reference (daraja.md), so each checks the other. Every documented outcome and fault runs end to end:
-`DarajaClient` pushes to the simulator served by `LiveServer`; the simulator POSTs the callback
-to a live receiver; `parse_stk_callback` reads the raw body; `describe` gives PesaTab's status;
-`stk_query` settles the same CheckoutRequestID.
+the team's Daraja reference (daraja.md), so each checks the other. Every documented outcome and
+fault runs end to end: `DarajaClient` pushes to the simulator served by `LiveServer`; the
+simulator POSTs the callback to a live receiver; `parse_stk_callback` reads the raw body;
+`describe` gives PesaTab's status; `stk_query` settles the same CheckoutRequestID.
 
 No test sleeps for a fixed time: the client's back-off sleeps are recorded instead of slept,
 and callbacks are awaited with `state.wait_for_callbacks`.

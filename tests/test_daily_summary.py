@@ -19,8 +19,11 @@ from tests.conftest import login_as
 NOW = datetime(2026, 3, 11, 4, 0)  # 07:00 on the 11th in Nairobi
 YESTERDAY = datetime(2026, 3, 10, 9, 0)  # 12:00 on the 10th in Nairobi
 SMTP = {
-    "SMTP_HOST": "mail.example.com", "SMTP_PORT": 587, "SMTP_USER": "pesatab",
-    "SMTP_PASSWORD": "smtp-secret-value", "SMTP_FROM": "PesaTab <summaries@pesatab.example.com>",
+    "SMTP_HOST": "mail.example.com",
+    "SMTP_PORT": 587,
+    "SMTP_USER": "pesatab",
+    "SMTP_PASSWORD": "smtp-secret-value",
+    "SMTP_FROM": "PesaTab <summaries@pesatab.example.com>",
     "SMTP_STARTTLS": True,
 }
 _receipts = itertools.count(1)
@@ -69,14 +72,43 @@ def receipt() -> str:
 
 
 def busy_yesterday(factory, bar, at=YESTERDAY):
-    factory.payment(bar, status="paid", amount=1200, created_at=at, sent_at=at,
-                    settled_at=at + timedelta(seconds=30), receipt=receipt())
-    factory.payment(bar, status="paid", amount=800, created_at=at, sent_at=at,
-                    settled_at=at + timedelta(seconds=40), receipt=receipt())
-    factory.payment(bar, status="cancelled", amount=500, created_at=at, sent_at=at,
-                    settled_at=at, result_code="1032")
-    factory.payment(bar, status="paid", amount=1, purpose="test", created_at=at, sent_at=at,
-                    settled_at=at, receipt=receipt())
+    factory.payment(
+        bar,
+        status="paid",
+        amount=1200,
+        created_at=at,
+        sent_at=at,
+        settled_at=at + timedelta(seconds=30),
+        receipt=receipt(),
+    )
+    factory.payment(
+        bar,
+        status="paid",
+        amount=800,
+        created_at=at,
+        sent_at=at,
+        settled_at=at + timedelta(seconds=40),
+        receipt=receipt(),
+    )
+    factory.payment(
+        bar,
+        status="cancelled",
+        amount=500,
+        created_at=at,
+        sent_at=at,
+        settled_at=at,
+        result_code="1032",
+    )
+    factory.payment(
+        bar,
+        status="paid",
+        amount=1,
+        purpose="test",
+        created_at=at,
+        sent_at=at,
+        settled_at=at,
+        receipt=receipt(),
+    )
     factory.payment(bar, status="sent", amount=300, created_at=at, sent_at=at)  # a break by now
 
 
@@ -158,7 +190,10 @@ def test_the_next_day_brings_the_next_email(smtp, factory, bar, owner):
     busy_yesterday(factory, bar, at=YESTERDAY + timedelta(days=1))
     assert notify.send_daily_summaries(NOW) == 1
     assert notify.send_daily_summaries(NOW + timedelta(days=1)) == 1
-    assert [m["Subject"][:20] for m in smtp.sent] == ["Kwa Mama Pub: Tue 10", "Kwa Mama Pub: Wed 11"]
+    assert [m["Subject"][:20] for m in smtp.sent] == [
+        "Kwa Mama Pub: Tue 10",
+        "Kwa Mama Pub: Wed 11",
+    ]
 
 
 def test_a_quiet_day_sends_nothing(smtp, bar, owner):
@@ -178,7 +213,9 @@ def test_a_refused_message_is_not_recorded_so_a_later_run_sends_it(smtp, factory
     busy_yesterday(factory, bar)
     smtp.refuse = True
     assert notify.send_daily_summaries(NOW) == 0
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "summary.emailed")) is None
+    assert (
+        db.session.scalar(select(AuditEvent).where(AuditEvent.action == "summary.emailed")) is None
+    )
     smtp.refuse = False
     assert notify.send_daily_summaries(NOW) == 1
 
@@ -193,7 +230,9 @@ def test_a_mail_server_that_cannot_be_reached_fails_the_job(app, monkeypatch, fa
     busy_yesterday(factory, bar)
     with pytest.raises(ConnectionRefusedError):
         notify.send_daily_summaries(NOW)
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "summary.emailed")) is None
+    assert (
+        db.session.scalar(select(AuditEvent).where(AuditEvent.action == "summary.emailed")) is None
+    )
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -203,13 +242,27 @@ def test_smtp_and_alert_settings_are_read_strictly(tmp_path):
     config = load_config({}, instance_path=str(tmp_path))
     assert config["SMTP_HOST"] is None and config["SMTP_PORT"] == 587 and config["SMTP_STARTTLS"]
     assert config["ALERT_SUCCESS_RATE"] == 50 and config["ALERT_MIN_PUSHES"] == 5
-    config = load_config({"SMTP_HOST": "mail", "SMTP_FROM": "a@b.example", "SMTP_PORT": "465",
-                          "SMTP_STARTTLS": "no", "ALERT_SUCCESS_RATE": "70"}, instance_path=str(tmp_path))
-    assert (config["SMTP_PORT"], config["SMTP_STARTTLS"], config["ALERT_SUCCESS_RATE"]) == (465, False, 70)
-    for bad, named in [({"SMTP_HOST": "mail"}, "SMTP_FROM"),
-                       ({"SMTP_USER": "u"}, "SMTP_USER"),
-                       ({"SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
-                       ({"ALERT_SUCCESS_RATE": "150"}, "ALERT_SUCCESS_RATE"),
-                       ({"ALERT_MIN_PUSHES": "0"}, "ALERT_MIN_PUSHES")]:
+    config = load_config(
+        {
+            "SMTP_HOST": "mail",
+            "SMTP_FROM": "a@b.example",
+            "SMTP_PORT": "465",
+            "SMTP_STARTTLS": "no",
+            "ALERT_SUCCESS_RATE": "70",
+        },
+        instance_path=str(tmp_path),
+    )
+    assert (config["SMTP_PORT"], config["SMTP_STARTTLS"], config["ALERT_SUCCESS_RATE"]) == (
+        465,
+        False,
+        70,
+    )
+    for bad, named in [
+        ({"SMTP_HOST": "mail"}, "SMTP_FROM"),
+        ({"SMTP_USER": "u"}, "SMTP_USER"),
+        ({"SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
+        ({"ALERT_SUCCESS_RATE": "150"}, "ALERT_SUCCESS_RATE"),
+        ({"ALERT_MIN_PUSHES": "0"}, "ALERT_MIN_PUSHES"),
+    ]:
         with pytest.raises(ConfigError, match=named):
             load_config(bad, instance_path=str(tmp_path))

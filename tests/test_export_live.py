@@ -39,8 +39,12 @@ def served(app):
     """The app on Werkzeug's threaded server with its own request handler (and so its access
     log line, written while the response streams), as `flask run --with-threads` serves it."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="export-live-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="export-live-server",
+        daemon=True,
+    )
     thread.start()
     try:
         yield Served(f"http://127.0.0.1:{server.server_port}")
@@ -69,7 +73,8 @@ def sign_in(served, user, password) -> requests.Session:
     answer = session.post(
         f"{served.url}/login",
         data={"email": user.email, "password": password, "csrf_token": token.group(1)},
-        allow_redirects=False, timeout=TIMEOUT,
+        allow_redirects=False,
+        timeout=TIMEOUT,
     )
     assert answer.status_code == 302, answer.text
     return session
@@ -85,8 +90,10 @@ def download(session: requests.Session, url: str) -> requests.Response:
 @pytest.fixture
 def payments(factory, bar, outsider):
     tab = factory.tab(bar, "Table 7")
-    ours = [factory.payment(bar, status="paid", amount=100 + n, receipt=f"RCP{n:07d}", tab=tab)
-            for n in range(5)]
+    ours = [
+        factory.payment(bar, status="paid", amount=100 + n, receipt=f"RCP{n:07d}", tab=tab)
+        for n in range(5)
+    ]
     factory.payment(outsider.bar, status="paid", amount=999, receipt="OTHER00001")
     return ours
 
@@ -110,7 +117,9 @@ def test_the_payments_csv_downloads_in_full_under_the_threaded_server(
     assert "DetachedInstanceError" not in caplog.text
     # The log lines of the export request still name the bar.
     exported = [r for r in caplog.records if "export.csv" in r.getMessage()]
-    assert exported and {(r.bar_id, r.user_id) for r in exported} == {(bar.id, person.id)}, caplog.text
+    assert exported and {(r.bar_id, r.user_id) for r in exported} == {(bar.id, person.id)}, (
+        caplog.text
+    )
 
 
 def test_the_owner_gets_full_phone_numbers_under_the_threaded_server(

@@ -5,7 +5,10 @@ import pytest
 from app.formats import kes, local_time
 
 
-@pytest.mark.parametrize(("amount", "text"), [(0, "KES 0"), (1250, "KES 1,250"), (250000, "KES 250,000"), (-50, "-KES 50"), (None, "KES —")])
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0, "KES 0"), (1250, "KES 1,250"), (250000, "KES 250,000"), (-50, "-KES 50"), (None, "KES —")],
+)
 def test_kes_formats_whole_shillings(amount, text):
     assert kes(amount) == text
 

@@ -87,7 +87,10 @@ def gunicorn(env: dict, log: Path, *args: str) -> Iterator[subprocess.Popen]:
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *args, "wsgi:app"],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield process
@@ -102,8 +105,14 @@ def gunicorn(env: dict, log: Path, *args: str) -> Iterator[subprocess.Popen]:
 
 
 def flask(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -113,14 +122,22 @@ def served(tmp_path, test_config):
     port = free_port()
     with empty_database(tmp_path) as database_url:
         env = {
-            key: value for key, value in os.environ.items()
+            key: value
+            for key, value in os.environ.items()
             if key not in ("PROMETHEUS_MULTIPROC_DIR", "PESATAB_MADE_METRICS_DIR")
         }
         env.update(
-            FLASK_APP="wsgi.py", PESATAB_ENV="development", DATABASE_URL=database_url,
-            PESATAB_ENCRYPTION_KEYS=test_config["PESATAB_ENCRYPTION_KEYS"], SECRET_KEY=TEST_SECRET_KEY,
-            SCHEDULER_ENABLED="1", DARAJA_SIMULATOR="1", METRICS_TOKEN=TOKEN,
-            BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+            FLASK_APP="wsgi.py",
+            PESATAB_ENV="development",
+            DATABASE_URL=database_url,
+            PESATAB_ENCRYPTION_KEYS=test_config["PESATAB_ENCRYPTION_KEYS"],
+            SECRET_KEY=TEST_SECRET_KEY,
+            SCHEDULER_ENABLED="1",
+            DARAJA_SIMULATOR="1",
+            METRICS_TOKEN=TOKEN,
+            BIND=f"127.0.0.1:{port}",
+            WEB_CONCURRENCY="2",
+            PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         )
         flask(env, "db", "upgrade")
         log = tmp_path / "gunicorn.log"
@@ -133,14 +150,20 @@ def served(tmp_path, test_config):
 def production_env(database_url: str, port: int, **settings: str) -> dict:
     """Complete production settings (no simulator, https public address) on `database_url`."""
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("PESATAB_", "DARAJA_", "RATELIMIT_", "FLASK_", "PROMETHEUS_"))
         and key not in ("REDIS_URL", "WEB_CONCURRENCY")
     }
     env.update(
-        FLASK_APP="wsgi.py", PESATAB_ENV="production", SECRET_KEY=PRODUCTION_SECRET_KEY,
-        DATABASE_URL=database_url, PESATAB_ENCRYPTION_KEYS=generate_key("kgunicorn"),
-        PUBLIC_BASE_URL="https://pesatab.test", SCHEDULER_ENABLED="0", BIND=f"127.0.0.1:{port}",
+        FLASK_APP="wsgi.py",
+        PESATAB_ENV="production",
+        SECRET_KEY=PRODUCTION_SECRET_KEY,
+        DATABASE_URL=database_url,
+        PESATAB_ENCRYPTION_KEYS=generate_key("kgunicorn"),
+        PUBLIC_BASE_URL="https://pesatab.test",
+        SCHEDULER_ENABLED="0",
+        BIND=f"127.0.0.1:{port}",
         **settings,
     )
     return env
@@ -185,7 +208,9 @@ def both_workers(served: Served, timeout: float = 20) -> Counter:
 def test_two_workers_serve_tick_once_and_add_up_their_metrics(served):
     pids = both_workers(served)
     assert len(pids) == 2, f"only one worker answered: {pids}"
-    callback = requests.post(f"{served.url}/hooks/stk/{CALLBACK_TOKEN}", json={"Body": {}}, timeout=10)
+    callback = requests.post(
+        f"{served.url}/hooks/stk/{CALLBACK_TOKEN}", json={"Body": {}}, timeout=10
+    )
     assert callback.status_code == 200
 
     assert served.get("/metrics").status_code == 401
@@ -198,12 +223,16 @@ def test_two_workers_serve_tick_once_and_add_up_their_metrics(served):
         runs = recover_runs(engine)
     finally:
         engine.dispose()
-    print(f"workers seen {dict(pids)}; recover ticks: ran {recover(body, 'ok'):g}, "
-          f"skipped {recover(body, 'skipped'):g}; job_status.runs {runs}")
+    print(
+        f"workers seen {dict(pids)}; recover ticks: ran {recover(body, 'ok'):g}, "
+        f"skipped {recover(body, 'skipped'):g}; job_status.runs {runs}"
+    )
     assert runs == recover(body, "ok") == 1, "each worker ran the same tick"
 
     # Each worker counted its own share; only the multiprocess sum reaches the total.
-    assert metric(body, "pesatab_http_requests_total", endpoint="health.healthz", status="200") >= sum(pids.values())
+    assert metric(
+        body, "pesatab_http_requests_total", endpoint="health.healthz", status="200"
+    ) >= sum(pids.values())
     assert metric(body, "pesatab_callbacks_total", disposition="unknown_token") == 1
     assert metric(body, "pesatab_payments_in_flight", status="sent") == 0
 
@@ -227,7 +256,8 @@ def api_answers(log: Path) -> list[tuple[int, int]]:
 
 
 def logged(log: Path, count: int) -> list[tuple[int, int]]:
-    """The access log once it shows `count` API requests (a worker writes it just after answering)."""
+    """The access log once it shows `count` API requests (a worker writes it just after
+    answering)."""
     found = wait_for(lambda: len(api_answers(log)) >= count and api_answers(log), 10, step=0.1)
     assert found and len(found) == count, log.read_text()
     return found
@@ -243,13 +273,24 @@ def test_two_workers_count_rate_limits_in_one_place(tmp_path):
     try:
         with empty_database(tmp_path) as database_url:
             env = production_env(
-                database_url, port, REDIS_URL=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix,
-                API_RATE_LIMIT=f"{limit} per hour", WEB_CONCURRENCY="2",
+                database_url,
+                port,
+                REDIS_URL=REDIS_URL,
+                RATELIMIT_KEY_PREFIX=prefix,
+                API_RATE_LIMIT=f"{limit} per hour",
+                WEB_CONCURRENCY="2",
                 PESATAB_OWNER_PASSWORD="gunicorn owner password",
             )
             flask(env, "db", "upgrade")
-            slug = flask(env, "bars", "create", "--name", "Gunicorn Grill",
-                         "--owner-email", "owner@gunicorn-grill.example.com").strip()
+            slug = flask(
+                env,
+                "bars",
+                "create",
+                "--name",
+                "Gunicorn Grill",
+                "--owner-email",
+                "owner@gunicorn-grill.example.com",
+            ).strip()
             key = flask(env, "api-keys", "create", "--bar", slug, "--label", "POS").strip()
             with gunicorn(env, log) as process:
                 server = Served(f"http://127.0.0.1:{port}", database_url, process, log)
@@ -258,8 +299,9 @@ def test_two_workers_count_rate_limits_in_one_place(tmp_path):
 
                 def burst(count: int) -> list[int]:
                     def one(_):
-                        return server.get("/api/v1/payments",
-                                          headers={"Authorization": f"Bearer {key}"}).status_code
+                        return server.get(
+                            "/api/v1/payments", headers={"Authorization": f"Bearer {key}"}
+                        ).status_code
 
                     with ThreadPoolExecutor(max_workers=count) as pool:
                         return list(pool.map(one, range(count)))
@@ -275,7 +317,9 @@ def test_two_workers_count_rate_limits_in_one_place(tmp_path):
                     refused_by = {pid for status, pid in logged(log, sent)[limit:] if status == 429}
                     if len(refused_by) == 2:
                         break
-                assert len(refused_by) == 2, f"only one worker was asked past the limit: {api_answers(log)}"
+                assert len(refused_by) == 2, (
+                    f"only one worker was asked past the limit: {api_answers(log)}"
+                )
                 assert any(store.scan_iter(match=f"*{prefix}*")), "no rate-limit counts in Redis"
     finally:
         for name in store.scan_iter(match=f"*{prefix}*"):
@@ -283,14 +327,20 @@ def test_two_workers_count_rate_limits_in_one_place(tmp_path):
         store.close()
 
 
-@pytest.mark.parametrize(("web_concurrency", "args"), [
-    (None, ()),                    # gunicorn.conf.py's default: 2 workers
-    ("1", ("--workers", "2")),     # the command line wins over WEB_CONCURRENCY
-])
-def test_production_will_not_count_rate_limits_in_each_workers_memory(tmp_path, web_concurrency, args):
+@pytest.mark.parametrize(
+    ("web_concurrency", "args"),
+    [
+        (None, ()),  # gunicorn.conf.py's default: 2 workers
+        ("1", ("--workers", "2")),  # the command line wins over WEB_CONCURRENCY
+    ],
+)
+def test_production_will_not_count_rate_limits_in_each_workers_memory(
+    tmp_path, web_concurrency, args
+):
     port, log = free_port(), tmp_path / "gunicorn.log"
-    env = production_env(f"sqlite:///{tmp_path / 'unused.sqlite3'}", port,
-                         RATELIMIT_STORAGE_URI="memory://")
+    env = production_env(
+        f"sqlite:///{tmp_path / 'unused.sqlite3'}", port, RATELIMIT_STORAGE_URI="memory://"
+    )
     if web_concurrency:
         env["WEB_CONCURRENCY"] = web_concurrency
     with gunicorn(env, log, *args) as process:

@@ -27,9 +27,13 @@ UNREACHABLE = "postgresql+psycopg://pesatab:hunter2secret@127.0.0.1:1/pesatab"
 def stamp(revision: str | None) -> None:
     """Record `revision` as the database's migration, the way `flask db stamp` would."""
     db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    db.session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+    db.session.execute(
+        text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    )
     if revision:
-        db.session.execute(text("INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": revision})
+        db.session.execute(
+            text("INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": revision}
+        )
     db.session.commit()
 
 
@@ -53,7 +57,9 @@ def stamped(app):
 
 @pytest.fixture
 def unreachable_app(test_config):
-    app = create_app({**test_config, "SQLALCHEMY_DATABASE_URI": UNREACHABLE, "SCHEDULER_ENABLED": True})
+    app = create_app(
+        {**test_config, "SQLALCHEMY_DATABASE_URI": UNREACHABLE, "SCHEDULER_ENABLED": True}
+    )
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -85,7 +91,9 @@ def test_it_names_the_database_when_it_cannot_be_reached_and_leaks_nothing(unrea
     assert response.status_code == 503 and body["status"] == "not_ready"
     assert body["failing"] == ["database"]
     assert body["checks"]["database"] == {"status": "failing", "reason": "cannot be reached"}
-    assert {body["checks"][part]["status"] for part in ("schema", "scheduler", "keys")} == {"skipped"}
+    assert {body["checks"][part]["status"] for part in ("schema", "scheduler", "keys")} == {
+        "skipped"
+    }
     raw = response.get_data(as_text=True)
     assert "hunter2secret" not in raw and "127.0.0.1" not in raw and "psycopg" not in raw
 
@@ -93,7 +101,9 @@ def test_it_names_the_database_when_it_cannot_be_reached_and_leaks_nothing(unrea
 def test_it_names_the_schema_when_no_migration_was_applied(client):
     status, body = readyz(client)  # create_all: tables, but no alembic_version
     assert (status, body["failing"]) == (503, ["schema"])
-    assert body["checks"]["schema"]["reason"] == "no migration has been applied: run flask db upgrade"
+    assert (
+        body["checks"]["schema"]["reason"] == "no migration has been applied: run flask db upgrade"
+    )
 
 
 def test_it_names_the_schema_when_the_database_is_behind(client, stamped):
@@ -101,7 +111,10 @@ def test_it_names_the_schema_when_the_database_is_behind(client, stamped):
     status, body = readyz(client)
     assert (status, body["failing"]) == (503, ["schema"])
     reason = body["checks"]["schema"]["reason"]
-    assert reason == f"the database is at {older_revision()}, the code needs {head()}: run flask db upgrade"
+    assert (
+        reason
+        == f"the database is at {older_revision()}, the code needs {head()}: run flask db upgrade"
+    )
 
 
 def test_it_names_the_schema_when_a_newer_release_migrated_it(client, stamped):
@@ -112,17 +125,24 @@ def test_it_names_the_schema_when_a_newer_release_migrated_it(client, stamped):
 
 
 def set_heartbeat(seconds_ago: float | None) -> None:
-    row = db.session.get(JobStatus, "recover") or JobStatus(name="recover", runs=1, failures=0, last_items=0)
+    row = db.session.get(JobStatus, "recover") or JobStatus(
+        name="recover", runs=1, failures=0, last_items=0
+    )
     row.last_run_at = None if seconds_ago is None else utcnow() - timedelta(seconds=seconds_ago)
     db.session.add(row)
     db.session.commit()
 
 
-@pytest.mark.parametrize(("seconds_ago", "reason"), [
-    (600, "the recover job last ran 600 s ago (limit 180 s)"),
-    (None, "the recover job has never run"),
-])
-def test_it_names_the_scheduler_when_the_heartbeat_is_stale(app, client, stamped, seconds_ago, reason):
+@pytest.mark.parametrize(
+    ("seconds_ago", "reason"),
+    [
+        (600, "the recover job last ran 600 s ago (limit 180 s)"),
+        (None, "the recover job has never run"),
+    ],
+)
+def test_it_names_the_scheduler_when_the_heartbeat_is_stale(
+    app, client, stamped, seconds_ago, reason
+):
     app.config["READYZ_REQUIRE_SCHEDULER"] = True
     set_heartbeat(seconds_ago)
     status, body = readyz(client)
@@ -142,7 +162,9 @@ def test_a_scheduler_that_just_started_here_gets_time_for_its_first_tick(app, cl
     set_heartbeat(None)
     app.extensions["pesatab_scheduler_started_at"] = time.monotonic() - 5
     status, body = readyz(client)
-    assert status == 200 and body["checks"]["scheduler"]["reason"] == "the scheduler has just started"
+    assert (
+        status == 200 and body["checks"]["scheduler"]["reason"] == "the scheduler has just started"
+    )
 
 
 def test_the_scheduler_is_not_required_when_it_is_off_everywhere(app, client, stamped):
@@ -161,10 +183,14 @@ def test_it_names_the_keys_when_they_open_no_stored_credential(app, client, stam
     assert reason == "the configured encryption keys open none of the stored M-Pesa credentials"
 
 
-def test_one_bars_unreadable_credentials_do_not_take_every_worker_out(app, client, stamped, factory, bar):
+def test_one_bars_unreadable_credentials_do_not_take_every_worker_out(
+    app, client, stamped, factory, bar
+):
     old_ring = app.extensions["pesatab_keyring"]
     factory.live_credentials(bar)
-    app.extensions["pesatab_keyring"] = KeyRing.parse(generate_key("knew"))  # rotated; old key dropped
+    app.extensions["pesatab_keyring"] = KeyRing.parse(
+        generate_key("knew")
+    )  # rotated; old key dropped
     factory.live_credentials(factory.bar("Rotated Lounge"))
     assert readyz(client)[0] == 200
     app.extensions["pesatab_keyring"] = old_ring

@@ -47,8 +47,16 @@ def many_sent(factory, bar, live, sim_state):
     coded = [f"2547110{code:05d}" for code in (1, 17, 1001, 1019, 1025, 1032, 2001, 8006)]
     phones = coded + [f"2547083741{n:02d}" for n in range(12)]  # any other number pays
     for n, phone in enumerate(phones):
-        start_push(bar, PushRequest(phone=phone, amount=10 + n, purpose="api", account_reference=f"R{n}",
-                                    description="Bar tab"))
+        start_push(
+            bar,
+            PushRequest(
+                phone=phone,
+                amount=10 + n,
+                purpose="api",
+                account_reference=f"R{n}",
+                description="Bar tab",
+            ),
+        )
     db.session.commit()
     return len(phones)
 
@@ -67,8 +75,14 @@ def race(mode: str, test_config, database_url: str, daraja_url: str) -> list[str
     start_at = time.time() + 3.0  # both processes are up by then; they start the tick together
     now = (utcnow() + timedelta(seconds=61)).isoformat()
     procs = [
-        subprocess.Popen([sys.executable, "-c", RACE, mode, str(start_at), now], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, mode, str(start_at), now],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = []
@@ -81,7 +95,9 @@ def race(mode: str, test_config, database_url: str, daraja_url: str) -> list[str
 
 def checkouts_queried(sim_state) -> Counter:
     return Counter(
-        e["body"]["CheckoutRequestID"] for e in sim_state.events("request") if e["path"].endswith("stkpushquery/v1/query")
+        e["body"]["CheckoutRequestID"]
+        for e in sim_state.events("request")
+        if e["path"].endswith("stkpushquery/v1/query")
     )
 
 
@@ -89,14 +105,19 @@ def settled_once(expected: int) -> None:
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Payment.id)).where(Payment.status == "sent")) == 0
     per_payment = Counter(
-        d["payment_id"] for d in db.session.scalars(select(AuditEvent.details).where(AuditEvent.action.like("payment.%")))
+        d["payment_id"]
+        for d in db.session.scalars(
+            select(AuditEvent.details).where(AuditEvent.action.like("payment.%"))
+        )
     )
     assert len(per_payment) == expected and set(per_payment.values()) == {1}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["lease", "claims-only"])
-def test_two_processes_never_query_or_apply_twice(mode, many_sent, sim_state, test_config, database_url, live):
+def test_two_processes_never_query_or_apply_twice(
+    mode, many_sent, sim_state, test_config, database_url, live
+):
     outputs = race(mode, test_config, database_url, f"{live.url}/_daraja")
     queried = checkouts_queried(sim_state)
     assert len(queried) == many_sent and set(queried.values()) == {1}

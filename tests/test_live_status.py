@@ -61,7 +61,9 @@ def first_poll(counter, payment) -> tuple[str, str]:
     return html, poll_url(html)
 
 
-def test_the_fragment_polls_its_own_version_and_the_clock_is_counted_on_the_screen(counter, waiting, tab):
+def test_the_fragment_polls_its_own_version_and_the_clock_is_counted_on_the_screen(
+    counter, waiting, tab
+):
     html, url = first_poll(counter, waiting)
     assert re.fullmatch(rf"/payments/{waiting.id}/status\?v=[0-9a-f]{{16}}", url)
     assert 'hx-trigger="every 2s, visibilitychange from:document"' in html and "data-poll" in html
@@ -108,7 +110,9 @@ def test_a_version_never_keeps_a_final_payment_from_being_shown(counter, factory
     paid = factory.payment(bar, status="paid", receipt="TST7654321")
     from app.payments.live import status_version
 
-    same = status_version(paid.status, paid.updated_at, paid.message, paid.checkout_request_id, None, None)
+    same = status_version(
+        paid.status, paid.updated_at, paid.message, paid.checkout_request_id, None, None
+    )
     response = counter.get(f"/payments/{paid.id}/status?v={same}", headers=HX)
     assert response.status_code == 200 and "badge-paid" in response.get_data(as_text=True)
 
@@ -141,7 +145,9 @@ def test_a_new_message_while_unknown_is_shown(counter, factory, bar):
     payment.message = "Still checking with M-Pesa."
     db.session.commit()  # updated_at moves with it
     response = counter.get(url, headers=HX)
-    assert response.status_code == 200 and "Still checking with M-Pesa." in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Still checking with M-Pesa." in response.get_data(
+        as_text=True
+    )
 
 
 def test_the_version_covers_the_message_even_if_updated_at_did_not_move(counter, factory, bar):
@@ -151,8 +157,11 @@ def test_the_version_covers_the_message_even_if_updated_at_did_not_move(counter,
 
     payment = factory.payment(bar, status="unknown", message="First words.")
     _, url = first_poll(counter, payment)
-    db.session.execute(update(Payment).where(Payment.id == payment.id)
-                       .values(message="Other words.", updated_at=payment.updated_at))
+    db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id)
+        .values(message="Other words.", updated_at=payment.updated_at)
+    )
     db.session.commit()
     assert counter.get(url, headers=HX).status_code == 200
 
@@ -160,7 +169,9 @@ def test_the_version_covers_the_message_even_if_updated_at_did_not_move(counter,
 @pytest.mark.parametrize("version", ["", "nonsense", "0" * 16])
 def test_a_missing_or_unknown_version_gets_the_fragment(counter, waiting, version):
     response = counter.get(f"/payments/{waiting.id}/status?v={version}", headers=HX)
-    assert response.status_code == 200 and f'id="payment-{waiting.id}"' in response.get_data(as_text=True)
+    assert response.status_code == 200 and f'id="payment-{waiting.id}"' in response.get_data(
+        as_text=True
+    )
 
 
 def test_another_bar_gets_404_with_or_without_the_version(app, counter, waiting, outsider, factory):
@@ -198,7 +209,9 @@ def test_a_signed_out_poll_from_elsewhere_comes_back_to_its_own_path(client, wai
 def test_a_signed_out_page_goes_to_sign_in_and_comes_back(client, waiting):
     response = client.get(f"/payments/{waiting.id}/status?v=1")
     assert response.status_code == 302
-    assert response.headers["Location"] == f"/login?next=%2Fpayments%2F{waiting.id}%2Fstatus%3Fv%3D1"
+    assert (
+        response.headers["Location"] == f"/login?next=%2Fpayments%2F{waiting.id}%2Fstatus%3Fv%3D1"
+    )
 
 
 def test_the_signed_in_person_comes_with_their_bar(app, cashier):
@@ -215,11 +228,15 @@ def test_the_tab_page_gives_its_first_poll_the_version_too(counter, waiting, tab
     assert counter.get(poll_url(fragment), headers=HX).status_code == 204
 
 
-def test_the_pay_answer_gives_its_first_poll_the_version_too(counter, factory, bar, live, sim_state):
+def test_the_pay_answer_gives_its_first_poll_the_version_too(
+    counter, factory, bar, live, sim_state
+):
     factory.live_credentials(bar)
     sim_state.set_faults(callback_lost=True)  # the payment stays in flight
     tab = factory.tab(bar, lines=(("Tusker", 2, 250),))
-    answer = counter.post(f"/tabs/{tab.id}/pay", data={"phone": "0708 374 149", "amount": 500}, headers=HX)
+    answer = counter.post(
+        f"/tabs/{tab.id}/pay", data={"phone": "0708 374 149", "amount": 500}, headers=HX
+    )
     assert answer.status_code == 200
     url = poll_url(answer.get_data(as_text=True))
     assert "?v=" in url and counter.get(url, headers=HX).status_code == 204

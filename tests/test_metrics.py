@@ -31,7 +31,8 @@ TOKEN = "metrics-token-0123456789abcdef"
 def snapshot() -> dict[tuple, float]:
     return {
         (s.name, frozenset(s.labels.items())): s.value
-        for family in REGISTRY.collect() for s in family.samples
+        for family in REGISTRY.collect()
+        for s in family.samples
     }
 
 
@@ -48,8 +49,16 @@ def grown():
 
 
 def push(bar, phone: str = PAYS, amount: int = 10) -> Payment:
-    return start_push(bar, PushRequest(phone=phone, amount=amount, purpose="api",
-                                       account_reference="TAB1", description="Bar tab"))
+    return start_push(
+        bar,
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose="api",
+            account_reference="TAB1",
+            description="Bar tab",
+        ),
+    )
 
 
 def wait_for(condition, timeout: float = 10.0):
@@ -78,7 +87,9 @@ def live_bar(factory, bar, live):
     return bar
 
 
-def test_a_paid_push_counts_sent_then_paid_with_its_callback_and_daraja_times(live_bar, sim_state, grown):
+def test_a_paid_push_counts_sent_then_paid_with_its_callback_and_daraja_times(
+    live_bar, sim_state, grown
+):
     payment = push(live_bar)
     assert payment.status == "sent"
     assert grown("pesatab_pushes_total", outcome="sent", kind="") == 1
@@ -94,12 +105,16 @@ def test_a_paid_push_counts_sent_then_paid_with_its_callback_and_daraja_times(li
 
 def test_a_cancelled_push_settles_under_its_result_code(live_bar, sim_state, grown):
     push(live_bar, phone=CANCELS)
-    assert wait_for(lambda: grown("pesatab_payments_settled_total", status="cancelled", code="1032") == 1)
+    assert wait_for(
+        lambda: grown("pesatab_payments_settled_total", status="cancelled", code="1032") == 1
+    )
 
 
 def test_a_code_outside_the_catalogue_is_counted_as_other(live_bar, sim_state, grown):
     push(live_bar, phone="254711000777")  # the simulator answers ResultCode 777
-    assert wait_for(lambda: grown("pesatab_payments_settled_total", status="failed", code="other") == 1)
+    assert wait_for(
+        lambda: grown("pesatab_payments_settled_total", status="failed", code="other") == 1
+    )
 
 
 def test_a_duplicate_callback_is_counted_as_duplicate(live_bar, sim_state, grown):
@@ -111,8 +126,12 @@ def test_a_duplicate_callback_is_counted_as_duplicate(live_bar, sim_state, grown
 
 def test_a_malformed_callback_is_counted(client, factory, bar, grown):
     payment = factory.payment(bar)
-    response = client.post(f"/hooks/stk/{payment.callback_token}", data=b"{not json", csrf=False,
-                           content_type="application/json")
+    response = client.post(
+        f"/hooks/stk/{payment.callback_token}",
+        data=b"{not json",
+        csrf=False,
+        content_type="application/json",
+    )
     assert response.status_code == 200
     assert grown("pesatab_callbacks_total", disposition="malformed") == 1
 
@@ -200,8 +219,18 @@ def test_no_label_names_a_bar_a_phone_or_a_token(live_bar, client, sim_state):
         assert secret not in text
     ours = [f for f in text_string_to_metric_families(text) if f.name.startswith("pesatab_")]
     labels = {name for family in ours for s in family.samples for name in s.labels}
-    assert labels <= {"outcome", "kind", "status", "code", "disposition", "endpoint", "result",
-                      "scope", "job", "le"}
+    assert labels <= {
+        "outcome",
+        "kind",
+        "status",
+        "code",
+        "disposition",
+        "endpoint",
+        "result",
+        "scope",
+        "job",
+        "le",
+    }
 
 
 def test_the_token_guards_metrics(app, client):
@@ -212,7 +241,10 @@ def test_the_token_guards_metrics(app, client):
     assert client.get("/metrics", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
     response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200 and response.mimetype == "text/plain"
-    assert 'pesatab_http_requests_total{endpoint="health.metrics",status="401"}' in response.get_data(as_text=True)
+    assert (
+        'pesatab_http_requests_total{endpoint="health.metrics",status="401"}'
+        in response.get_data(as_text=True)
+    )
 
 
 def test_production_without_a_token_hides_metrics(app, client):

@@ -58,4 +58,7 @@ def test_migrations_go_down_to_empty_and_up_again(migrated_app):
     downgrade(revision="base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
     upgrade()
-    assert "payment" in inspect(db.engine).get_table_names() or "bar" in inspect(db.engine).get_table_names()
+    assert (
+        "payment" in inspect(db.engine).get_table_names()
+        or "bar" in inspect(db.engine).get_table_names()
+    )

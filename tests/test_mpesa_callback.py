@@ -14,8 +14,6 @@ from tests.samples import raw
 CHECKOUT_ID = "ws_CO_221120261430001708374149"
 
 
-
-
 def paid(**changes: Any) -> dict[str, Any]:
     """The paid sample, with stkCallback fields changed."""
     body = json.loads(raw("callback_paid.json"))
@@ -155,10 +153,24 @@ def test_it_refuses_receipts_and_ids_that_are_not_darajas_shape():
     from app.mpesa import MalformedCallback, parse_stk_callback
 
     def body(receipt="UKM4ABC12D", checkout="ws_CO_1"):
-        return json.dumps({"Body": {"stkCallback": {
-            "MerchantRequestID": "m", "CheckoutRequestID": checkout, "ResultCode": 0, "ResultDesc": "ok",
-            "CallbackMetadata": {"Item": [{"Name": "Amount", "Value": 1}, {"Name": "MpesaReceiptNumber", "Value": receipt}]},
-        }}})
+        return json.dumps(
+            {
+                "Body": {
+                    "stkCallback": {
+                        "MerchantRequestID": "m",
+                        "CheckoutRequestID": checkout,
+                        "ResultCode": 0,
+                        "ResultDesc": "ok",
+                        "CallbackMetadata": {
+                            "Item": [
+                                {"Name": "Amount", "Value": 1},
+                                {"Name": "MpesaReceiptNumber", "Value": receipt},
+                            ]
+                        },
+                    }
+                }
+            }
+        )
 
     assert parse_stk_callback(body()).receipt == "UKM4ABC12D"
     for bad in ("X" * 300, "UKM4 ABC12D", "<b>x</b>"):

@@ -54,8 +54,6 @@ TILL = Credentials(
 )
 
 
-
-
 class Sleeper:
     """Records the back-off delays instead of sleeping."""
 

@@ -41,8 +41,6 @@ PAYBILL = Credentials(
 TOKEN = "SGWcJPtNtYNPGm6uSYR9yPYrAI3Bm"
 
 
-
-
 def daraja_error(code: str, message: str) -> bytes:
     return json.dumps({"requestId": "1-2-3", "errorCode": code, "errorMessage": message}).encode()
 
@@ -99,16 +97,24 @@ def push_calls(daraja: responses.RequestsMock) -> int:
     [
         (400, raw("stk_push_error_invalid_amount.json"), "invalid_input", "400.002.02", False),
         (404, raw("stk_push_error_invalid_token.json"), "invalid_token", "404.001.03", False),
-        (500, raw("stk_push_error_lock_subscriber.json"), "subscriber_locked", "500.001.1001", True),
+        (500, raw("stk_push_error_lock_subscriber.json"), "subscriber_locked",
+         "500.001.1001", True),
         (500, raw("stk_push_error_spike_arrest.json"), "spike_arrest", "500.003.02", True),
-        (500, raw("stk_push_error_wrong_credentials.json"), "wrong_credentials", "500.001.1001", False),
-        (400, daraja_error("400.002.05", "Invalid Request Payload"), "invalid_input", "400.002.05", False),
-        (401, daraja_error("401.002.01", "Invalid Access Token"), "invalid_token", "401.002.01", False),
-        (400, daraja_error("400.003.01", "Invalid Access Token"), "invalid_token", "400.003.01", False),
-        (404, daraja_error("404.001.04", "Invalid Authentication Header"), "auth", "404.001.04", False),
-        (500, daraja_error("500.001.1001", "Merchant does not exist"), "merchant_missing", "500.001.1001", False),
+        (500, raw("stk_push_error_wrong_credentials.json"), "wrong_credentials",
+         "500.001.1001", False),
+        (400, daraja_error("400.002.05", "Invalid Request Payload"), "invalid_input",
+         "400.002.05", False),
+        (401, daraja_error("401.002.01", "Invalid Access Token"), "invalid_token",
+         "401.002.01", False),
+        (400, daraja_error("400.003.01", "Invalid Access Token"), "invalid_token",
+         "400.003.01", False),
+        (404, daraja_error("404.001.04", "Invalid Authentication Header"), "auth",
+         "404.001.04", False),
+        (500, daraja_error("500.001.1001", "Merchant does not exist"), "merchant_missing",
+         "500.001.1001", False),
         (500, daraja_error("500.003.03", "Quota Violation"), "quota", "500.003.03", True),
-        (500, daraja_error("500.003.1001", "Internal Server Error"), "internal", "500.003.1001", True),
+        (500, daraja_error("500.003.1001", "Internal Server Error"), "internal",
+         "500.003.1001", True),
         (500, daraja_error("500.003.02", "System is busy"), "spike_arrest", "500.003.02", True),
         (500, raw("query_pending_500.json"), "processing", "500.001.1001", True),
         (500, raw("query_unknown.json"), "not_found", "500.001.1001", False),
@@ -262,7 +268,9 @@ def test_it_does_not_repeat_a_refusal_that_cannot_pass_now(
     "failure",
     [
         requests.exceptions.ReadTimeout("Read timed out."),
-        requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104))),
+        requests.exceptions.ConnectionError(
+            ProtocolError("Connection aborted.", ConnectionResetError(104))
+        ),
         requests.exceptions.ChunkedEncodingError("Connection broken"),
         requests.exceptions.SSLError("EOF occurred in violation of protocol"),
     ],
@@ -285,7 +293,8 @@ def test_it_never_resends_a_push_that_may_have_arrived(daraja, client, sleeper, 
     [
         (500, b"<html>Internal Server Error</html>"),
         (502, b""),
-        (504, b'{"fault": {"faultstring": "Gateway Timeout", "detail": {"errorcode": "x.GatewayTimeout"}}}'),
+        (504, b'{"fault": {"faultstring": "Gateway Timeout", '
+              b'"detail": {"errorcode": "x.GatewayTimeout"}}}'),
     ],
 )  # fmt: skip
 def test_it_treats_a_proxy_error_after_forwarding_as_outcome_unknown(daraja, client, status, body):
@@ -307,8 +316,10 @@ def test_it_retries_a_push_the_gateway_refused_as_unavailable(daraja, client, sl
 
 
 def refused_connection() -> requests.exceptions.ConnectionError:
-    reason = NewConnectionError(None, "Failed to establish a new connection: refused")  # type: ignore[arg-type]
-    return requests.exceptions.ConnectionError(MaxRetryError(None, PUSH, reason))  # type: ignore[arg-type]
+    refused = "Failed to establish a new connection: refused"
+    reason = NewConnectionError(None, refused)  # type: ignore[arg-type]
+    retries = MaxRetryError(None, PUSH, reason)  # type: ignore[arg-type]
+    return requests.exceptions.ConnectionError(retries)
 
 
 @pytest.mark.parametrize("failure", [requests.exceptions.ConnectTimeout, refused_connection])

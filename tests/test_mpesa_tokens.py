@@ -40,8 +40,6 @@ OTIENOS = bar_credentials("otienos")
 WANJIKUS = bar_credentials("wanjikus")
 
 
-
-
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0

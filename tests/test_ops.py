@@ -58,7 +58,9 @@ def test_it_creates_an_operator_from_the_cli(runner):
     assert result.exit_code == 0, result.output
     assert "nuru@ops.example.com created" in result.output
     user = db.session.scalar(select(User).where(User.email == "nuru@ops.example.com"))
-    assert user.role == "operator" and user.bar_id is None and user.check_password(OPERATOR_PASSWORD)
+    assert (
+        user.role == "operator" and user.bar_id is None and user.check_password(OPERATOR_PASSWORD)
+    )
     assert user.role_label == "Operator"
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "operator.created"))
     assert audit.user_id == user.id and audit.bar_id is None
@@ -68,20 +70,30 @@ def test_it_creates_an_operator_from_the_cli(runner):
 
 
 def test_the_password_can_be_typed_at_a_prompt(runner):
-    result = runner.invoke(args=["operators", "create", "--email", "a@ops.example.com", "--name", "A"],
-                           input=f"{OPERATOR_PASSWORD}\n{OPERATOR_PASSWORD}\n", env={"PESATAB_OPERATOR_PASSWORD": None})
+    result = runner.invoke(
+        args=["operators", "create", "--email", "a@ops.example.com", "--name", "A"],
+        input=f"{OPERATOR_PASSWORD}\n{OPERATOR_PASSWORD}\n",
+        env={"PESATAB_OPERATOR_PASSWORD": None},
+    )
     assert result.exit_code == 0, result.output
     assert OPERATOR_PASSWORD not in result.output
 
 
-@pytest.mark.parametrize(("email", "password", "message"), [
-    ("new@ops.example.com", "too short", "at least 12 characters"),
-    ("owner@taken.example.com", OPERATOR_PASSWORD, "already exists"),
-])
-def test_it_refuses_a_short_password_or_a_taken_email(runner, factory, bar, email, password, message):
+@pytest.mark.parametrize(
+    ("email", "password", "message"),
+    [
+        ("new@ops.example.com", "too short", "at least 12 characters"),
+        ("owner@taken.example.com", OPERATOR_PASSWORD, "already exists"),
+    ],
+)
+def test_it_refuses_a_short_password_or_a_taken_email(
+    runner, factory, bar, email, password, message
+):
     factory.user(bar, "owner", email="owner@taken.example.com")
-    result = runner.invoke(args=["operators", "create", "--email", email, "--name", "X"],
-                           env={"PESATAB_OPERATOR_PASSWORD": password})
+    result = runner.invoke(
+        args=["operators", "create", "--email", email, "--name", "X"],
+        env={"PESATAB_OPERATOR_PASSWORD": password},
+    )
     assert result.exit_code != 0 and message in result.output
     assert db.session.scalar(select(User).where(User.role == "operator")) is None
 
@@ -110,7 +122,9 @@ def test_only_operators_go_without_a_bar_in_the_database(bar):
 
 def test_an_operator_signs_in_on_the_same_page_and_lands_on_ops(app, operator):
     response = new_client(app).post(
-        "/login", data={"email": operator.email, "password": OPERATOR_PASSWORD}, follow_redirects=True
+        "/login",
+        data={"email": operator.email, "password": OPERATOR_PASSWORD},
+        follow_redirects=True,
     )
     assert response.status_code == 200 and response.request.path == "/ops/"
     page = response.get_data(as_text=True)
@@ -123,8 +137,17 @@ def test_the_home_page_and_login_page_send_a_signed_in_operator_to_ops(ops_clien
     assert ops_client.get("/login", follow_redirects=True).request.path == "/ops/"
 
 
-@pytest.mark.parametrize("path", ["/settings/mpesa/", "/settings/staff/", "/settings/api-keys/",
-                                  "/tabs/", "/payments/", "/reconciliation/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/settings/mpesa/",
+        "/settings/staff/",
+        "/settings/api-keys/",
+        "/tabs/",
+        "/payments/",
+        "/reconciliation/",
+    ],
+)
 def test_an_operator_gets_403_on_bar_pages_and_the_page_still_renders(ops_client, path):
     response = ops_client.get(path)
     assert response.status_code == 403
@@ -139,13 +162,17 @@ def test_an_operator_can_sign_out(ops_client):
 # -- the page of every bar ---------------------------------------------------------------------
 
 
-def test_it_lists_every_bar_with_its_state_switch_and_todays_volume(ops_client, factory, bar, outsider):
+def test_it_lists_every_bar_with_its_state_switch_and_todays_volume(
+    ops_client, factory, bar, outsider
+):
     start = today_start()
     at = start + timedelta(minutes=1) if utcnow() - start > timedelta(minutes=2) else utcnow()
     factory.payment(bar, status="paid", amount=450, created_at=at)
     factory.payment(bar, status="failed", amount=1000, created_at=at)
     factory.payment(bar, status="paid", amount=5, purpose="test", created_at=at)  # not counted
-    factory.payment(bar, status="paid", amount=777, created_at=start - timedelta(minutes=5))  # yesterday
+    factory.payment(
+        bar, status="paid", amount=777, created_at=start - timedelta(minutes=5)
+    )  # yesterday
     other = outsider.bar
     other.mpesa_enabled, other.setup_state = False, "live"
     db.session.commit()
@@ -161,7 +188,10 @@ def test_it_lists_every_bar_with_its_state_switch_and_todays_volume(ops_client, 
 
 def test_each_bar_is_counted_on_its_own_calendar_day(factory):
     now = datetime(2026, 3, 10, 22, 30)  # 01:30 on the 11th in Nairobi; 22:30 on the 10th in London
-    nairobi, london = factory.bar("Nairobi Bar"), factory.bar("London Bar", timezone="Europe/London")
+    nairobi, london = (
+        factory.bar("Nairobi Bar"),
+        factory.bar("London Bar", timezone="Europe/London"),
+    )
     for bar in (nairobi, london):
         factory.payment(bar, status="paid", amount=100, created_at=datetime(2026, 3, 10, 20, 0))
         factory.payment(bar, status="paid", amount=200, created_at=datetime(2026, 3, 10, 22, 0))
@@ -170,14 +200,23 @@ def test_each_bar_is_counted_on_its_own_calendar_day(factory):
     assert volumes[london.id] == overview.Volume(2, 300, 2, 300)
 
 
-def test_it_shows_each_bars_alerts_and_the_callbacks_nobody_could_place(ops_client, factory, bar, outsider):
+def test_it_shows_each_bars_alerts_and_the_callbacks_nobody_could_place(
+    ops_client, factory, bar, outsider
+):
     alerts.note_token_failure(bar.id, "bad_credentials")
-    db.session.add_all([
-        CallbackEvent(token="f" * 40, raw_body="{}", body_size=2, disposition="unknown_token"),
-        CallbackEvent(token="f" * 40, raw_body="{}", body_size=2, disposition="unknown_token"),
-        CallbackEvent(token="f" * 40, raw_body="{}", body_size=2, disposition="unknown_token",
-                      received_at=today_start() - timedelta(minutes=1)),
-    ])
+    db.session.add_all(
+        [
+            CallbackEvent(token="f" * 40, raw_body="{}", body_size=2, disposition="unknown_token"),
+            CallbackEvent(token="f" * 40, raw_body="{}", body_size=2, disposition="unknown_token"),
+            CallbackEvent(
+                token="f" * 40,
+                raw_body="{}",
+                body_size=2,
+                disposition="unknown_token",
+                received_at=today_start() - timedelta(minutes=1),
+            ),
+        ]
+    )
     db.session.commit()
     page = ops_client.get("/ops/").get_data(as_text=True)
     assert f'id="alert-{bar.id}-token_failing"' in page
@@ -205,7 +244,9 @@ def busy_bar(factory, name):
     factory.live_credentials(bar)
     now = utcnow()
     factory.payment(bar, status="paid", created_at=now, sent_at=now)
-    factory.payment(bar, status="sent", created_at=now - timedelta(hours=1), sent_at=now - timedelta(hours=1))
+    factory.payment(
+        bar, status="sent", created_at=now - timedelta(hours=1), sent_at=now - timedelta(hours=1)
+    )
     alerts.note_token_failure(bar.id)
     db.session.commit()
     return bar
@@ -224,7 +265,9 @@ def test_the_page_costs_the_same_few_queries_for_two_bars_or_ten(ops_client, fac
     # Operators never see credentials: the page does not even read them.
     assert not any("mpesa_credential" in statement for statement in many)
     page = response.get_data(as_text=True)
-    assert all(secret not in page for secret in (SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET, SANDBOX_PASSKEY))
+    assert all(
+        secret not in page for secret in (SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET, SANDBOX_PASSKEY)
+    )
 
 
 # -- the global switch -------------------------------------------------------------------------
@@ -237,7 +280,9 @@ def test_the_switch_needs_a_ticked_confirmation(ops_client):
     assert not system.pushes_disabled()
 
 
-def test_an_operator_stops_every_push_from_the_page_and_starts_them_again(ops_client, operator, factory, bar):
+def test_an_operator_stops_every_push_from_the_page_and_starts_them_again(
+    ops_client, operator, factory, bar
+):
     bar.setup_state = "live"
     db.session.commit()
     response = ops_client.post("/ops/mpesa/disable", data={"confirm": "y"}, follow_redirects=True)
@@ -246,7 +291,9 @@ def test_an_operator_stops_every_push_from_the_page_and_starts_them_again(ops_cl
     with pytest.raises(PushRefused) as refused:
         check_allowed(db.session.get(Bar, bar.id), "tab")
     assert refused.value.code == "globally_disabled"
-    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mpesa.global_disabled"))
+    audit = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "mpesa.global_disabled")
+    )
     assert audit.user_id == operator.id and audit.bar_id is None
 
     assert ops_client.post("/ops/mpesa/enable", data={}).status_code == 400
@@ -256,7 +303,9 @@ def test_an_operator_stops_every_push_from_the_page_and_starts_them_again(ops_cl
     db.session.expire_all()
     assert not system.pushes_disabled()
     check_allowed(db.session.get(Bar, bar.id), "tab")
-    enabled = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "mpesa.global_enabled"))
+    enabled = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "mpesa.global_enabled")
+    )
     assert enabled.user_id == operator.id
 
 

@@ -86,12 +86,19 @@ def test_an_outsider_never_sees_our_payments(app, outsider, factory, bar):
 def test_a_row_shows_what_a_manager_needs(desk, factory, bar):
     tab = factory.tab(bar, "Table 7")
     payment = factory.payment(
-        bar, status="paid", amount=1250, phone="254708374149", tab=tab, receipt="SGR7XYZ12A",
-        message="Paid by the customer.", flagged=True, flag_reason="late_success",
+        bar,
+        status="paid",
+        amount=1250,
+        phone="254708374149",
+        tab=tab,
+        receipt="SGR7XYZ12A",
+        message="Paid by the customer.",
+        flagged=True,
+        flag_reason="late_success",
         created_at=datetime(2024, 5, 1, 17, 5),
     )
     page = desk.get("/payments/").get_data(as_text=True)
-    row = page[page.index(f'id="payment-row-{payment.id}"'):]
+    row = page[page.index(f'id="payment-row-{payment.id}"') :]
     row = row[: row.index("</tr>")]
     assert "01 May 2024, 20:05" in row  # Nairobi time
     assert "KES 1,250" in row and "2547****149" in row and "254708374149" not in page
@@ -197,7 +204,9 @@ def test_pages_walk_every_payment_once_even_with_equal_times(desk, factory, bar)
     # 40 payments share one instant, across the first page break: only the id can order them.
     for n in range(120):
         factory.payment(bar, created_at=BASE if 30 <= n < 70 else BASE + timedelta(minutes=n))
-    expected = [p.id for p in sorted(_all_payments(), key=lambda p: (p.created_at, p.id), reverse=True)]
+    expected = [
+        p.id for p in sorted(_all_payments(), key=lambda p: (p.created_at, p.id), reverse=True)
+    ]
 
     seen, url, pages = [], "/payments/", 0
     while url:
@@ -233,8 +242,14 @@ def test_the_page_size_is_capped(desk, factory, bar):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage", "2024-05-10T09:00:00_abc", "2024-05-10T09:00:00+03:00_5", "_5",
-     "2024-05-10T09:00:00_99999999999999999999", "2024-05-10T09:00:00_-3"],
+    [
+        "garbage",
+        "2024-05-10T09:00:00_abc",
+        "2024-05-10T09:00:00+03:00_5",
+        "_5",
+        "2024-05-10T09:00:00_99999999999999999999",
+        "2024-05-10T09:00:00_-3",
+    ],
 )
 def test_a_tampered_cursor_starts_again_at_the_newest(desk, factory, bar, cursor):
     payment = factory.payment(bar)
@@ -245,8 +260,16 @@ def test_a_tampered_cursor_starts_again_at_the_newest(desk, factory, bar, cursor
 
 @pytest.mark.parametrize(
     "query",
-    ["tab=%C2%B2", "tab=" + "9" * 30, "tab=0", "phone=%00", "phone=" + "7" * 5000, "status=%00",
-     "from=%00", "from=0001-01-01"],
+    [
+        "tab=%C2%B2",
+        "tab=" + "9" * 30,
+        "tab=0",
+        "phone=%00",
+        "phone=" + "7" * 5000,
+        "status=%00",
+        "from=%00",
+        "from=0001-01-01",
+    ],
 )
 def test_a_filter_that_cannot_be_read_is_refused_with_400(desk, factory, bar, query):
     factory.payment(bar)
@@ -306,8 +329,14 @@ def test_htmx_is_told_about_a_bad_filter_in_a_fragment_it_will_swap(desk):
 def test_the_csv_has_every_column(desk, factory, bar):
     tab = factory.tab(bar, "Table 9")
     payment = factory.payment(
-        bar, status="paid", amount=700, tab=tab, receipt="SGR1ABCDEF", result_code="0",
-        message="Paid.", created_at=datetime(2024, 5, 1, 22, 30),
+        bar,
+        status="paid",
+        amount=700,
+        tab=tab,
+        receipt="SGR1ABCDEF",
+        result_code="0",
+        message="Paid.",
+        created_at=datetime(2024, 5, 1, 22, 30),
         settled_at=datetime(2024, 5, 1, 22, 31, 5),
     )
     response = desk.get("/payments/export.csv")
@@ -317,10 +346,19 @@ def test_the_csv_has_every_column(desk, factory, bar):
     assert response.get_data(as_text=True).splitlines()[0] == ",".join(csv_export.HEADER)
     [row] = csv_rows(response)
     assert row == {
-        "id": str(payment.id), "created_at": "2024-05-02T01:30:00+03:00",
-        "settled_at": "2024-05-02T01:31:05+03:00", "status": "paid", "amount": "700",
-        "phone": "2547****149", "receipt": "SGR1ABCDEF", "result_code": "0", "message": "Paid.",
-        "tab_id": str(tab.id), "tab_label": "Table 9", "purpose": "tab", "flagged": "no",
+        "id": str(payment.id),
+        "created_at": "2024-05-02T01:30:00+03:00",
+        "settled_at": "2024-05-02T01:31:05+03:00",
+        "status": "paid",
+        "amount": "700",
+        "phone": "2547****149",
+        "receipt": "SGR1ABCDEF",
+        "result_code": "0",
+        "message": "Paid.",
+        "tab_id": str(tab.id),
+        "tab_label": "Table 9",
+        "purpose": "tab",
+        "flagged": "no",
         "flag_reason": "",
     }
 
@@ -332,7 +370,9 @@ def test_the_csv_applies_the_filters_and_names_the_dates(desk, factory, bar):
     response = desk.get("/payments/export.csv?status=paid&from=2024-05-01&to=2024-05-31")
     assert [row["id"] for row in csv_rows(response)] == [str(wanted.id)]
     disposition = response.headers["Content-Disposition"]
-    assert disposition == 'attachment; filename="kwa-mama-pub-payments-2024-05-01-to-2024-05-31.csv"'
+    assert (
+        disposition == 'attachment; filename="kwa-mama-pub-payments-2024-05-01-to-2024-05-31.csv"'
+    )
 
 
 def test_the_csv_is_the_whole_set_not_one_page(desk, factory, bar):
@@ -346,7 +386,9 @@ def test_the_csv_is_fetched_in_batches(desk, factory, bar, monkeypatch):
     monkeypatch.setattr(csv_export, "EXPORT_BATCH_SIZE", 3)
     for n in range(7):
         factory.payment(bar, created_at=BASE if n < 4 else BASE + timedelta(minutes=n))
-    expected = [p.id for p in sorted(_all_payments(), key=lambda p: (p.created_at, p.id), reverse=True)]
+    expected = [
+        p.id for p in sorted(_all_payments(), key=lambda p: (p.created_at, p.id), reverse=True)
+    ]
     queries = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
@@ -364,7 +406,7 @@ def test_the_csv_is_fetched_in_batches(desk, factory, bar, monkeypatch):
     assert len(queries) == 3  # 3 + 3 + 1 rows
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+254700", "-2+3", "@SUM(A1)", "\tx"])
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+254700", "-2+3", "@SUM(A1)", "\tx"])
 def test_csv_cells_cannot_become_formulas(desk, factory, bar, text):
     tab = factory.tab(bar, text)
     factory.payment(bar, tab=tab, message=text)
@@ -387,7 +429,10 @@ def test_exports_are_audited_without_the_phone_number(desk, owner):
     desk.get("/payments/export.csv?phones=full&phone=0708374149&status=paid")
     event_ = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payments.exported"))
     assert event_.user_id == owner.id and event_.bar_id == owner.bar_id
-    assert event_.details == {"phones": "full", "filters": {"status": "paid", "phone": "2547****149"}}
+    assert event_.details == {
+        "phones": "full",
+        "filters": {"status": "paid", "phone": "2547****149"},
+    }
 
 
 def test_an_export_with_a_bad_filter_explains_instead(desk):

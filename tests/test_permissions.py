@@ -20,10 +20,16 @@ ALL = {"owner", "manager", "cashier"}
 OPERATOR = "operator"
 ACTORS = sorted(ALL | {OPERATOR})
 PUBLIC = {
-    "static", "auth.login", "auth.signup", "auth.set_password", "dashboard.home",
+    "static",
+    "auth.login",
+    "auth.signup",
+    "auth.set_password",
+    "dashboard.home",
     "hooks.stk_callback",  # Safaricom calls it; the unguessable token is the credential
-    "health.healthz", "health.readyz",  # load balancer / orchestrator probes: no login
-    "health.metrics",  # Prometheus: its own bearer token (METRICS_TOKEN); 404 in production without one
+    "health.healthz",
+    "health.readyz",  # load balancer / orchestrator probes: no login
+    # Prometheus: its own bearer token (METRICS_TOKEN); 404 in production without one
+    "health.metrics",
 }
 
 # endpoint, method, path (with {target} = a teammate's id), roles allowed
@@ -46,12 +52,27 @@ ROUTES = [
     ("payments.check", "POST", "/payments/{payment}/check", {"owner", "manager"}),
     ("reconciliation.index", "GET", "/reconciliation/", {"owner", "manager"}),
     ("reconciliation.export", "GET", "/reconciliation/export.csv", {"owner", "manager"}),
-    ("reconciliation.checked", "POST", "/reconciliation/payment/{payment}/checked", {"owner", "manager"}),
+    (
+        "reconciliation.checked",
+        "POST",
+        "/reconciliation/payment/{payment}/checked",
+        {"owner", "manager"},
+    ),
     ("statements.index", "GET", "/reconciliation/statements/", {"owner", "manager"}),
     ("statements.upload", "POST", "/reconciliation/statements/", {"owner"}),
     ("statements.detail", "GET", "/reconciliation/statements/{statement}", {"owner", "manager"}),
-    ("statements.attach", "POST", "/reconciliation/statements/{statement}/lines/{line}/attach", {"owner", "manager"}),
-    ("statements.claim_receipt", "POST", "/reconciliation/statements/{statement}/lines/{line}/receipt", {"owner", "manager"}),
+    (
+        "statements.attach",
+        "POST",
+        "/reconciliation/statements/{statement}/lines/{line}/attach",
+        {"owner", "manager"},
+    ),
+    (
+        "statements.claim_receipt",
+        "POST",
+        "/reconciliation/statements/{statement}/lines/{line}/receipt",
+        {"owner", "manager"},
+    ),
     ("payments.export", "GET", "/payments/export.csv", {"owner", "manager"}),
     ("settings.api_keys", "GET", "/settings/api-keys/", {"owner"}),
     ("audit.index", "GET", "/settings/audit/", {"owner"}),
@@ -77,8 +98,14 @@ def _objects(factory, bar) -> dict[str, int]:
     record = StatementImport(bar_id=bar.id, filename="statement.csv", sha256="0" * 64)
     db.session.add(record)
     db.session.flush()
-    line = StatementLine(bar_id=bar.id, import_id=record.id, receipt="UKM4ABC13E",
-                         completion_time=utcnow(), paid_in_cents=30000, match_state="orphan")
+    line = StatementLine(
+        bar_id=bar.id,
+        import_id=record.id,
+        receipt="UKM4ABC13E",
+        completion_time=utcnow(),
+        paid_in_cents=30000,
+        match_state="orphan",
+    )
     db.session.add(line)
     db.session.commit()
     return {
@@ -107,7 +134,9 @@ def _actor(factory, bar, role):
 
 
 @pytest.mark.parametrize("role", ACTORS)
-@pytest.mark.parametrize(("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
+@pytest.mark.parametrize(
+    ("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES]
+)
 def test_each_role_is_allowed_or_denied(app, factory, bar, role, endpoint, method, path, allowed):
     actor = _actor(factory, bar, role)
     objects = _objects(factory, bar)
@@ -122,7 +151,11 @@ def test_each_role_is_allowed_or_denied(app, factory, bar, role, endpoint, metho
         assert response.status_code == 403
 
 
-@pytest.mark.parametrize(("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES])
-def test_anonymous_visitors_are_sent_to_login(client, factory, bar, endpoint, method, path, allowed):
+@pytest.mark.parametrize(
+    ("endpoint", "method", "path", "allowed"), ROUTES, ids=[r[0] for r in ROUTES]
+)
+def test_anonymous_visitors_are_sent_to_login(
+    client, factory, bar, endpoint, method, path, allowed
+):
     response = client.open(path.format(**_objects(factory, bar)), method=method)
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")

@@ -29,8 +29,17 @@ def tab(factory, bar, live, sim_state):
 
 
 def ask(bar: Bar, tab: Tab, phone: str, amount: int = 1000):
-    return send_push(bar, PushRequest(phone=phone, amount=amount, purpose="tab", account_reference=f"TAB{tab.id}",
-                                      description="Bar tab", tab=tab))
+    return send_push(
+        bar,
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose="tab",
+            account_reference=f"TAB{tab.id}",
+            description="Bar tab",
+            tab=tab,
+        ),
+    )
 
 
 def test_a_second_phone_cannot_be_asked_for_what_the_first_is_being_asked(bar, tab):
@@ -53,7 +62,9 @@ def test_a_part_is_still_allowed(bar, tab):
     assert totals(tab).in_flight == 1000
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite serialises writers; the row lock is PostgreSQL's")
+@pytest.mark.skipif(
+    not ON_POSTGRES, reason="SQLite serialises writers; the row lock is PostgreSQL's"
+)
 def test_two_phones_at_the_same_instant_are_asked_for_the_balance_once(app, bar, tab):
     barrier, outcomes = threading.Barrier(2), []
     # Read here: touching the test's own (expired) objects from the threads would refresh them
@@ -71,7 +82,9 @@ def test_two_phones_at_the_same_instant_are_asked_for_the_balance_once(app, bar,
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=cashier, args=(p,)) for p in ("254708374149", "254708374150")]
+    threads = [
+        threading.Thread(target=cashier, args=(p,)) for p in ("254708374149", "254708374150")
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -180,7 +180,10 @@ def test_days_counted_together_with_a_gap_leave_the_gap_out(app, factory, bar):
     pay(factory, bar, "paid", 200, at=NOON - timedelta(days=1))  # the day left out
     pay(factory, bar, "paid", 400, at=NOON)
     counted = report.count_days(bar, [DAY, DAY - timedelta(days=2)], hourly=False)
-    assert {day: f.kes["paid"] for day, f in counted.items()} == {DAY - timedelta(days=2): 100, DAY: 400}
+    assert {day: f.kes["paid"] for day, f in counted.items()} == {
+        DAY - timedelta(days=2): 100,
+        DAY: 400,
+    }
 
 
 # Breaks
@@ -207,16 +210,25 @@ def test_each_flagged_payment_is_a_break_until_its_flag_is_cleared(desk, factory
 def test_a_late_success_tells_the_owner_to_check_for_a_double_charge(desk, factory, bar):
     payment = pay(factory, bar, "paid", 450, flagged=True, flag_reason="late_success")
     text = text_of(day_page(desk), f"break-payment-{payment.id}-late_success")
-    assert "Money arrived after the request had failed: check the customer was not asked twice; refund if so." in text
+    assert (
+        "Money arrived after the request had failed: check the customer was not asked twice; "
+        "refund if so." in text
+    )
 
 
 def test_an_amount_mismatch_shows_what_mpesa_reported(desk, factory, bar):
-    payment = pay(factory, bar, "sent", 450, flagged=True, flag_reason="amount_mismatch", paid_amount=45)
-    assert "M-Pesa reported KES 45" in text_of(day_page(desk), f"break-payment-{payment.id}-amount_mismatch")
+    payment = pay(
+        factory, bar, "sent", 450, flagged=True, flag_reason="amount_mismatch", paid_amount=45
+    )
+    assert "M-Pesa reported KES 45" in text_of(
+        day_page(desk), f"break-payment-{payment.id}-amount_mismatch"
+    )
 
 
 def test_paid_with_no_receipt_is_a_break_until_the_receipt_arrives(desk, factory, bar):
-    payment = pay(factory, bar, "paid", 450, receipt=None, flagged=True, flag_reason="receipt_pending")
+    payment = pay(
+        factory, bar, "paid", 450, receipt=None, flagged=True, flag_reason="receipt_pending"
+    )
     key = f"break-payment-{payment.id}-receipt_pending"
     text = text_of(day_page(desk), key)
     assert "Paid, no M-Pesa receipt yet" in text
@@ -228,14 +240,32 @@ def test_paid_with_no_receipt_is_a_break_until_the_receipt_arrives(desk, factory
 
 def test_a_payment_unanswered_for_30_minutes_is_a_break_until_it_settles(desk, factory, bar):
     now = utcnow()
-    silent = pay(factory, bar, "sent", 450, at=now - timedelta(minutes=32), sent_at=now - timedelta(minutes=31))
-    waiting = pay(factory, bar, "sent", 450, at=now - timedelta(minutes=29), sent_at=now - timedelta(minutes=29))
+    silent = pay(
+        factory,
+        bar,
+        "sent",
+        450,
+        at=now - timedelta(minutes=32),
+        sent_at=now - timedelta(minutes=31),
+    )
+    waiting = pay(
+        factory,
+        bar,
+        "sent",
+        450,
+        at=now - timedelta(minutes=29),
+        sent_at=now - timedelta(minutes=29),
+    )
     unknown = pay(factory, bar, "unknown", 450, at=now - timedelta(hours=2), sent_at=None)
     page = day_page(desk, periods.local_today(bar.timezone, now))
     ids = break_ids(page)
-    assert f"break-payment-{silent.id}-silent" in ids and f"break-payment-{unknown.id}-silent" in ids
+    assert (
+        f"break-payment-{silent.id}-silent" in ids and f"break-payment-{unknown.id}-silent" in ids
+    )
     assert f"break-payment-{waiting.id}-silent" not in ids
-    assert "M-Pesa has not answered for 30 minutes" in text_of(page, f"break-payment-{silent.id}-silent")
+    assert "M-Pesa has not answered for 30 minutes" in text_of(
+        page, f"break-payment-{silent.id}-silent"
+    )
     silent.status, silent.settled_at = "expired", now
     db.session.commit()
     assert f"break-payment-{silent.id}-silent" not in break_ids(day_page(desk))
@@ -244,7 +274,9 @@ def test_a_payment_unanswered_for_30_minutes_is_a_break_until_it_settles(desk, f
 @pytest.mark.parametrize("disposition", ["mismatch", "malformed"])
 def test_a_callback_kept_for_review_is_a_break(desk, factory, bar, outsider, disposition):
     payment = pay(factory, bar, "sent", 450)
-    ours = callback_event(bar.id, payment.id, disposition, detail="CheckoutRequestID does not match this payment")
+    ours = callback_event(
+        bar.id, payment.id, disposition, detail="CheckoutRequestID does not match this payment"
+    )
     callback_event(outsider.bar_id, None, disposition)
     callback_event(None, None, "unknown_token")  # no bar: operators see those
     callback_event(bar.id, payment.id, "applied")
@@ -261,8 +293,14 @@ def test_a_callback_kept_for_review_is_a_break(desk, factory, bar, outsider, dis
 
 def callback_event(bar_id, payment_id, disposition, detail=None) -> CallbackEvent:
     found = CallbackEvent(
-        token=secrets.token_hex(8), bar_id=bar_id, payment_id=payment_id, raw_body="{}", body_size=2,
-        disposition=disposition, detail=detail, received_at=NOON,
+        token=secrets.token_hex(8),
+        bar_id=bar_id,
+        payment_id=payment_id,
+        raw_body="{}",
+        body_size=2,
+        disposition=disposition,
+        detail=detail,
+        received_at=NOON,
     )
     db.session.add(found)
     db.session.commit()
@@ -280,7 +318,9 @@ def test_a_tab_closed_with_money_owed_is_a_break_until_it_is_paid(desk, factory,
     page = day_page(desk)
     assert [i for i in break_ids(page) if i.startswith("break-tab-")] == [f"break-tab-{tab.id}"]
     text = text_of(page, f"break-tab-{tab.id}")
-    assert "Tab closed with money outstanding" in text and "KES 400 on this tab was never paid" in text
+    assert (
+        "Tab closed with money outstanding" in text and "KES 400 on this tab was never paid" in text
+    )
     assert "Void: walked out" in text
     assert f'href="/tabs/{tab.id}"' in page
     pay(factory, bar, "paid", 400, tab=tab)  # a late payment lands
@@ -288,10 +328,15 @@ def test_a_tab_closed_with_money_owed_is_a_break_until_it_is_paid(desk, factory,
 
 
 def test_open_breaks_from_other_days_stay_listed_and_this_days_are_marked(desk, factory, bar):
-    old = pay(factory, bar, "paid", at=NOON - timedelta(days=3), flagged=True, flag_reason="late_success")
+    old = pay(
+        factory, bar, "paid", at=NOON - timedelta(days=3), flagged=True, flag_reason="late_success"
+    )
     new = pay(factory, bar, "paid", at=NOON, flagged=True, flag_reason="late_success")
     page = day_page(desk)
-    assert break_ids(page) == [f"break-payment-{new.id}-late_success", f"break-payment-{old.id}-late_success"]
+    assert break_ids(page) == [
+        f"break-payment-{new.id}-late_success",
+        f"break-payment-{old.id}-late_success",
+    ]
     assert re.search(rf'class="recon-break in-period" id="break-payment-{new.id}-', page)
     assert re.search(rf'class="recon-break" id="break-payment-{old.id}-', page)
 
@@ -299,7 +344,14 @@ def test_open_breaks_from_other_days_stay_listed_and_this_days_are_marked(desk, 
 def test_when_there_are_too_many_breaks_it_says_so(desk, factory, bar, monkeypatch):
     monkeypatch.setattr(breaks, "LIMIT", 2)
     for minutes in range(3):
-        pay(factory, bar, "paid", at=NOON + timedelta(minutes=minutes), flagged=True, flag_reason="late_success")
+        pay(
+            factory,
+            bar,
+            "paid",
+            at=NOON + timedelta(minutes=minutes),
+            flagged=True,
+            flag_reason="late_success",
+        )
     page = day_page(desk)
     assert len(break_ids(page)) == 2
     assert "There are more than shown here; deal with these first." in page
@@ -325,13 +377,18 @@ def test_a_range_shows_each_day_and_their_total(desk, factory, bar):
     assert text_of(page, "day-2024-05-10") == "Fri 10 May 2 1 KES 200 1 50.0% 0:20"
     assert text_of(page, "outcome-requested") == "Requested 3 KES 350"
     assert text_of(page, "success-rate") == "66.7%"
-    assert bar_height(page, "day-2024-05-10") == 120.0 and bar_height(page, "day-2024-05-08") == 60.0
+    assert (
+        bar_height(page, "day-2024-05-10") == 120.0 and bar_height(page, "day-2024-05-08") == 60.0
+    )
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("from=2024-01-01&to=2024-05-10", "Choose at most 92 days at a time; 01 Jan 2024 to 10 May 2024 is 131 days."),
+        (
+            "from=2024-01-01&to=2024-05-10",
+            "Choose at most 92 days at a time; 01 Jan 2024 to 10 May 2024 is 131 days.",
+        ),
         ("from=2024-05-10&to=2024-05-01", "The start date is after the end date."),
         ("day=10/05/2024", "“10/05/2024” is not a date; use the calendar, or the form 2024-05-31."),
     ],
@@ -356,11 +413,27 @@ def test_the_csv_has_a_row_per_day(desk, factory, bar):
     assert [r["day"] for r in rows] == ["2024-05-09", "2024-05-10"]
     assert rows[0]["requested"] == "0" and rows[0]["success_rate_percent"] == ""
     day = rows[1]
-    assert (day["requested"], day["paid"], day["cancelled"], day["paid_kes"], day["requested_kes"]) == (
-        "4", "3", "1", "300", "370",
+    assert (
+        day["requested"],
+        day["paid"],
+        day["cancelled"],
+        day["paid_kes"],
+        day["requested_kes"],
+    ) == (
+        "4",
+        "3",
+        "1",
+        "300",
+        "370",
     )
-    assert (day["success_rate_percent"], day["median_push_to_paid_seconds"], day["p95_push_to_paid_seconds"]) == (
-        "75.0", "30", "50",
+    assert (
+        day["success_rate_percent"],
+        day["median_push_to_paid_seconds"],
+        day["p95_push_to_paid_seconds"],
+    ) == (
+        "75.0",
+        "30",
+        "50",
     )
     assert (day["test_pushes"], day["source"]) == ("1", "live")
 
@@ -415,7 +488,9 @@ def test_a_past_day_opens_from_its_summary_and_can_be_counted_again(desk, factor
     pay(factory, bar, "paid", 50)  # arrives after the summary was written
     page = day_page(desk)
     assert text_of(page, "paid-kes") == "KES 450"
-    assert text_of(page, "figures-source").startswith("From the nightly summary written 11 May 2024, 12:00.")
+    assert text_of(page, "figures-source").startswith(
+        "From the nightly summary written 11 May 2024, 12:00."
+    )
     live = day_page(desk, live="1")
     assert text_of(live, "paid-kes") == "KES 500"
     assert text_of(live, "figures-source") == "Counted from the payments just now."
@@ -434,10 +509,19 @@ def test_a_range_uses_summaries_where_written(desk, factory, bar):
     report.write_daily_summaries(day=DAY, now=NOON + timedelta(days=1))
     pay(factory, bar, "paid", 50)
     pay(factory, bar, "paid", 70, at=NOON - timedelta(days=1))
-    rows = list(csv.DictReader(io.StringIO(
-        desk.get("/reconciliation/export.csv?from=2024-05-09&to=2024-05-10").get_data(as_text=True)
-    )))
-    assert [(r["paid_kes"], r["source"]) for r in rows] == [("70", "live"), ("450", "nightly summary")]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                desk.get("/reconciliation/export.csv?from=2024-05-09&to=2024-05-10").get_data(
+                    as_text=True
+                )
+            )
+        )
+    )
+    assert [(r["paid_kes"], r["source"]) for r in rows] == [
+        ("70", "live"),
+        ("450", "nightly summary"),
+    ]
 
 
 def test_a_summary_of_another_version_is_ignored(desk, factory, bar):
@@ -488,15 +572,28 @@ def seed_bulk(bar, count: int, day_start: datetime) -> None:
     for n in range(count):
         at = day_start + timedelta(seconds=n * 86000 // count)
         status = statuses[n % len(statuses)]
-        rows.append({
-            "bar_id": bar.id, "purpose": "tab", "phone": "254708374149", "amount": 100 + n % 900,
-            "account_reference": f"TAB{n}", "description": "Bar tab", "status": status,
-            "callback_token": secrets.token_hex(16), "checkout_request_id": f"ws_CO_BULK{batch}_{n}",
-            "receipt": f"QB{batch}{n:08d}" if status == "paid" else None, "result_code": codes[status],
-            "flagged": n % 500 == 0, "flag_reason": "late_success" if n % 500 == 0 else None,
-            "query_attempts": 0, "created_at": at, "sent_at": at + timedelta(seconds=1),
-            "settled_at": at + timedelta(seconds=5 + n % 40), "updated_at": at,
-        })
+        rows.append(
+            {
+                "bar_id": bar.id,
+                "purpose": "tab",
+                "phone": "254708374149",
+                "amount": 100 + n % 900,
+                "account_reference": f"TAB{n}",
+                "description": "Bar tab",
+                "status": status,
+                "callback_token": secrets.token_hex(16),
+                "checkout_request_id": f"ws_CO_BULK{batch}_{n}",
+                "receipt": f"QB{batch}{n:08d}" if status == "paid" else None,
+                "result_code": codes[status],
+                "flagged": n % 500 == 0,
+                "flag_reason": "late_success" if n % 500 == 0 else None,
+                "query_attempts": 0,
+                "created_at": at,
+                "sent_at": at + timedelta(seconds=1),
+                "settled_at": at + timedelta(seconds=5 + n % 40),
+                "updated_at": at,
+            }
+        )
     db.session.execute(insert(Payment), rows)
     db.session.commit()
 
@@ -520,14 +617,19 @@ def render_counting(client, counted: list, day: date) -> tuple[int, float]:
     return len(counted), time.perf_counter() - started
 
 
-def test_the_day_page_uses_a_few_queries_whatever_the_number_of_payments(desk, factory, bar, count_queries):
+def test_the_day_page_uses_a_few_queries_whatever_the_number_of_payments(
+    desk, factory, bar, count_queries
+):
     today = periods.local_today(bar.timezone, utcnow())
     start = periods.day_start(today, bar.timezone)
     seed_bulk(bar, 30, start)
     few, _ = render_counting(desk, count_queries, today)
     seed_bulk(bar, 2970, start)
     many, seconds = render_counting(desk, count_queries, today)
-    print(f"\nreconciliation day page, 3,000 payments, {db.engine.dialect.name}: {seconds * 1000:.0f} ms")
+    print(
+        f"\nreconciliation day page, 3,000 payments, {db.engine.dialect.name}: "
+        f"{seconds * 1000:.0f} ms"
+    )
     assert many == few
     assert many < 20
     page = day_page(desk, today)

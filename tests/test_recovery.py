@@ -25,7 +25,16 @@ def live_bar(factory, bar, live):
 
 
 def push(bar, phone="254708374149", amount=450) -> Payment:
-    return start_push(bar, PushRequest(phone=phone, amount=amount, purpose="api", account_reference="POS1", description="Bar tab"))
+    return start_push(
+        bar,
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose="api",
+            account_reference="POS1",
+            description="Bar tab",
+        ),
+    )
 
 
 def later(seconds: float):
@@ -38,7 +47,12 @@ def fresh(payment: Payment) -> Payment:
 
 
 def callback_body(checkout_id: str, code: int, items: list | None = None) -> str:
-    callback = {"MerchantRequestID": "m", "CheckoutRequestID": checkout_id, "ResultCode": code, "ResultDesc": "x"}
+    callback = {
+        "MerchantRequestID": "m",
+        "CheckoutRequestID": checkout_id,
+        "ResultCode": code,
+        "ResultDesc": "x",
+    }
     if items:
         callback["CallbackMetadata"] = {"Item": items}
     return json.dumps({"Body": {"stkCallback": callback}})
@@ -52,12 +66,15 @@ def queries(sim_state) -> list[dict]:
     return [e for e in sim_state.events("request") if e["path"].endswith("stkpushquery/v1/query")]
 
 
-@pytest.mark.parametrize(("phone", "status", "code"), [
-    ("254708374149", "paid", "0"),
-    ("254711001032", "cancelled", "1032"),
-    ("254711001019", "expired", "1019"),  # a 1037 waits for a second query: test_unconfirmed.py
-    ("254711000001", "failed", "1"),
-])
+@pytest.mark.parametrize(
+    ("phone", "status", "code"),
+    [
+        ("254708374149", "paid", "0"),
+        ("254711001032", "cancelled", "1032"),
+        ("254711001019", "expired", "1019"),  # a 1037 waits for a second query: test_unconfirmed.py
+        ("254711000001", "failed", "1"),
+    ],
+)
 def test_a_lost_callback_is_settled_by_query(live_bar, sim_state, phone, status, code):
     sim_state.set_faults(callback_lost=True)
     payment = push(live_bar, phone)
@@ -67,9 +84,18 @@ def test_a_lost_callback_is_settled_by_query(live_bar, sim_state, phone, status,
     assert (result.queried, result.settled) == (1, 1)
     payment = fresh(payment)
     assert (payment.status, payment.result_code) == (status, code)
-    if status == "paid":  # the query carries no receipt: paid, receipt to follow, for a person to see
-        assert payment.receipt is None and payment.flagged and payment.flag_reason == "receipt_pending"
-    assert db.session.scalar(select(AuditEvent.details).where(AuditEvent.action == f"payment.{status}"))["source"] == "query"
+    if (
+        status == "paid"
+    ):  # the query carries no receipt: paid, receipt to follow, for a person to see
+        assert (
+            payment.receipt is None and payment.flagged and payment.flag_reason == "receipt_pending"
+        )
+    assert (
+        db.session.scalar(
+            select(AuditEvent.details).where(AuditEvent.action == f"payment.{status}")
+        )["source"]
+        == "query"
+    )
 
 
 @pytest.mark.parametrize("form", ["4999", "500"])
@@ -135,11 +161,18 @@ def test_spike_arrest_slows_the_job_down_without_failing_anything(live_bar, sim_
 def test_a_failed_callback_event_is_replayed_once(live_bar, sim_state, monkeypatch, client):
     sim_state.set_faults(callback_lost=True)
     payment = push(live_bar)
-    body = callback_body(payment.checkout_request_id, 0, [{"Name": "Amount", "Value": 450},
-                                                          {"Name": "MpesaReceiptNumber", "Value": "UKM4ABC12D"}])
+    body = callback_body(
+        payment.checkout_request_id,
+        0,
+        [{"Name": "Amount", "Value": 450}, {"Name": "MpesaReceiptNumber", "Value": "UKM4ABC12D"}],
+    )
     real_record = ledger.record
-    monkeypatch.setattr(ledger, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db hiccup")))
-    response = client.post(f"/hooks/stk/{payment.callback_token}", data=body, content_type="application/json")
+    monkeypatch.setattr(
+        ledger, "record", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db hiccup"))
+    )
+    response = client.post(
+        f"/hooks/stk/{payment.callback_token}", data=body, content_type="application/json"
+    )
     assert response.get_json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
     event = db.session.scalar(select(CallbackEvent))
     assert (event.disposition, event.attempts) == ("pending", 1)
@@ -156,7 +189,9 @@ def test_an_event_left_pending_by_a_crash_is_replayed(live_bar, sim_state):
     sim_state.set_faults(callback_lost=True)
     payment = push(live_bar, "254711001032")
     body = callback_body(payment.checkout_request_id, 1032)
-    callbacks.store(payment.callback_token, body.encode(), source="196.201.214.200", headers={}, size=len(body))
+    callbacks.store(
+        payment.callback_token, body.encode(), source="196.201.214.200", headers={}, size=len(body)
+    )
     assert jobs.replay_pending(now=later(30)) == 0  # give the request a chance to finish first
     assert jobs.replay_pending(now=later(61)) == 1
     assert fresh(payment).status == "cancelled"
@@ -178,15 +213,23 @@ def test_stuck_created_payments_settle_as_not_sent(factory, bar):
 
 def test_every_payment_settles_with_every_callback_dropped(live_bar, sim_state):
     sim_state.set_faults(callback_lost=True)
-    phones = {"254708374149": "paid", "254711001032": "cancelled", "254711001037": "expired",
-              "254711002001": "failed", "254711000001": "failed", "254110123456": "paid"}
+    phones = {
+        "254708374149": "paid",
+        "254711001032": "cancelled",
+        "254711001037": "expired",
+        "254711002001": "failed",
+        "254711000001": "failed",
+        "254110123456": "paid",
+    }
     payments = {phone: push(live_bar, phone, amount=100) for phone in phones}
     now = later(61)
     for _ in range(3):
         jobs.run("recover", now=now)
         now += timedelta(minutes=5)
     assert {phone: fresh(p).status for phone, p in payments.items()} == phones
-    assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action.like("payment.%"))) == len(phones)
+    assert db.session.scalar(
+        select(func.count(AuditEvent.id)).where(AuditEvent.action.like("payment.%"))
+    ) == len(phones)
 
 
 def test_a_lease_lets_one_holder_run_a_job_at_a_time():
@@ -214,7 +257,11 @@ def test_a_failing_job_is_recorded_and_releases_its_lease(monkeypatch):
     monkeypatch.setitem(jobs.JOBS, "expire", jobs.Job("expire", lambda now=None: 1 / 0, seconds=60))
     assert jobs.run("expire") is None
     status = db.session.get(JobStatus, "expire")
-    assert status.failures == 1 and status.last_error == "ZeroDivisionError" and status.last_success_at is None
+    assert (
+        status.failures == 1
+        and status.last_error == "ZeroDivisionError"
+        and status.last_success_at is None
+    )
     assert jobs.take_lease("expire", "someone-else", 60)
 
 
@@ -223,7 +270,11 @@ def test_the_scheduler_is_built_for_single_runs_and_stays_off_in_tests(app):
     scheduler = build(app)
     names = {job.id for job in scheduler.get_jobs()}
     assert names == set(jobs.JOBS)
-    assert scheduler._job_defaults == {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    assert scheduler._job_defaults == {
+        "max_instances": 1,
+        "coalesce": True,
+        "misfire_grace_time": 30,
+    }
 
 
 def test_the_scheduler_runs_only_where_it_should(app, monkeypatch):
@@ -244,9 +295,13 @@ def test_check_now_settles_one_payment_at_once(app, live_bar, sim_state, manager
     sim_state.set_faults(callback_lost=True)
     payment = push(live_bar, "254711001032")
     boss = login_as(app, manager)
-    html = boss.get(f"/payments/{payment.id}/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = boss.get(f"/payments/{payment.id}/status", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "Check now" in html
-    html = boss.post(f"/payments/{payment.id}/check", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = boss.post(f"/payments/{payment.id}/check", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "The customer cancelled." in html and "Check now" not in html
     assert fresh(payment).status == "cancelled"
 
@@ -256,7 +311,11 @@ def test_check_now_says_when_m_pesa_is_still_waiting(app, live_bar, sim_state, o
 
     sim_state.set_faults(callback_lost=True, query_pending_calls=5)
     payment = push(live_bar)
-    html = login_as(app, owner).post(f"/payments/{payment.id}/check", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = (
+        login_as(app, owner)
+        .post(f"/payments/{payment.id}/check", headers={"HX-Request": "true"})
+        .get_data(as_text=True)
+    )
     assert "M-Pesa says it is still waiting for the customer." in html
     assert fresh(payment).status == "sent"
 
@@ -274,11 +333,22 @@ def test_a_late_callback_fills_the_receipt_a_query_could_not_give(live_bar, sim_
     payment = push(live_bar)
     recovery.recover_due(now=later(61))
     assert fresh(payment).flag_reason == "receipt_pending"
-    items = [{"Name": "Amount", "Value": 450}, {"Name": "MpesaReceiptNumber", "Value": "UKM4LATE01"}]
-    client.post(f"/hooks/stk/{payment.callback_token}", data=callback_body(payment.checkout_request_id, 0, items),
-                content_type="application/json")
+    items = [
+        {"Name": "Amount", "Value": 450},
+        {"Name": "MpesaReceiptNumber", "Value": "UKM4LATE01"},
+    ]
+    client.post(
+        f"/hooks/stk/{payment.callback_token}",
+        data=callback_body(payment.checkout_request_id, 0, items),
+        content_type="application/json",
+    )
     payment = fresh(payment)
-    assert (payment.status, payment.receipt, payment.flagged, payment.flag_reason) == ("paid", "UKM4LATE01", False, None)
+    assert (payment.status, payment.receipt, payment.flagged, payment.flag_reason) == (
+        "paid",
+        "UKM4LATE01",
+        False,
+        None,
+    )
 
 
 def test_daily_jobs_run_at_their_own_time_in_nairobi(app):

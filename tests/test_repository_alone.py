@@ -32,7 +32,11 @@ def _source_files() -> list[Path]:
     if listed.returncode == 0 and listed.stdout.strip():
         names = listed.stdout.split()
     else:  # not a git checkout (an unpacked archive): every file under the three folders
-        names = [str(p.relative_to(ROOT)) for d in ("app", "tests", "bench") for p in (ROOT / d).rglob("*")]
+        names = [
+            str(p.relative_to(ROOT))
+            for d in ("app", "tests", "bench")
+            for p in (ROOT / d).rglob("*")
+        ]
     return [ROOT / n for n in names if n.endswith((".py", ".html", ".js", ".cfg", ".toml", ".ini"))]
 
 

@@ -16,16 +16,32 @@ from app.payments import retention
 from app.payments.retention import PRUNED, prune_callback_bodies
 
 NOW = datetime(2025, 6, 30, 12, 0)
-BODY = json.dumps({"Body": {"stkCallback": {"ResultCode": 0, "CallbackMetadata": {"Item": [
-    {"Name": "PhoneNumber", "Value": 254708374149}]}}}})
+BODY = json.dumps(
+    {
+        "Body": {
+            "stkCallback": {
+                "ResultCode": 0,
+                "CallbackMetadata": {"Item": [{"Name": "PhoneNumber", "Value": 254708374149}]},
+            }
+        }
+    }
+)
 
 
 def callback(payment, *, days_old: float, disposition: str = "applied") -> CallbackEvent:
     event = CallbackEvent(
-        token=payment.callback_token, payment_id=payment.id, bar_id=payment.bar_id, raw_body=BODY,
-        body_size=len(BODY), source_address="196.201.214.200", known_source=True,
-        headers={"Content-Type": "application/json"}, disposition=disposition, detail="paid",
-        received_at=NOW - timedelta(days=days_old), processed_at=NOW - timedelta(days=days_old),
+        token=payment.callback_token,
+        payment_id=payment.id,
+        bar_id=payment.bar_id,
+        raw_body=BODY,
+        body_size=len(BODY),
+        source_address="196.201.214.200",
+        known_source=True,
+        headers={"Content-Type": "application/json"},
+        disposition=disposition,
+        detail="paid",
+        received_at=NOW - timedelta(days=days_old),
+        processed_at=NOW - timedelta(days=days_old),
     )
     db.session.add(event)
     db.session.commit()
@@ -49,7 +65,9 @@ def payment(factory, bar):
 def test_bodies_past_the_retention_period_are_blanked_and_the_rows_kept(payment):
     old = callback(payment, days_old=181)
     recent = callback(payment, days_old=179)
-    db.session.add(AuditEvent(bar_id=payment.bar_id, action="payment.paid", details={"payment_id": payment.id}))
+    db.session.add(
+        AuditEvent(bar_id=payment.bar_id, action="payment.paid", details={"payment_id": payment.id})
+    )
     db.session.commit()
     before = (count(CallbackEvent), count(Payment), count(AuditEvent))
 
@@ -57,8 +75,21 @@ def test_bodies_past_the_retention_period_are_blanked_and_the_rows_kept(payment)
 
     old, recent = reload(old), reload(recent)
     assert old.raw_body == PRUNED
-    assert (old.disposition, old.detail, old.body_size, old.source_address, old.payment_id, old.headers) == (
-        "applied", "paid", len(BODY), "196.201.214.200", payment.id, {"Content-Type": "application/json"})
+    assert (
+        old.disposition,
+        old.detail,
+        old.body_size,
+        old.source_address,
+        old.payment_id,
+        old.headers,
+    ) == (
+        "applied",
+        "paid",
+        len(BODY),
+        "196.201.214.200",
+        payment.id,
+        {"Content-Type": "application/json"},
+    )
     assert recent.raw_body == BODY
     assert (count(CallbackEvent), count(Payment), count(AuditEvent)) == before
     assert db.session.get(Payment, payment.id).receipt == "TEST000001"
@@ -114,8 +145,13 @@ def test_a_bad_retention_setting_stops_start_up(tmp_path, raw):
 
 
 def test_an_unknown_token_event_is_pruned_too(bar):
-    stray = CallbackEvent(token=secrets.token_hex(20), raw_body=BODY, body_size=len(BODY),
-                          disposition="unknown_token", received_at=NOW - timedelta(days=200))
+    stray = CallbackEvent(
+        token=secrets.token_hex(20),
+        raw_body=BODY,
+        body_size=len(BODY),
+        disposition="unknown_token",
+        received_at=NOW - timedelta(days=200),
+    )
     db.session.add(stray)
     db.session.commit()
     assert prune_callback_bodies(now=NOW) == 1
@@ -126,12 +162,22 @@ def test_the_prune_job_drops_token_rows_of_credentials_nobody_uses(app):
     from app import jobs
     from app.models import DarajaToken
 
-    db.session.add_all([
-        DarajaToken(cache_key="a" * 64, sealed_token="sealed", expires_at=NOW - timedelta(days=3),
-                    updated_at=NOW - timedelta(days=3)),   # old credentials: gone
-        DarajaToken(cache_key="b" * 64, sealed_token="sealed", expires_at=NOW + timedelta(minutes=50),
-                    updated_at=NOW - timedelta(minutes=10)),  # in use: kept
-    ])
+    db.session.add_all(
+        [
+            DarajaToken(
+                cache_key="a" * 64,
+                sealed_token="sealed",
+                expires_at=NOW - timedelta(days=3),
+                updated_at=NOW - timedelta(days=3),
+            ),  # old credentials: gone
+            DarajaToken(
+                cache_key="b" * 64,
+                sealed_token="sealed",
+                expires_at=NOW + timedelta(minutes=50),
+                updated_at=NOW - timedelta(minutes=10),
+            ),  # in use: kept
+        ]
+    )
     db.session.commit()
 
     assert jobs.JOBS["prune"].body is retention.prune

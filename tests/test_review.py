@@ -21,24 +21,31 @@ def manager_desk(app, manager):
 
 
 def check(client, payment: Payment, note: str, back: str = DAY_URL):
-    return client.post(f"/reconciliation/payment/{payment.id}/checked", data={"note": note, "back": back})
+    return client.post(
+        f"/reconciliation/payment/{payment.id}/checked", data={"note": note, "back": back}
+    )
 
 
 def flashed(client, response) -> str:
     return html.unescape(client.get(response.headers["Location"]).get_data(as_text=True))
 
 
-def test_a_manager_marks_a_late_success_as_checked_and_the_break_goes(manager_desk, factory, bar, manager):
+def test_a_manager_marks_a_late_success_as_checked_and_the_break_goes(
+    manager_desk, factory, bar, manager
+):
     payment = pay(factory, bar, "paid", 450, flagged=True, flag_reason="late_success")
     key = f"break-payment-{payment.id}-late_success"
     page = day_page(manager_desk)
-    assert key in break_ids(page) and f'/reconciliation/payment/{payment.id}/checked' in page
+    assert key in break_ids(page) and f"/reconciliation/payment/{payment.id}/checked" in page
 
     response = check(manager_desk, payment, "  Customer  refunded KES 450 by phone ")
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith(DAY_URL)
-    assert f"Payment {payment.id} is marked as checked: Customer refunded KES 450 by phone" in flashed(manager_desk, response)
+    assert (
+        f"Payment {payment.id} is marked as checked: Customer refunded KES 450 by phone"
+        in flashed(manager_desk, response)
+    )
     assert key not in break_ids(day_page(manager_desk))
     db.session.refresh(payment)
     assert (payment.status, payment.flagged, payment.flag_reason) == ("paid", False, "late_success")
@@ -58,7 +65,9 @@ def test_it_needs_a_few_words_of_what_was_found(manager_desk, factory, bar, note
 
 
 def test_a_flag_that_describes_a_state_clears_itself_not_by_hand(manager_desk, factory, bar):
-    payment = pay(factory, bar, "paid", 450, receipt=None, flagged=True, flag_reason="receipt_pending")
+    payment = pay(
+        factory, bar, "paid", 450, receipt=None, flagged=True, flag_reason="receipt_pending"
+    )
     page = day_page(manager_desk)
     assert f"break-payment-{payment.id}-receipt_pending" in break_ids(page)
     assert f"/reconciliation/payment/{payment.id}/checked" not in page
@@ -75,7 +84,9 @@ def test_checking_twice_changes_nothing_the_second_time(manager_desk, factory, b
     flashed(manager_desk, check(manager_desk, payment, "refunded the second payment"))
     again = check(manager_desk, payment, "refunded it again?")
     assert "has no flag to clear" in flashed(manager_desk, again)
-    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "payment.flag_cleared")).all()
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "payment.flag_cleared")
+    ).all()
     assert len(events) == 1
 
 
@@ -94,11 +105,16 @@ def test_the_way_back_stays_on_the_reconciliation_pages(manager_desk, factory, b
 
 
 def audit_notes(action: str) -> list[str]:
-    return [e.details["note"] for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+    return [
+        e.details["note"]
+        for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+    ]
 
 
 def mark(client, what: str, target: int, note: str):
-    return client.post(f"/reconciliation/{what}/{target}/checked", data={"note": note, "back": DAY_URL})
+    return client.post(
+        f"/reconciliation/{what}/{target}/checked", data={"note": note, "back": DAY_URL}
+    )
 
 
 def test_a_void_tab_that_still_owes_is_checked_once_and_its_break_goes(manager_desk, factory, bar):
@@ -107,7 +123,9 @@ def test_a_void_tab_that_still_owes_is_checked_once_and_its_break_goes(manager_d
     page = day_page(manager_desk)
     assert key in break_ids(page) and f"/reconciliation/tab/{tab.id}/checked" in page
 
-    done = flashed(manager_desk, mark(manager_desk, "tab", tab.id, "written off: customer walked out"))
+    done = flashed(
+        manager_desk, mark(manager_desk, "tab", tab.id, "written off: customer walked out")
+    )
     again = flashed(manager_desk, mark(manager_desk, "tab", tab.id, "again"))
 
     assert "Otieno is marked as checked" in done and "already marked as checked" in again
@@ -125,18 +143,25 @@ def test_an_open_tab_is_not_checked_away(manager_desk, factory, bar):
 
 def test_a_kept_callback_is_checked_and_stays_unapplied(manager_desk, factory, bar):
     payment = pay(factory, bar, "sent", 450)
-    kept = callback_event(bar.id, payment.id, "mismatch", detail="CheckoutRequestID does not match this payment")
+    kept = callback_event(
+        bar.id, payment.id, "mismatch", detail="CheckoutRequestID does not match this payment"
+    )
     applied = callback_event(bar.id, payment.id, "applied")
     assert f"/reconciliation/callback/{kept.id}/checked" in day_page(manager_desk)
 
-    flashed(manager_desk, mark(manager_desk, "callback", kept.id, "not in the statement: a test from Safaricom"))
+    flashed(
+        manager_desk,
+        mark(manager_desk, "callback", kept.id, "not in the statement: a test from Safaricom"),
+    )
     refused = flashed(manager_desk, mark(manager_desk, "callback", applied.id, "fine"))
 
     assert f"break-callback-{kept.id}" not in break_ids(day_page(manager_desk))
     assert "not kept for review" in refused
     db.session.refresh(kept)
     db.session.refresh(payment)
-    assert kept.disposition == "mismatch" and kept.checked_at is not None and payment.status == "sent"
+    assert (
+        kept.disposition == "mismatch" and kept.checked_at is not None and payment.status == "sent"
+    )
     assert db.session.get(CallbackEvent, applied.id).checked_at is None
     assert audit_notes("callback.checked") == ["not in the statement: a test from Safaricom"]
 

@@ -48,23 +48,59 @@ def year(postgresql, factory, bar, outsider):
     for b in (bar, outsider.bar):
         for n in range(3000):
             at = now - timedelta(minutes=5 * n + 60)
-            rows.append({
-                "bar_id": b.id, "purpose": "tab", "phone": f"2547{n % 300:08d}", "amount": 100 + n,
-                "account_reference": f"TAB{n}", "description": "Bar tab", "status": "paid",
-                "callback_token": secrets.token_hex(16), "receipt": f"QS{b.id}{n:07d}",
-                "flagged": n % 1000 == 7, "flag_reason": "late_success" if n % 1000 == 7 else None,
-                "query_attempts": 0, "created_at": at, "sent_at": at, "settled_at": at, "updated_at": at,
-            })
+            rows.append(
+                {
+                    "bar_id": b.id,
+                    "purpose": "tab",
+                    "phone": f"2547{n % 300:08d}",
+                    "amount": 100 + n,
+                    "account_reference": f"TAB{n}",
+                    "description": "Bar tab",
+                    "status": "paid",
+                    "callback_token": secrets.token_hex(16),
+                    "receipt": f"QS{b.id}{n:07d}",
+                    "flagged": n % 1000 == 7,
+                    "flag_reason": "late_success" if n % 1000 == 7 else None,
+                    "query_attempts": 0,
+                    "created_at": at,
+                    "sent_at": at,
+                    "settled_at": at,
+                    "updated_at": at,
+                }
+            )
     db.session.execute(insert(Payment), rows)
-    db.session.execute(insert(Tab), [
-        {"bar_id": b.id, "label": f"T{n}", "status": "settled", "opened_at": now, "closed_at": now,
-         "outstanding_at_close": 0} for b in (bar, outsider.bar) for n in range(2000)
-    ])
-    db.session.add(Tab(bar_id=bar.id, label="Owing", status="void", opened_at=now, closed_at=now,
-                       outstanding_at_close=300))
+    db.session.execute(
+        insert(Tab),
+        [
+            {
+                "bar_id": b.id,
+                "label": f"T{n}",
+                "status": "settled",
+                "opened_at": now,
+                "closed_at": now,
+                "outstanding_at_close": 0,
+            }
+            for b in (bar, outsider.bar)
+            for n in range(2000)
+        ],
+    )
+    db.session.add(
+        Tab(
+            bar_id=bar.id,
+            label="Owing",
+            status="void",
+            opened_at=now,
+            closed_at=now,
+            outstanding_at_close=300,
+        )
+    )
     factory.payment(bar, status="sent", amount=450, phone=PHONE)
-    db.session.execute(text("INSERT INTO tab_line (tab_id, description, quantity, unit_price, created_at) "
-                            "SELECT id, 'Drinks', 1, 100, opened_at FROM tab WHERE status = 'settled'"))
+    db.session.execute(
+        text(
+            "INSERT INTO tab_line (tab_id, description, quantity, unit_price, created_at) "
+            "SELECT id, 'Drinks', 1, 100, opened_at FROM tab WHERE status = 'settled'"
+        )
+    )
     db.session.commit()
     with db.engine.begin() as conn:
         conn.execute(text("ANALYZE payment, tab, tab_line"))
@@ -115,12 +151,16 @@ def plan_of(run, table: str) -> str:
 
 
 def test_the_payments_list_by_phone_reads_its_index(year):
-    plan = plan_of(lambda: listing.fetch_page(year, listing.Filters(phone=PHONE), None, 50), "payment")
+    plan = plan_of(
+        lambda: listing.fetch_page(year, listing.Filters(phone=PHONE), None, 50), "payment"
+    )
     assert "ix_payment_bar_id_phone_created_at" in plan and "Seq Scan" not in plan, plan
 
 
 def test_the_payments_list_of_flagged_ones_reads_its_index(year):
-    plan = plan_of(lambda: listing.fetch_page(year, listing.Filters(status="flagged"), None, 50), "payment")
+    plan = plan_of(
+        lambda: listing.fetch_page(year, listing.Filters(status="flagged"), None, 50), "payment"
+    )
     assert "ix_payment_bar_id_flagged_created_at" in plan and "Seq Scan" not in plan, plan
 
 

@@ -10,7 +10,11 @@ from tests.conftest import login_as
 def test_pages_carry_the_security_headers(client):
     headers = client.get("/login").headers
     csp = headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp
+        and "frame-ancestors 'none'" in csp
+    )
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
@@ -64,10 +68,13 @@ def test_an_unexpected_error_shows_a_plain_500_page(exploding_app, client, caplo
     assert "hunter2" not in body and "Traceback" not in body and "secret.py" not in body
 
 
-@pytest.mark.parametrize(("path", "status", "text"), [
-    ("/no-such-page", 404, "Page not found"),
-    ("/logout", 405, "That action is not allowed here"),
-])
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        ("/no-such-page", 404, "Page not found"),
+        ("/logout", 405, "That action is not allowed here"),
+    ],
+)
 def test_error_pages_say_what_happened(client, path, status, text):
     response = client.get(path)
     assert response.status_code == status
@@ -105,7 +112,10 @@ def test_behind_a_trusted_proxy_the_real_client_address_is_seen(test_config, sim
         return f"{request.remote_addr} {request.scheme}"
 
     headers = {"X-Forwarded-For": "196.201.214.200", "X-Forwarded-Proto": "https"}
-    assert app.test_client().get("/_whoami", headers=headers).get_data(as_text=True) == "196.201.214.200 https"
+    assert (
+        app.test_client().get("/_whoami", headers=headers).get_data(as_text=True)
+        == "196.201.214.200 https"
+    )
 
 
 @pytest.mark.fresh_app  # adds a route
@@ -116,4 +126,9 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(app, client):
     def whoami():
         return request.remote_addr
 
-    assert client.get("/_whoami", headers={"X-Forwarded-For": "196.201.214.200"}).get_data(as_text=True) == "127.0.0.1"
+    assert (
+        client.get("/_whoami", headers={"X-Forwarded-For": "196.201.214.200"}).get_data(
+            as_text=True
+        )
+        == "127.0.0.1"
+    )

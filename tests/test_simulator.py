@@ -1,7 +1,7 @@
 """The Daraja simulator's API through Flask's test client: OAuth, STK push.
 
-Every answer is compared with the sample bodies in tests/fixtures/daraja/ (keys, order of list items and
-JSON types), so the simulator speaks exactly what the real client must understand.
+Every answer is compared with the sample bodies in tests/fixtures/daraja/ (keys, order of list
+items and JSON types), so the simulator speaks exactly what the real client must understand.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from tests.samples import assert_error, invalid, sample
 TOKEN_URL = "/oauth/v1/generate?grant_type=client_credentials"
 
 
-
 class FakeClock:
     """A clock the test moves by hand."""
 
@@ -61,8 +60,6 @@ def sim(state):
 @pytest.fixture
 def daraja(sim) -> SimulatorClient:
     return SimulatorClient(sim)
-
-
 
 
 # OAuth -------------------------------------------------------------------------------------
@@ -97,7 +94,8 @@ def test_it_refuses_a_wrong_grant_type(sim, query):
         "Basic",
         "Basic !!!not-base64!!!",
         "Basic " + base64.b64encode(b"no-colon-here").decode(),
-        "Bearer " + base64.b64encode(b"SimConsumerKey0001PesaTabDemo:SimConsumerSecret0001PesaTab").decode(),
+        "Bearer "
+        + base64.b64encode(b"SimConsumerKey0001PesaTabDemo:SimConsumerSecret0001PesaTab").decode(),
     ],
 )
 def test_it_refuses_a_missing_or_garbled_basic_header(sim, header):
@@ -108,7 +106,10 @@ def test_it_refuses_a_missing_or_garbled_basic_header(sim, header):
 
 @pytest.mark.parametrize(
     ("key", "secret"),
-    [("SimConsumerKey0001PesaTabDemo", "wrong-secret"), ("unknown-key", "SimConsumerSecret0001PesaTab")],
+    [
+        ("SimConsumerKey0001PesaTabDemo", "wrong-secret"),
+        ("unknown-key", "SimConsumerSecret0001PesaTab"),
+    ],
 )
 def test_it_answers_wrong_credentials_with_an_empty_400(sim, key, secret):
     response = sim.get(TOKEN_URL, headers=basic_auth(key, secret))

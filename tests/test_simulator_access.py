@@ -190,10 +190,16 @@ def test_a_pesatab_payments_callback_token_is_not_in_the_record_served(
     app, live, factory, bar, sim_state, secret
 ):
     factory.live_credentials(bar)
-    payment = start_push(bar, PushRequest(
-        phone="254708374149", amount=2500, purpose="api", account_reference="API42",
-        description="Bar tab",
-    ))
+    payment = start_push(
+        bar,
+        PushRequest(
+            phone="254708374149",
+            amount=2500,
+            purpose="api",
+            account_reference="API42",
+            description="Bar tab",
+        ),
+    )
     assert sim_state.wait_for_callbacks(1, timeout=5)
     callback_token = payment.callback_token
     # In-process the record is whole, as the tests that read it need.
@@ -211,7 +217,9 @@ def test_a_pesatab_payments_callback_token_is_not_in_the_record_served(
         assert access_token not in served.text
         assert f"{live.url}/hooks/stk/***" in served.text
     (callback,) = requests.get(
-        f"{live.url}{PREFIX}/_control/record", params={"kind": "callback"}, headers=headers,
+        f"{live.url}{PREFIX}/_control/record",
+        params={"kind": "callback"},
+        headers=headers,
         timeout=5,
     ).json()
     assert (callback["url"], callback["status"]) == (f"{live.url}/hooks/stk/***", 200)
@@ -283,11 +291,15 @@ def test_a_standalone_simulator_opens_to_its_own_secret_only():
     own = "standalone-own-secret-0123456789"
     with SimulatorState(**INSTANT_TIMING) as state:
         sim = create_sim_app(state, control_secret=own).test_client()
-        wrong = sim.post("/_control/faults", json={"callback_lost": True},
-                         headers={CONTROL_HEADER: own[:-1] + "X"})
+        wrong = sim.post(
+            "/_control/faults",
+            json={"callback_lost": True},
+            headers={CONTROL_HEADER: own[:-1] + "X"},
+        )
         assert wrong.status_code == 404 and state.faults.callback_lost is False
-        right = sim.post("/_control/faults", json={"callback_lost": True},
-                         headers={CONTROL_HEADER: own})
+        right = sim.post(
+            "/_control/faults", json={"callback_lost": True}, headers={CONTROL_HEADER: own}
+        )
         assert right.status_code == 200 and state.faults.callback_lost is True
 
 

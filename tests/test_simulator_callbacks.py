@@ -36,8 +36,6 @@ from tests.samples import sample
 FAILING_PHONES = [(phone, named.code) for phone, named in NAMED_PHONES.items() if named.code != 0]
 
 
-
-
 LATE_PAYER_PHONE = "254711201037"  # 1037, then pays: its success callback is lost (README)
 
 
@@ -213,7 +211,9 @@ def test_the_query_and_the_callback_agree(daraja, state, receiver):
     assert answer["ResultCode"] == "2001" == str(stk_callback(call)["ResultCode"])
 
 
-def test_the_late_payer_gets_its_1037_callback_and_its_success_callback_is_lost(daraja, state, receiver):
+def test_the_late_payer_gets_its_1037_callback_and_its_success_callback_is_lost(
+    daraja, state, receiver
+):
     accepted, call = push_and_receive(daraja, state, receiver, phone=LATE_PAYER_PHONE)
     callback = stk_callback(call)
     assert callback["ResultCode"] == 1037 and "CallbackMetadata" not in callback
@@ -222,7 +222,10 @@ def test_the_late_payer_gets_its_1037_callback_and_its_success_callback_is_lost(
         assert time.monotonic() < deadline, "the lost success was never recorded"
         time.sleep(0.01)
     (dropped,) = state.events("callback_dropped")
-    assert (dropped["checkout_request_id"], dropped["result_code"]) == (accepted["CheckoutRequestID"], 0)
+    assert (dropped["checkout_request_id"], dropped["result_code"]) == (
+        accepted["CheckoutRequestID"],
+        0,
+    )
     assert not state.wait_for_callbacks(2, timeout=0.2) and len(receiver.calls()) == 1
     (txn,) = state.transactions()
     assert (txn.result_code, txn.then_code) == (1037, 0) and len(txn.receipt) == 10

@@ -29,8 +29,6 @@ SECRET = "standalone-simulator-secret-0123456789"  # this module's simulators' c
 CONTROL = {CONTROL_HEADER: SECRET}
 
 
-
-
 @pytest.fixture
 def state(receiver):
     receiver.clear()

@@ -49,8 +49,6 @@ def daraja(sim) -> SimulatorClient:
     return SimulatorClient(sim)
 
 
-
-
 # STK query ----------------------------------------------------------------------------------
 
 
@@ -122,12 +120,18 @@ def test_the_late_payer_answers_1037_until_it_pays_then_0():
         daraja = SimulatorClient(create_sim_app(state).test_client())
         checkout_id = daraja.push(phone=LATE_PAYER_PHONE).get_json()["CheckoutRequestID"]
         first = daraja.query(checkout_id).get_json()
-        assert (first["ResultCode"], first["ResultDesc"]) == ("1037", "DS timeout user cannot be reached")
+        assert (first["ResultCode"], first["ResultDesc"]) == (
+            "1037",
+            "DS timeout user cannot be reached",
+        )
         now[0] += 59
         assert daraja.query(checkout_id).get_json()["ResultCode"] == "1037"
         now[0] += 2
         paid = daraja.query(checkout_id).get_json()
-        assert (paid["ResultCode"], paid["ResultDesc"]) == ("0", "The service request is processed successfully.")
+        assert (paid["ResultCode"], paid["ResultDesc"]) == (
+            "0",
+            "The service request is processed successfully.",
+        )
 
 
 def test_default_outcome_turns_the_late_payer_into_a_plain_outcome(daraja, state):

@@ -27,11 +27,15 @@ def fresh_client(app) -> Client:
 def test_owner_adds_a_cashier_who_sets_a_password_with_the_link(app, owner):
     link = add_person(login_as(app, owner))
     person = db.session.scalar(select(User).where(User.email == "baraka@kwa-mama.example.com"))
-    assert person.role == "cashier" and person.bar_id == owner.bar_id and person.password_hash is None
+    assert (
+        person.role == "cashier" and person.bar_id == owner.bar_id and person.password_hash is None
+    )
 
     newcomer = fresh_client(app)
     assert b"Welcome, Baraka" in newcomer.get(link).data
-    response = newcomer.post(link, data={"password": "baraka's password", "confirm": "baraka's password"})
+    response = newcomer.post(
+        link, data={"password": "baraka's password", "confirm": "baraka's password"}
+    )
     assert response.status_code == 302
     assert newcomer.get("/dashboard").status_code == 200
     actions = set(db.session.scalars(select(AuditEvent.action)))
@@ -45,7 +49,9 @@ def test_the_link_works_once(app, owner):
     second = fresh_client(app)
     response = second.get(link)
     assert response.status_code == 404 and b"This link no longer works" in response.data
-    response = second.post(link, data={"password": "attacker password", "confirm": "attacker password"})
+    response = second.post(
+        link, data={"password": "attacker password", "confirm": "attacker password"}
+    )
     assert response.status_code == 404
 
 
@@ -76,20 +82,26 @@ def test_the_link_token_is_stored_hashed(app, owner):
 
 def test_mismatched_passwords_are_explained(app, owner):
     link = add_person(login_as(app, owner))
-    response = fresh_client(app).post(link, data={"password": "one password!", "confirm": "another one!!"})
+    response = fresh_client(app).post(
+        link, data={"password": "one password!", "confirm": "another one!!"}
+    )
     assert b"The two passwords differ." in response.data
 
 
 def test_adding_someone_with_a_taken_email_says_so(app, owner, cashier):
     c = login_as(app, owner)
-    response = c.post("/settings/staff/", data={"name": "X", "email": cashier.email, "role": "cashier"})
+    response = c.post(
+        "/settings/staff/", data={"name": "X", "email": cashier.email, "role": "cashier"}
+    )
     assert response.status_code == 400
     assert b"An account with this email already exists." in response.data
 
 
 def test_owner_cannot_add_another_owner(app, owner):
     c = login_as(app, owner)
-    response = c.post("/settings/staff/", data={"name": "X", "email": "x@example.com", "role": "owner"})
+    response = c.post(
+        "/settings/staff/", data={"name": "X", "email": "x@example.com", "role": "owner"}
+    )
     assert response.status_code == 400
     assert db.session.scalar(select(User).where(User.email == "x@example.com")) is None
 
@@ -111,7 +123,9 @@ def test_a_reactivated_cashier_can_sign_in_again(app, owner, cashier):
 
 
 def test_the_owner_cannot_be_deactivated(app, owner):
-    response = login_as(app, owner).post(f"/settings/staff/{owner.id}/deactivate", follow_redirects=True)
+    response = login_as(app, owner).post(
+        f"/settings/staff/{owner.id}/deactivate", follow_redirects=True
+    )
     assert b"The owner&#39;s account cannot be deactivated." in response.data
     db.session.refresh(owner)
     assert owner.active

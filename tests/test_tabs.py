@@ -31,7 +31,10 @@ def open_tab_with(counter, label="Table 4", lines=(("Tusker", 2, 250),)) -> Tab:
     response = counter.post("/tabs/", data={"label": label})
     tab_id = int(response.headers["Location"].rsplit("/", 1)[1])
     for description, quantity, price in lines:
-        counter.post(f"/tabs/{tab_id}/lines", data={"description": description, "quantity": quantity, "unit_price": price})
+        counter.post(
+            f"/tabs/{tab_id}/lines",
+            data={"description": description, "quantity": quantity, "unit_price": price},
+        )
     return db.session.get(Tab, tab_id)
 
 
@@ -53,14 +56,19 @@ def test_a_cashier_opens_a_tab_and_adds_lines(counter, cashier):
     assert tab.opened_by_id == cashier.id
 
 
-@pytest.mark.parametrize(("price", "message"), [
-    ("12.50", "Whole shillings only, like 1250."),
-    ("abc", "Enter an amount in shillings, like 1250."),
-    ("0", "The price is at least KES 1."),
-])
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ("12.50", "Whole shillings only, like 1250."),
+        ("abc", "Enter an amount in shillings, like 1250."),
+        ("0", "The price is at least KES 1."),
+    ],
+)
 def test_bad_prices_are_explained(counter, price, message):
     tab = open_tab_with(counter, lines=())
-    response = counter.post(f"/tabs/{tab.id}/lines", data={"description": "x", "quantity": 1, "unit_price": price})
+    response = counter.post(
+        f"/tabs/{tab.id}/lines", data={"description": "x", "quantity": 1, "unit_price": price}
+    )
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert tab.lines == []
 
@@ -79,28 +87,51 @@ def test_the_tab_list_shows_open_tabs_first_with_balances_and_finds_by_name(coun
     assert "Otieno" in found and "Closed earlier" not in found
 
 
-@pytest.mark.parametrize(("phone", "status", "sentence", "balance"), [
-    ("0708374149", "paid", "Paid.", 0),
-    ("0711000001", "failed", "The customer&#39;s M-Pesa balance is too low.", 500),
-    ("0711001032", "cancelled", "The customer cancelled.", 500),
-    ("0711001019", "expired", "The request expired; send it again.", 500),  # 1037: test_unconfirmed.py
-    ("0711002001", "failed", "Wrong PIN entered; send again.", 500),
-    ("0711001001", "failed", "The customer has another M-Pesa prompt open; try again in a minute.", 500),
-    ("0711000017", "failed", "Wait two minutes, then send again.", 500),
-], ids=["paid", "1", "1032", "1019", "2001", "1001", "17"])
-def test_each_outcome_reaches_the_tab(counter, live_bar, sim_state, phone, status, sentence, balance):
+@pytest.mark.parametrize(
+    ("phone", "status", "sentence", "balance"),
+    [
+        ("0708374149", "paid", "Paid.", 0),
+        ("0711000001", "failed", "The customer&#39;s M-Pesa balance is too low.", 500),
+        ("0711001032", "cancelled", "The customer cancelled.", 500),
+        (
+            "0711001019",
+            "expired",
+            "The request expired; send it again.",
+            500,
+        ),  # 1037: test_unconfirmed.py
+        ("0711002001", "failed", "Wrong PIN entered; send again.", 500),
+        (
+            "0711001001",
+            "failed",
+            "The customer has another M-Pesa prompt open; try again in a minute.",
+            500,
+        ),
+        ("0711000017", "failed", "Wait two minutes, then send again.", 500),
+    ],
+    ids=["paid", "1", "1032", "1019", "2001", "1001", "17"],
+)
+def test_each_outcome_reaches_the_tab(
+    counter, live_bar, sim_state, phone, status, sentence, balance
+):
     tab = open_tab_with(counter)
     response = request_mpesa(counter, tab, phone=phone, sim_state=sim_state)
     assert response.status_code == 200
     payment = db.session.scalar(select(Payment))
-    assert (payment.status, payment.amount, payment.tab_id, payment.purpose) == (status, 500, tab.id, "tab")
+    assert (payment.status, payment.amount, payment.tab_id, payment.purpose) == (
+        status,
+        500,
+        tab.id,
+        "tab",
+    )
     fragment = counter.get(f"/payments/{payment.id}/status", headers=HX).get_data(as_text=True)
     assert sentence in fragment
     assert "hx-trigger" not in fragment.split("</div>")[0]  # final: the poll stops by itself
     assert f'id="tab-balance-{tab.id}">KES {balance:,}<' in fragment  # the balance swaps with it
     if status == "paid":
         assert payment.receipt and payment.receipt in fragment
-    action = db.session.scalar(select(AuditEvent.action).where(AuditEvent.details["payment_id"].as_integer() == payment.id))
+    action = db.session.scalar(
+        select(AuditEvent.action).where(AuditEvent.details["payment_id"].as_integer() == payment.id)
+    )
     assert action == f"payment.{status}"
 
 
@@ -110,7 +141,10 @@ def test_an_in_flight_payment_polls_and_shows_the_wait(counter, live_bar, sim_st
     html = request_mpesa(counter, tab).get_data(as_text=True)
     payment = db.session.scalar(select(Payment))
     assert payment.status == "sent"
-    assert f'id="payment-{payment.id}"' in html and 'hx-trigger="every 2s, visibilitychange from:document"' in html
+    assert (
+        f'id="payment-{payment.id}"' in html
+        and 'hx-trigger="every 2s, visibilitychange from:document"' in html
+    )
     assert "Waiting for the customer" in html and "of 1:30" in html
 
 
@@ -119,7 +153,10 @@ def test_part_payments_split_a_tab_across_phones(counter, live_bar, sim_state):
     request_mpesa(counter, tab, phone="0708374149", amount=400, sim_state=sim_state)
     request_mpesa(counter, tab, phone="0110123456", amount=600, sim_state=sim_state)
     payments = db.session.scalars(select(Payment).order_by(Payment.id)).all()
-    assert [(p.amount, p.phone, p.status) for p in payments] == [(400, "254708374149", "paid"), (600, "254110123456", "paid")]
+    assert [(p.amount, p.phone, p.status) for p in payments] == [
+        (400, "254708374149", "paid"),
+        (600, "254110123456", "paid"),
+    ]
     page = counter.get(f"/tabs/{tab.id}").get_data(as_text=True)
     assert f'id="tab-balance-{tab.id}">KES 0<' in page
     counter.post(f"/tabs/{tab.id}/close")
@@ -127,7 +164,9 @@ def test_part_payments_split_a_tab_across_phones(counter, live_bar, sim_state):
     assert db.session.get(Tab, tab.id).status == "settled"
 
 
-def test_a_second_tap_shows_the_payment_in_flight_instead_of_prompting_again(counter, live_bar, sim_state):
+def test_a_second_tap_shows_the_payment_in_flight_instead_of_prompting_again(
+    counter, live_bar, sim_state
+):
     sim_state.set_faults(callback_delay=30, decision_delay=30)
     tab = open_tab_with(counter)
     request_mpesa(counter, tab, amount=200)
@@ -137,11 +176,14 @@ def test_a_second_tap_shows_the_payment_in_flight_instead_of_prompting_again(cou
     assert len(pushes) == 1 and db.session.query(Payment).count() == 1
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("0", "Enter an amount of at least KES 1."),
-    ("501", "Only KES 500 is left to ask for."),
-    ("10.5", "Whole shillings only"),
-])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("0", "Enter an amount of at least KES 1."),
+        ("501", "Only KES 500 is left to ask for."),
+        ("10.5", "Whole shillings only"),
+    ],
+)
 def test_the_amount_must_fit_the_balance(counter, live_bar, amount, message):
     tab = open_tab_with(counter)
     response = request_mpesa(counter, tab, amount=amount)
@@ -151,7 +193,9 @@ def test_the_amount_must_fit_the_balance(counter, live_bar, amount, message):
 
 def test_the_amount_defaults_to_the_balance(counter, live_bar):
     tab = open_tab_with(counter)
-    assert re.search(r'name="amount"[^>]*value="500"', counter.get(f"/tabs/{tab.id}").get_data(as_text=True))
+    assert re.search(
+        r'name="amount"[^>]*value="500"', counter.get(f"/tabs/{tab.id}").get_data(as_text=True)
+    )
 
 
 def test_a_bad_phone_gets_the_catalogue_sentence(counter, live_bar):
@@ -160,10 +204,16 @@ def test_a_bad_phone_gets_the_catalogue_sentence(counter, live_bar):
     assert response.status_code == 422 and "landline" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("setup", "message"), [
-    (lambda bar: setattr(bar, "mpesa_enabled", False), "M-Pesa requests are switched off for this bar"),
-    (lambda bar: setattr(bar, "setup_state", "verified"), "This bar is not live on M-Pesa yet"),
-])
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (
+            lambda bar: setattr(bar, "mpesa_enabled", False),
+            "M-Pesa requests are switched off for this bar",
+        ),
+        (lambda bar: setattr(bar, "setup_state", "verified"), "This bar is not live on M-Pesa yet"),
+    ],
+)
 def test_the_cashier_is_told_why_nothing_can_be_sent(counter, live_bar, setup, message):
     setup(live_bar)
     db.session.commit()
@@ -190,6 +240,7 @@ def test_a_timed_out_push_is_never_sent_again(app, counter, live_bar, sim_state)
     html = request_mpesa(counter, tab).get_data(as_text=True)
     assert "PesaTab is checking" in html
     assert db.session.scalar(select(Payment.status)) == "unknown"
+
     def pushes():
         return [e for e in sim_state.events("request") if e["path"].endswith("processrequest")]
 
@@ -214,8 +265,12 @@ def test_pushes_are_rate_limited_per_bar(app, live_bar, factory, sim_state):
     app.config["PUSH_LIMIT_PER_BAR"] = "2 per 5 minutes"
     counters = [login_as(app, factory.user(live_bar, "cashier")) for _ in range(3)]
     tab = open_tab_with(counters[0], lines=(("Round", 1, 100),))
-    statuses = [request_mpesa(c, tab, phone="0711001032", amount=10, sim_state=sim_state if n < 2 else None).status_code
-                for n, c in enumerate(counters)]
+    statuses = [
+        request_mpesa(
+            c, tab, phone="0711001032", amount=10, sim_state=sim_state if n < 2 else None
+        ).status_code
+        for n, c in enumerate(counters)
+    ]
     assert statuses == [200, 200, 429]
 
 
@@ -226,7 +281,9 @@ def test_closing_needs_a_zero_balance(counter):
     assert db.session.get(Tab, tab.id).status == "open"
 
 
-def test_a_manager_voids_a_tab_with_a_reason_and_payments_stay(app, counter, manager, live_bar, sim_state):
+def test_a_manager_voids_a_tab_with_a_reason_and_payments_stay(
+    app, counter, manager, live_bar, sim_state
+):
     tab = open_tab_with(counter)
     request_mpesa(counter, tab, amount=100, sim_state=sim_state)
     boss = login_as(app, manager)
@@ -236,13 +293,23 @@ def test_a_manager_voids_a_tab_with_a_reason_and_payments_stay(app, counter, man
     assert db.session.get(Tab, tab.id).status == "void"
     page = counter.get(f"/tabs/{tab.id}").get_data(as_text=True)
     assert "Customer left" in page and "Paid." in page
-    assert counter.post(f"/tabs/{tab.id}/lines", data={"quantity": 1, "unit_price": 5}, follow_redirects=True).status_code == 200
+    assert (
+        counter.post(
+            f"/tabs/{tab.id}/lines", data={"quantity": 1, "unit_price": 5}, follow_redirects=True
+        ).status_code
+        == 200
+    )
     assert len(db.session.get(Tab, tab.id).lines) == 1
 
 
 def test_another_bars_tab_answers_404(app, counter, outsider, factory):
     tab = open_tab_with(counter)
     thief = login_as(app, outsider)
-    for method, path in (("GET", f"/tabs/{tab.id}"), ("POST", f"/tabs/{tab.id}/pay"), ("POST", f"/tabs/{tab.id}/lines"), ("POST", f"/tabs/{tab.id}/close")):
+    for method, path in (
+        ("GET", f"/tabs/{tab.id}"),
+        ("POST", f"/tabs/{tab.id}/pay"),
+        ("POST", f"/tabs/{tab.id}/lines"),
+        ("POST", f"/tabs/{tab.id}/close"),
+    ):
         assert thief.open(path, method=method).status_code == 404
     assert "Table 4" not in thief.get("/tabs/").get_data(as_text=True)

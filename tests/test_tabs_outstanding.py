@@ -25,8 +25,15 @@ def tab_with(factory, bar, *lines: tuple[str, int, int], label: str = "Table 4")
 
 
 def paid(factory, bar, tab, amount: int, **fields) -> Payment:
-    return factory.payment(bar, status="paid", amount=amount, tab=tab, receipt=f"QK{secrets.token_hex(4).upper()}",
-                           result_code="0", **fields)
+    return factory.payment(
+        bar,
+        status="paid",
+        amount=amount,
+        tab=tab,
+        receipt=f"QK{secrets.token_hex(4).upper()}",
+        result_code="0",
+        **fields,
+    )
 
 
 def tab_breaks(bar) -> dict[int, int]:
@@ -88,7 +95,9 @@ def test_a_payment_that_lands_after_closing_clears_the_break(factory, bar):
     late = factory.payment(bar, status="failed", amount=500, tab=tab, result_code="1")
     tab_domain.void_tab(tab, None, "customer left")
     assert tab_breaks(bar) == {tab.id: 500}
-    assert states.move(late, "paid", receipt="QKLATE0002", result_code="0")  # money wins: a late success
+    assert states.move(
+        late, "paid", receipt="QKLATE0002", result_code="0"
+    )  # money wins: a late success
     db.session.commit()
     assert tab_breaks(bar) == {}
 
@@ -153,7 +162,9 @@ def test_tab_breaks_come_only_from_tabs_closed_owing(factory, bar, outsider):
     assert tab_breaks(outsider.bar) == {theirs.id: 9000}
 
 
-def test_the_newest_closed_tabs_come_first_and_the_list_says_when_there_are_more(factory, bar, monkeypatch):
+def test_the_newest_closed_tabs_come_first_and_the_list_says_when_there_are_more(
+    factory, bar, monkeypatch
+):
     monkeypatch.setattr(breaks, "LIMIT", 2)
     now = utcnow()
     ids = []
@@ -165,4 +176,3 @@ def test_the_newest_closed_tabs_come_first_and_the_list_says_when_there_are_more
     db.session.commit()
     found, more = breaks._tab_breaks(bar)
     assert [b.tab_id for b in found] == [ids[3], ids[2]] and more
-

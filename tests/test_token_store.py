@@ -30,11 +30,18 @@ from app.simulator import SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDS = Credentials(environment="sandbox", kind="paybill", shortcode="174379",
-                    consumer_key="otienos-consumer-key-0001", consumer_secret="otienos-consumer-secret",
+                    consumer_key="otienos-consumer-key-0001",
+                    consumer_secret="otienos-consumer-secret",
                     passkey="otienos-passkey")  # fmt: skip
 KEY = CREDS.cache_key
-SIM_CREDS = Credentials(environment="sandbox", kind="paybill", shortcode="174379",
-                        consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET, passkey="x")
+SIM_CREDS = Credentials(
+    environment="sandbox",
+    kind="paybill",
+    shortcode="174379",
+    consumer_key=SIM_CONSUMER_KEY,
+    consumer_secret=SIM_CONSUMER_SECRET,
+    passkey="x",
+)
 
 
 class FakeClock:
@@ -63,7 +70,9 @@ class Fetches:
 
 @pytest.fixture
 def store(app) -> DatabaseTokenStore:
-    return DatabaseTokenStore(db.engine, app.extensions["pesatab_keyring"], app.config["SECRET_KEY"])
+    return DatabaseTokenStore(
+        db.engine, app.extensions["pesatab_keyring"], app.config["SECRET_KEY"]
+    )
 
 
 @pytest.fixture
@@ -127,7 +136,9 @@ def test_an_expired_token_is_fetched_once_for_every_process(store, clock):
     assert a.get(KEY, fetch) == second
     assert fetch.calls == 2
     # Daraja's expiry in naive UTC (each cache takes its own margin off)
-    assert rows()[0].expires_at.replace(tzinfo=UTC).timestamp() == pytest.approx(clock.now + 3599, abs=0.001)
+    assert rows()[0].expires_at.replace(tzinfo=UTC).timestamp() == pytest.approx(
+        clock.now + 3599, abs=0.001
+    )
 
 
 def test_a_refused_token_is_replaced_in_the_database_for_every_process(store, clock):
@@ -199,8 +210,13 @@ def test_a_sealed_token_moved_to_another_row_does_not_open(store, clock):
     fetch = Fetches()
     TokenCache(store=store, clock=clock).get(KEY, fetch)
     other_key = Credentials(**{**CREDS.__dict__, "consumer_secret": "another-secret"}).cache_key
-    db.session.add(DarajaToken(cache_key=store.row_key(other_key), sealed_token=rows()[0].sealed_token,
-                               expires_at=rows()[0].expires_at))
+    db.session.add(
+        DarajaToken(
+            cache_key=store.row_key(other_key),
+            sealed_token=rows()[0].sealed_token,
+            expires_at=rows()[0].expires_at,
+        )
+    )
     db.session.commit()
 
     assert store.load(other_key) is None
@@ -234,7 +250,9 @@ def test_tokens_read_from_the_database_are_kept_out_of_logs(app, store, clock, c
     assert token not in caplog.text
 
 
-def test_a_database_without_the_table_falls_back_to_a_token_of_its_own(app, tmp_path, clock, caplog):
+def test_a_database_without_the_table_falls_back_to_a_token_of_its_own(
+    app, tmp_path, clock, caplog
+):
     empty = create_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     broken = DatabaseTokenStore(empty, app.extensions["pesatab_keyring"], app.config["SECRET_KEY"])
     cache, fetch = TokenCache(store=broken, clock=clock), Fetches()
@@ -263,8 +281,16 @@ def test_the_app_s_token_cache_is_shared_through_the_database(app):
 
 
 def push(bar: Bar, n: int):
-    return start_push(bar, PushRequest(phone=f"2547083741{n:02d}", amount=10, purpose="api",
-                                       account_reference=f"R{n}", description="Bar tab"))
+    return start_push(
+        bar,
+        PushRequest(
+            phone=f"2547083741{n:02d}",
+            amount=10,
+            purpose="api",
+            account_reference=f"R{n}",
+            description="Bar tab",
+        ),
+    )
 
 
 def as_process(app, cache: TokenCache) -> None:
@@ -290,10 +316,14 @@ def test_two_app_processes_push_with_one_token(app, factory, bar, live, sim_stat
     assert (first.fetch_count, second.fetch_count) == (1, 1)
 
 
-def test_a_token_sealed_with_an_old_key_means_a_fetch_not_an_error(app, factory, bar, live, sim_state):
+def test_a_token_sealed_with_an_old_key_means_a_fetch_not_an_error(
+    app, factory, bar, live, sim_state
+):
     factory.live_credentials(bar)
     sim_state.set_faults(callback_lost=True)
-    old = DatabaseTokenStore(db.engine, KeyRing.parse(generate_key("kold")), app.config["SECRET_KEY"])
+    old = DatabaseTokenStore(
+        db.engine, KeyRing.parse(generate_key("kold")), app.config["SECRET_KEY"]
+    )
     TokenCache(store=old).get(SIM_CREDS.cache_key, lambda: ("sealed-with-a-dropped-key", 3599.0))
 
     assert push(bar, 1).status == "sent"
@@ -352,8 +382,9 @@ def test_three_processes_fetch_one_token_and_one_after_a_revocation(
            "SECRET_KEY": test_config["SECRET_KEY"], "DARAJA_BASE_URL": f"{live.url}/_daraja",
            "DARAJA_SIMULATOR": "0", "SCHEDULER_ENABLED": "0", "LOG_LEVEL": "warning"}  # fmt: skip
     start_at = time.time() + 4.0  # every process is up by then; they ask together
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(bar.id), str(start_at)], cwd=ROOT, env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(bar.id), str(start_at)],
+                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
              for _ in range(3)]  # fmt: skip
     try:
         first = [proc.stdout.readline().split() for proc in procs]
@@ -381,6 +412,8 @@ def test_three_processes_fetch_one_token_and_one_after_a_revocation(
     assert sum(int(fetches) for fetches, _ in after) == 2  # one each time, for all three
     assert len({digest for _, digest in after}) == 1
     assert sim_token_requests(sim_state) == 2
-    shared = DatabaseTokenStore(db.engine, app.extensions["pesatab_keyring"], test_config["SECRET_KEY"])
+    shared = DatabaseTokenStore(
+        db.engine, app.extensions["pesatab_keyring"], test_config["SECRET_KEY"]
+    )
     stored = shared.load(SIM_CREDS.cache_key)
     assert hashlib.sha256(stored.token.encode()).hexdigest()[:12] == after[0][1]

@@ -46,8 +46,17 @@ def tab(factory, live_bar):
 
 
 def push(tab, phone: str = PAYS, amount: int = 450) -> Payment:
-    return start_push(db.session.get(Bar, tab.bar_id), PushRequest(phone=phone, amount=amount, purpose="tab", tab=tab,
-                                           account_reference="TAB1", description="Bar tab"))
+    return start_push(
+        db.session.get(Bar, tab.bar_id),
+        PushRequest(
+            phone=phone,
+            amount=amount,
+            purpose="tab",
+            tab=tab,
+            account_reference="TAB1",
+            description="Bar tab",
+        ),
+    )
 
 
 def later(seconds: float):
@@ -66,7 +75,9 @@ def snapshot(payment: Payment) -> dict:
 
 def paid_audits(payment: Payment) -> list[dict]:
     db.session.expire_all()
-    details = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "payment.paid"))
+    details = db.session.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "payment.paid")
+    )
     return [d for d in details if d["payment_id"] == payment.id]
 
 
@@ -78,7 +89,8 @@ def events() -> list[CallbackEvent]:
 def post_over_http(live, payment: Payment, body: dict) -> dict:
     """A callback POSTed to the live app as anyone on the internet could (the hook has no auth)."""
     response = requests.post(
-        f"{live.url}/hooks/stk/{payment.callback_token}", data=json.dumps(body).encode(),
+        f"{live.url}/hooks/stk/{payment.callback_token}",
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json;charset=UTF-8", "Businessshortcode": "174379"},
         timeout=5,
     )
@@ -87,13 +99,23 @@ def post_over_http(live, payment: Payment, body: dict) -> dict:
 
 
 def success_without_amount(payment: Payment, receipt: str = "UKM4FORGE1") -> dict:
-    items = [{"Name": "MpesaReceiptNumber", "Value": receipt}, {"Name": "Balance"},
-             {"Name": "TransactionDate", "Value": 20261122143112}, {"Name": "PhoneNumber", "Value": int(PAYS)}]
-    return {"Body": {"stkCallback": {
-        "MerchantRequestID": payment.merchant_request_id, "CheckoutRequestID": payment.checkout_request_id,
-        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": items},
-    }}}
+    items = [
+        {"Name": "MpesaReceiptNumber", "Value": receipt},
+        {"Name": "Balance"},
+        {"Name": "TransactionDate", "Value": 20261122143112},
+        {"Name": "PhoneNumber", "Value": int(PAYS)},
+    ]
+    return {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": payment.merchant_request_id,
+                "CheckoutRequestID": payment.checkout_request_id,
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {"Item": items},
+            }
+        }
+    }
 
 
 def break_text(page: str, key: str) -> str:
@@ -105,7 +127,9 @@ def break_text(page: str, key: str) -> str:
 # A success without its Amount ----------------------------------------------------------------
 
 
-def test_a_forged_success_without_an_amount_is_credited_only_once_a_query_confirms_it(live, tab, sim_state, owner, app):
+def test_a_forged_success_without_an_amount_is_credited_only_once_a_query_confirms_it(
+    live, tab, sim_state, owner, app
+):
     sim_state.set_faults(callback_lost=True)  # only the forged callback reaches PesaTab
     payment = push(tab)
     assert payment.status == "sent"
@@ -120,13 +144,20 @@ def test_a_forged_success_without_an_amount_is_credited_only_once_a_query_confir
     page = login_as(app, owner).get("/reconciliation/").get_data(as_text=True)
     text = break_text(page, f"break-payment-{payment.id}-amount_missing")
     assert "M-Pesa said paid but not how much" in text
-    assert "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment" in text
+    assert (
+        "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment" in text
+    )
 
     # The recover job asks M-Pesa (the simulator's truth: paid) and credits it, once.
     result = recovery.recover_due(now=later(61))
     assert (result.queried, result.settled) == (1, 1)
     paid = fresh(payment)
-    assert (paid.status, paid.paid_amount, paid.receipt, paid.flag_reason) == ("paid", 450, None, "receipt_pending")
+    assert (paid.status, paid.paid_amount, paid.receipt, paid.flag_reason) == (
+        "paid",
+        450,
+        None,
+        "receipt_pending",
+    )
     assert totals(tab).paid == 450
     assert [a["source"] for a in paid_audits(payment)] == ["query"]
     before = snapshot(payment)
@@ -154,7 +185,11 @@ def test_the_ledger_itself_refuses_a_callback_success_without_an_amount(factory,
 
 
 def hx(app, user, payment: Payment) -> str:
-    return login_as(app, user).get(f"/payments/{payment.id}/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    return (
+        login_as(app, user)
+        .get(f"/payments/{payment.id}/status", headers={"HX-Request": "true"})
+        .get_data(as_text=True)
+    )
 
 
 def wait_for(condition, timeout: float = 5.0):
@@ -166,30 +201,47 @@ def wait_for(condition, timeout: float = 5.0):
 
 
 def unreachable_callback(payment: Payment) -> dict:
-    return {"Body": {"stkCallback": {
-        "MerchantRequestID": payment.merchant_request_id or "m", "CheckoutRequestID": payment.checkout_request_id,
-        "ResultCode": 1037, "ResultDesc": "[STK_CB - ]DS timeout user cannot be reached",
-    }}}
+    return {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": payment.merchant_request_id or "m",
+                "CheckoutRequestID": payment.checkout_request_id,
+                "ResultCode": 1037,
+                "ResultDesc": "[STK_CB - ]DS timeout user cannot be reached",
+            }
+        }
+    }
 
 
 def test_a_customer_paying_after_a_1037_whose_callback_is_lost_is_credited_by_the_confirming_query(
-        live, tab, sim_state, app, cashier):
+    live, tab, sim_state, app, cashier
+):
     payment = push(tab, phone=LATE_PAYER_PHONE)
-    assert sim_state.wait_for_callbacks(1, timeout=5)  # the 1037, over HTTP, applied before its answer
+    assert sim_state.wait_for_callbacks(
+        1, timeout=5
+    )  # the 1037, over HTTP, applied before its answer
     (call,) = sim_state.events("callback")
     assert (call["status"], call["body"]["Body"]["stkCallback"]["ResultCode"]) == (200, 1037)
-    (lost,) = wait_for(lambda: sim_state.events("callback_dropped"))  # the success callback never comes
+    (lost,) = wait_for(
+        lambda: sim_state.events("callback_dropped")
+    )  # the success callback never comes
     assert lost["result_code"] == 0
 
     held = fresh(payment)
-    assert (held.status, held.result_code) == ("unknown", "1037") and held.message.startswith(CONFIRMING)
-    assert held.inflight_key is not None and held.settled_at is None  # not final: no second push to this phone
+    assert (held.status, held.result_code) == ("unknown", "1037") and held.message.startswith(
+        CONFIRMING
+    )
+    assert (
+        held.inflight_key is not None and held.settled_at is None
+    )  # not final: no second push to this phone
     assert totals(tab).paid == 0 and totals(tab).in_flight == 450
     fragment = hx(app, cashier, payment)
     assert CONFIRMING in fragment and "do not send it again yet" in fragment
     assert 'hx-trigger="every 2s' in fragment  # still polling
 
-    assert recovery.recover_due(now=later(61)).queried == 0  # the confirming query is a few minutes away
+    assert (
+        recovery.recover_due(now=later(61)).queried == 0
+    )  # the confirming query is a few minutes away
     result = recovery.recover_due(now=later(CONFIRM_AFTER.total_seconds() + 5))
     assert (result.queried, result.settled) == (1, 1)
     paid = fresh(payment)
@@ -198,22 +250,33 @@ def test_a_customer_paying_after_a_1037_whose_callback_is_lost_is_credited_by_th
     assert totals(tab).paid == 450
     assert paid_audits(payment) == [{"payment_id": payment.id, "source": "query", "late": True}]
     fragment = hx(app, cashier, payment)
-    assert "Receipt to follow from M-Pesa." in fragment and "hx-trigger" not in fragment.split("</div>")[0]
+    assert (
+        "Receipt to follow from M-Pesa." in fragment
+        and "hx-trigger" not in fragment.split("</div>")[0]
+    )
 
     # Safaricom delivers the lost success after all: the money is not counted again.
     (truth,) = sim_state.transactions()
     resent = success_without_amount(payment, receipt=truth.receipt)
-    resent["Body"]["stkCallback"]["CallbackMetadata"]["Item"].insert(0, {"Name": "Amount", "Value": 450})
+    resent["Body"]["stkCallback"]["CallbackMetadata"]["Item"].insert(
+        0, {"Name": "Amount", "Value": 450}
+    )
     assert post_over_http(live, payment, resent) == ACK
     assert post_over_http(live, payment, resent) == ACK
-    assert [e.disposition for e in events()] == ["applied", "applied", "duplicate"]  # the receipt filled in
+    assert [e.disposition for e in events()] == [
+        "applied",
+        "applied",
+        "duplicate",
+    ]  # the receipt filled in
     late = fresh(payment)
     assert (late.status, late.receipt, late.flag_reason) == ("paid", truth.receipt, "late_success")
     assert totals(tab).paid == 450 and len(paid_audits(payment)) == 1
     assert recovery.recover_due(now=later(3600)).queried == 0
 
 
-def test_a_1037_nobody_pays_is_final_only_after_the_confirming_query(live, tab, sim_state, app, cashier):
+def test_a_1037_nobody_pays_is_final_only_after_the_confirming_query(
+    live, tab, sim_state, app, cashier
+):
     payment = push(tab, phone="254711001037")
     assert sim_state.wait_for_callbacks(1, timeout=5)
     assert fresh(payment).status == "unknown"
@@ -225,7 +288,9 @@ def test_a_1037_nobody_pays_is_final_only_after_the_confirming_query(live, tab, 
     assert expired.message == "No response from the phone; check it is on and send again."
     assert not expired.flagged and totals(tab).paid == 0
     fragment = hx(app, cashier, payment)
-    assert "No response from the phone" in fragment and "hx-trigger" not in fragment.split("</div>")[0]
+    assert (
+        "No response from the phone" in fragment and "hx-trigger" not in fragment.split("</div>")[0]
+    )
 
 
 def test_a_1037_first_seen_by_a_query_is_asked_again_before_it_is_final(live, tab, sim_state):
@@ -260,15 +325,21 @@ def sent(factory, bar) -> Payment:
 
 
 def hook(client, payment: Payment, body: dict):
-    response = client.post(f"/hooks/stk/{payment.callback_token}", data=json.dumps(body),
-                           content_type="application/json", csrf=False)
+    response = client.post(
+        f"/hooks/stk/{payment.callback_token}",
+        data=json.dumps(body),
+        content_type="application/json",
+        csrf=False,
+    )
     assert response.get_json() == ACK
 
 
 def query(payment: Payment, code: str, now) -> str:
     from app.payments import ledger
 
-    disposition = ledger.record(fresh(payment), ledger.Outcome(code=code, desc="x", source="query"), now=now)
+    disposition = ledger.record(
+        fresh(payment), ledger.Outcome(code=code, desc="x", source="query"), now=now
+    )
     db.session.commit()
     return disposition
 
@@ -285,7 +356,9 @@ def test_a_1037_callback_is_not_final(client, sent):
     before = snapshot(sent)
     hook(client, sent, unreachable_callback(sent))
     assert events()[-1].disposition == "duplicate" and snapshot(sent) == before
-    assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action.like("payment.%"))) is None
+    assert (
+        db.session.scalar(select(AuditEvent.id).where(AuditEvent.action.like("payment.%"))) is None
+    )
 
 
 def test_a_held_1037_answered_paid_by_the_query_is_a_late_success(client, sent):
@@ -293,18 +366,30 @@ def test_a_held_1037_answered_paid_by_the_query_is_a_late_success(client, sent):
     assert fresh(sent).status == "unknown"  # held, not final
     assert query(sent, "0", now=later(200)) == "late_success"
     paid = fresh(sent)
-    assert (paid.status, paid.result_code, paid.paid_amount, paid.receipt) == ("paid", "0", 450, None)
+    assert (paid.status, paid.result_code, paid.paid_amount, paid.receipt) == (
+        "paid",
+        "0",
+        450,
+        None,
+    )
     assert (paid.flagged, paid.flag_reason, paid.inflight_key) == (True, "late_success", None)
     assert query(sent, "0", now=later(300)) == "duplicate"  # credited once
 
 
-@pytest.mark.parametrize(("code", "status"), [("1", "failed"), ("1032", "cancelled"), ("1037", "expired")])
+@pytest.mark.parametrize(
+    ("code", "status"), [("1", "failed"), ("1032", "cancelled"), ("1037", "expired")]
+)
 def test_a_held_1037_answered_unpaid_by_the_query_becomes_final(client, sent, code, status):
     hook(client, sent, unreachable_callback(sent))
     assert fresh(sent).status == "unknown"  # held, not final
     assert query(sent, code, now=later(200)) == "applied"
     final = fresh(sent)
-    assert (final.status, final.result_code, final.inflight_key, final.flagged) == (status, code, None, False)
+    assert (final.status, final.result_code, final.inflight_key, final.flagged) == (
+        status,
+        code,
+        None,
+        False,
+    )
     assert final.settled_at is not None
 
 
@@ -322,7 +407,9 @@ def test_money_wins_over_a_held_1037_by_callback_too(client, sent):
     hook(client, sent, unreachable_callback(sent))
     assert fresh(sent).status == "unknown"  # held, not final
     body = success_without_amount(sent, receipt="UKM4LATE77")
-    body["Body"]["stkCallback"]["CallbackMetadata"]["Item"].insert(0, {"Name": "Amount", "Value": 450})
+    body["Body"]["stkCallback"]["CallbackMetadata"]["Item"].insert(
+        0, {"Name": "Amount", "Value": 450}
+    )
     hook(client, sent, body)
     paid = fresh(sent)
     assert (paid.status, paid.receipt, paid.flag_reason) == ("paid", "UKM4LATE77", "late_success")
@@ -331,7 +418,9 @@ def test_money_wins_over_a_held_1037_by_callback_too(client, sent):
     assert events()[-1].disposition == "ignored" and fresh(sent).status == "paid"
 
 
-def test_a_1037_before_the_push_answer_is_held_and_the_answer_does_not_undo_it(client, factory, bar):
+def test_a_1037_before_the_push_answer_is_held_and_the_answer_does_not_undo_it(
+    client, factory, bar
+):
     from app.payments import states
 
     payment = factory.payment(bar, status="created", checkout_request_id=None)
@@ -339,6 +428,12 @@ def test_a_1037_before_the_push_answer_is_held_and_the_answer_does_not_undo_it(c
     body["Body"]["stkCallback"]["CheckoutRequestID"] = "ws_CO_EARLY0001"
     hook(client, payment, body)
     held = fresh(payment)
-    assert (held.status, held.checkout_request_id, held.result_code) == ("unknown", "ws_CO_EARLY0001", "1037")
-    assert not states.move(held, "sent", checkout_request_id="ws_CO_EARLY0001")  # the push's own answer
+    assert (held.status, held.checkout_request_id, held.result_code) == (
+        "unknown",
+        "ws_CO_EARLY0001",
+        "1037",
+    )
+    assert not states.move(
+        held, "sent", checkout_request_id="ws_CO_EARLY0001"
+    )  # the push's own answer
     assert fresh(payment).status == "unknown"

@@ -21,8 +21,18 @@ SECRETS_ENV = {
 
 
 def set_credentials(runner, bar, **extra):
-    args = ["credentials", "set", "--bar", bar.slug, "--environment", "sandbox", "--kind", "paybill",
-            "--shortcode", SANDBOX_SHORTCODE]
+    args = [
+        "credentials",
+        "set",
+        "--bar",
+        bar.slug,
+        "--environment",
+        "sandbox",
+        "--kind",
+        "paybill",
+        "--shortcode",
+        SANDBOX_SHORTCODE,
+    ]
     return runner.invoke(args=args, env={**SECRETS_ENV, **extra})
 
 
@@ -41,8 +51,20 @@ def test_credentials_set_reads_secrets_from_the_environment_only(runner, bar, ca
 
 def test_credentials_set_prompts_when_the_environment_has_none(runner, bar):
     result = runner.invoke(
-        args=["credentials", "set", "--bar", bar.slug, "--environment", "sandbox", "--kind", "till",
-              "--shortcode", "174380", "--till", "5123456"],
+        args=[
+            "credentials",
+            "set",
+            "--bar",
+            bar.slug,
+            "--environment",
+            "sandbox",
+            "--kind",
+            "till",
+            "--shortcode",
+            "174380",
+            "--till",
+            "5123456",
+        ],
         input="KeyFromPrompt000000000000\nSecretFromPrompt\n" + "ab" * 32 + "\n",
         env={"MPESA_CONSUMER_KEY": None, "MPESA_CONSUMER_SECRET": None, "MPESA_PASSKEY": None},
     )
@@ -64,11 +86,19 @@ def test_rotation_reseals_everything_and_old_data_opens_before_it(app, runner, f
     assert result.exit_code == 0 and "Re-sealed 3 credential set(s) under key knew" in result.output
     use_keys(app, new)  # the old key can now be retired
     for cred in db.session.scalars(select(MpesaCredential)):
-        assert cred.key_id == "knew" and all(getattr(cred, c).startswith("v1.knew.") for c in ("consumer_key_sealed", "consumer_secret_sealed", "passkey_sealed"))
+        assert cred.key_id == "knew" and all(
+            getattr(cred, c).startswith("v1.knew.")
+            for c in ("consumer_key_sealed", "consumer_secret_sealed", "passkey_sealed")
+        )
         assert vault.open_credentials(cred).passkey == SANDBOX_PASSKEY
     again = runner.invoke(args=["keys", "rotate"])
     assert again.exit_code == 0 and "Re-sealed 0" in again.output
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "keys.rotated")).details["credentials"] == 3
+    assert (
+        db.session.scalar(select(AuditEvent).where(AuditEvent.action == "keys.rotated")).details[
+            "credentials"
+        ]
+        == 3
+    )
 
 
 def test_rotation_reports_what_the_keys_cannot_open(app, runner, bar):
@@ -99,8 +129,14 @@ def test_a_missing_key_gives_the_clear_message_and_no_500(app, runner, owner, te
         db.engine.dispose()
     assert dashboard.status_code == 200 and settings.status_code == 200
     assert "Needs attention" in dashboard.get_data(as_text=True)
-    assert "cannot be opened with the configured keys, so no M-Pesa request can be sent" in dashboard.get_data(as_text=True)
-    assert "stored M-Pesa credentials cannot be opened with the configured keys" in settings.get_data(as_text=True)
+    assert (
+        "cannot be opened with the configured keys, so no M-Pesa request can be sent"
+        in dashboard.get_data(as_text=True)
+    )
+    assert (
+        "stored M-Pesa credentials cannot be opened with the configured keys"
+        in settings.get_data(as_text=True)
+    )
 
 
 def test_credentials_check_from_the_command_line(runner, bar, live):
@@ -116,7 +152,18 @@ def test_test_push_waits_for_the_outcome_and_go_live_follows(runner, bar, live):
     set_credentials(runner, bar)
     refused = runner.invoke(args=["bars", "go-live", "--bar", bar.slug])
     assert refused.exit_code != 0 and "test push" in refused.output
-    result = runner.invoke(args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149", "--wait", "10"])
+    result = runner.invoke(
+        args=[
+            "credentials",
+            "test-push",
+            "--bar",
+            bar.slug,
+            "--phone",
+            "0708374149",
+            "--wait",
+            "10",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "paid: Paid. Receipt" in result.output and "Bar state: verified" in result.output
     assert runner.invoke(args=["bars", "go-live", "--bar", bar.slug]).exit_code == 0
@@ -126,7 +173,18 @@ def test_test_push_waits_for_the_outcome_and_go_live_follows(runner, bar, live):
 
 def test_a_cancelled_test_push_exits_non_zero(runner, bar, live):
     set_credentials(runner, bar)
-    result = runner.invoke(args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0711001032", "--wait", "10"])
+    result = runner.invoke(
+        args=[
+            "credentials",
+            "test-push",
+            "--bar",
+            bar.slug,
+            "--phone",
+            "0711001032",
+            "--wait",
+            "10",
+        ]
+    )
     assert result.exit_code == 1 and "cancelled: The customer cancelled." in result.output
 
 
@@ -138,12 +196,16 @@ def test_unknown_bar_is_a_clear_error(runner):
 def test_the_global_switch_stops_pushes_but_not_callbacks(app, runner, bar, live, sim_state):
     set_credentials(runner, bar)
     assert runner.invoke(args=["mpesa", "disable-all"]).exit_code == 0
-    result = runner.invoke(args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149", "--wait", "5"])
+    result = runner.invoke(
+        args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149", "--wait", "5"]
+    )
     assert result.exit_code != 0 and "paused by PesaTab's operators" in result.output
     assert db.session.scalar(select(Payment)) is None
     runner.invoke(args=["mpesa", "enable-all"])
     sim_state.set_faults(callback_delay=0.3)
-    result = runner.invoke(args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149", "--wait", "0"])
+    result = runner.invoke(
+        args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149", "--wait", "0"]
+    )
     runner.invoke(args=["mpesa", "disable-all"])  # switched off while the push is in flight
     assert sim_state.wait_for_callbacks(1, timeout=10)
     db.session.expire_all()
@@ -153,7 +215,9 @@ def test_the_global_switch_stops_pushes_but_not_callbacks(app, runner, bar, live
 def test_the_environment_can_switch_pushes_off(app, runner, bar):
     set_credentials(runner, bar)
     app.config["MPESA_PUSHES_DISABLED"] = True
-    result = runner.invoke(args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149"])
+    result = runner.invoke(
+        args=["credentials", "test-push", "--bar", bar.slug, "--phone", "0708374149"]
+    )
     assert "paused by PesaTab's operators" in result.output
 
 
