@@ -29,7 +29,10 @@ from pathlib import Path
 
 from gunicorn import glogging
 
-bind = [address.strip() for address in os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT') or 8000}").split(",")]
+bind = [
+    address.strip()
+    for address in os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT') or 8000}").split(",")
+]
 # app.config.web_concurrency reads this the same way; keep the two rules alike.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"
