@@ -8,7 +8,7 @@ from app.models.jobs import JobLease, JobStatus
 from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
 from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
 from app.models.system import SystemSetting
-from app.models.tabs import Tab, TabLine
+from app.models.tabs import Tab, TabLine, Tender
 from app.models.tokens import DarajaToken
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SystemSetting",
     "Tab",
     "TabLine",
+    "Tender",
     "User",
     "utcnow",
 ]

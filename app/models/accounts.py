@@ -36,6 +36,8 @@ class Bar(db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="Africa/Nairobi")
     mpesa_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     setup_state: Mapped[str] = mapped_column(String(20), default="no_credentials")
+    # The language of the bar's screens and emails unless a person chooses their own.
+    locale: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Token fetches Safaricom refused in a row (DarajaAuthError), reset by the next good one:
     # revoked or changed credentials show as an alert (app/ops/alerts.py), not as puzzled cashiers.
@@ -63,7 +65,11 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bar_id: Mapped[int | None] = mapped_column(ForeignKey("bar.id"), index=True, nullable=True)
     name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # A cashier may be added with a phone number and no email (they sign in with the phone).
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(12), unique=True, nullable=True, index=True)
+    # The language this person works in ('en', 'sw'); None: the bar's.
+    locale: Mapped[str | None] = mapped_column(String(5), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

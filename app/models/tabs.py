@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -62,9 +62,40 @@ class TabLine(db.Model):
     unit_price: Mapped[int] = mapped_column(Integer)
     added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A line taken off the tab stays for the record (and the audit log says why); it no longer
+    # counts in the total.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
 
     tab: Mapped[Tab] = relationship(back_populates="lines")
 
     @property
     def total(self) -> int:
         return self.quantity * self.unit_price
+
+
+TENDER_KINDS = ("cash", "card")
+
+
+class Tender(db.Model):
+    """Money taken at the counter without M-Pesa: "paid KES 500 in cash" or "by card". It counts
+    against the tab's balance and in the reconciliation as its own column, never as M-Pesa."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bar_id: Mapped[int] = mapped_column(ForeignKey("bar.id"))
+    tab_id: Mapped[int] = mapped_column(ForeignKey("tab.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Recorded by mistake and taken back (audited); it no longer counts.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+
+    recorded_by = relationship("User", foreign_keys=[recorded_by_id])
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_tender_bar_id_created_at", "bar_id", "created_at"),
+    )
