@@ -43,6 +43,12 @@ ACTIONS = {
     "tab.opened": "Tab opened",
     "tab.settled": "Tab closed",
     "tab.voided": "Tab voided",
+    "tab.cash": "Cash payment recorded",
+    "tab.card": "Card payment recorded",
+    "tab.cash_removed": "Cash payment taken back",
+    "tab.card_removed": "Card payment taken back",
+    "tab.line_changed": "Tab line corrected",
+    "tab.line_removed": "Tab line taken off",
     "statement.imported": "M-Pesa statement imported",
     "statement.line_attached": "Statement line attached to a tab",
 }
@@ -185,4 +191,9 @@ _RENDERERS = {
     "credentials": _plain("Credentials re-sealed"),
     "key_id": _plain("Key id"),
     "by": _plain("By"),
+    "tab_line_id": _plain("Line"),
+    "tender_id": _plain("Cash or card payment"),
+    "line": _plain("Line"),
+    "before": _plain("Before"),
+    "after": _plain("After"),
 }

@@ -99,23 +99,20 @@ def version_of(payment: Payment, totals: tab_totals.Totals | None) -> str:
         payment.message,
         payment.checkout_request_id,
         totals.total if totals else None,
-        totals.paid if totals else None,
+        totals.settled if totals else None,
     )
 
 
 @functools.cache
 def _status_row_query():
     """Built once: composing the tab totals' subqueries costs more than running them."""
-    line_total, paid, in_flight = tab_totals.totals_columns(Payment.tab_id)
     return select(
         Payment.status,
         Payment.updated_at,
         Payment.message,
         Payment.checkout_request_id,
         Payment.tab_id,
-        line_total,
-        paid,
-        in_flight,
+        *tab_totals.totals_columns(Payment.tab_id),
     ).where(Payment.id == bindparam("payment_id"), Payment.bar_id == bindparam("bar_id"))
 
 
@@ -138,17 +135,15 @@ def poll(payment_id: int, bar_id: int, shown: str | None) -> Poll | None:
     )
     if row is None:
         return None
-    status, updated_at, message, checkout_id, tab_id, line_total, paid, in_flight = row
-    totals = None
-    if tab_id is not None:
-        totals = tab_totals.Totals(int(line_total), int(paid), int(in_flight))
+    status, updated_at, message, checkout_id, tab_id, *sums = row
+    totals = tab_totals.of_row(*sums) if tab_id is not None else None
     version = status_version(
         status,
         updated_at,
         message,
         checkout_id,
         totals.total if totals else None,
-        totals.paid if totals else None,
+        totals.settled if totals else None,
     )
     if shown == version and status in IN_FLIGHT:
         return Poll(unchanged=True)

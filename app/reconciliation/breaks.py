@@ -18,8 +18,9 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from app.enums import STATE_FLAGS, FlagReason, PaymentStatus
 from app.extensions import db
-from app.models import Bar, CallbackEvent, Payment, Tab, TabLine, utcnow
+from app.models import Bar, CallbackEvent, Payment, Tab, utcnow
 from app.payments.states import IN_FLIGHT
+from app.tabs import totals as tab_totals
 
 SILENT_AFTER = timedelta(minutes=30)
 LIMIT = 100  # per source; the page says when there are more
@@ -251,11 +252,6 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
     paid), so only those closed with money outstanding can owe now (or those closed without it
     being recorded): ix_tab_bar_id_may_owe_closed_at holds just them. Their balance is then
     counted as ever, as some of that money may have come in since."""
-    line_total = (
-        select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0))
-        .where(TabLine.tab_id == Tab.id)
-        .scalar_subquery()
-    )
     paid = (
         select(func.coalesce(func.sum(Payment.amount), 0))
         .where(
@@ -263,7 +259,7 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
         )
         .scalar_subquery()
     )
-    balance = line_total - paid
+    balance = tab_totals.line_total(Tab.id) - paid - tab_totals.tendered(Tab.id)
     may_owe = and_(  # MAY_OWE_SQL, word for word
         Tab.status != _inline("open"),
         or_(Tab.outstanding_at_close.is_(None), Tab.outstanding_at_close > _inline(0)),

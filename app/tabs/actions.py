@@ -33,7 +33,7 @@ def open_tab(bar: Bar, user_id: int | None, label: str) -> Tab:
     return tab
 
 
-def _require_open(tab: Tab) -> None:
+def require_open(tab: Tab) -> None:
     if tab.status != "open":
         raise TabError(
             f"This tab is {'closed' if tab.status == 'settled' else 'void'}; open a new one."
@@ -43,7 +43,7 @@ def _require_open(tab: Tab) -> None:
 def add_line(
     tab: Tab, user_id: int | None, description: str, quantity: int, unit_price: int
 ) -> TabLine:
-    _require_open(tab)
+    require_open(tab)
     description = " ".join((description or "").split()) or "Amount"
     if quantity < 1 or quantity > 999:
         raise TabError("Quantity is a whole number from 1 to 999.", field="quantity")
@@ -64,7 +64,7 @@ def add_line(
 def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> PushResult:
     """Send an STK push for part or all of the tab's balance to `phone` (already normalised).
     `created` is False when that phone already has a request waiting on this tab."""
-    _require_open(tab)
+    require_open(tab)
     current = totals(tab)
     maximum = current_app.config["MPESA_MAX_AMOUNT"]
     if current.balance <= 0:
@@ -102,7 +102,7 @@ def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> P
 
 def close_tab(tab: Tab, user_id: int | None) -> None:
     """Close a tab whose balance is 0 as settled."""
-    _require_open(tab)
+    require_open(tab)
     current = totals(tab)
     if current.in_flight:
         raise TabError("A payment is still in progress on this tab; wait for it to finish.")
@@ -118,7 +118,7 @@ def close_tab(tab: Tab, user_id: int | None) -> None:
 
 def void_tab(tab: Tab, user_id: int | None, reason: str) -> None:
     """A manager voids a tab (a mistake, a walk-out) with a reason. Paid payments stay attached."""
-    _require_open(tab)
+    require_open(tab)
     reason = " ".join((reason or "").split())
     if len(reason) < 3:
         raise TabError("Say why the tab is void (at least a few words).", field="reason")

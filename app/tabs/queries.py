@@ -9,7 +9,7 @@ from sqlalchemy import case, func, or_, select
 
 from app.enums import PaymentStatus
 from app.extensions import db
-from app.models import Payment, Tab, TabLine, utcnow
+from app.models import Payment, Tab, TabLine, Tender, utcnow
 from app.payments.states import IN_FLIGHT
 from app.tabs.totals import Totals
 
@@ -44,7 +44,7 @@ def _totals_for(tab_ids: list[int]) -> list[Totals]:
     lines = dict(
         db.session.execute(
             select(TabLine.tab_id, func.sum(TabLine.quantity * TabLine.unit_price))
-            .where(TabLine.tab_id.in_(tab_ids))
+            .where(TabLine.tab_id.in_(tab_ids), TabLine.removed_at.is_(None))
             .group_by(TabLine.tab_id)
         ).all()
     )
@@ -60,11 +60,19 @@ def _totals_for(tab_ids: list[int]) -> list[Totals]:
             .group_by(Payment.tab_id)
         ).all()
     }
+    taken = dict(
+        db.session.execute(
+            select(Tender.tab_id, func.sum(Tender.amount))
+            .where(Tender.tab_id.in_(tab_ids), Tender.removed_at.is_(None))
+            .group_by(Tender.tab_id)
+        ).all()
+    )
     return [
         Totals(
             int(lines.get(i) or 0),
             int(paid_in_flight.get(i, (0, 0))[0] or 0),
             int(paid_in_flight.get(i, (0, 0))[1] or 0),
+            int(taken.get(i) or 0),
         )
         for i in tab_ids
     ]
@@ -73,4 +81,13 @@ def _totals_for(tab_ids: list[int]) -> list[Totals]:
 def tab_payments(tab_id: int) -> list[Payment]:
     return db.session.scalars(
         select(Payment).where(Payment.tab_id == tab_id).order_by(Payment.id.desc())
+    ).all()
+
+
+def tab_tenders(tab_id: int) -> list[Tender]:
+    """The cash and card payments still on the tab, oldest first."""
+    return db.session.scalars(
+        select(Tender)
+        .where(Tender.tab_id == tab_id, Tender.removed_at.is_(None))
+        .order_by(Tender.id)
     ).all()

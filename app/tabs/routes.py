@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from app.enums import BAR_ROLES, MONEY_ROLES
-from app.extensions import limiter
-from app.models import Payment, Tab
+from app.extensions import db, limiter
+from app.models import Payment, Tab, TabLine, Tender
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.live import status_context, version_of
 from app.payments.push import PushRefused
 from app.tabs import actions as tab_domain
 from app.tabs import panel as tab_panel
+from app.tabs import tenders
 from app.tabs import totals as tab_totals
-from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, VoidForm
-from app.tabs.queries import tab_list, tab_payments
+from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, TenderForm, VoidForm
+from app.tabs.queries import tab_list, tab_payments, tab_tenders
 from app.web import htmx
 from app.web.security import bar_object_or_404, current_bar, role_required
 
@@ -59,7 +69,9 @@ def open_tab():
     return redirect(url_for("tabs.detail", tab_id=tab.id))
 
 
-def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status: int = 200):
+def _tab_page(
+    tab: Tab, *, line_form=None, pay_form=None, void_form=None, tender_form=None, status=200
+):
     totals = tab_totals.totals(tab)
     if pay_form is None:
         pay_form = PayForm(formdata=None, data={"amount": totals.requestable or None})
@@ -72,6 +84,9 @@ def _tab_page(tab: Tab, *, line_form=None, pay_form=None, void_form=None, status
         line_form=line_form or LineForm(formdata=None),
         pay_form=pay_form,
         void_form=void_form or VoidForm(formdata=None),
+        tender_form=tender_form or TenderForm(formdata=None),
+        tenders=tab_tenders(tab.id),
+        timezone=current_bar().timezone,
         action=ActionForm(),
         push_blocker=_push_blocker(),
     ), status
@@ -181,4 +196,70 @@ def void(tab_id: int):
         flash(str(err), "error")
     else:
         flash(f"{tab.label} is void. Any payments already made stay on it.", "success")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.post("/<int:tab_id>/tenders")
+@role_required(*STAFF)
+def add_tender(tab_id: int):
+    """ "Paid KES 500 in cash" / "by card": counted against the balance, never as M-Pesa."""
+    tab = bar_object_or_404(Tab, tab_id)
+    form = TenderForm()
+    if form.validate():
+        try:
+            tender = tenders.record(
+                tab, current_user.id, form.kind.data, form.amount.data, form.note.data or ""
+            )
+        except tab_domain.TabError as err:
+            getattr(form, err.field or "amount").errors.append(str(err))
+        else:
+            flash(f"KES {tender.amount:,} {tenders.KIND_WORDS[tender.kind]} recorded.", "success")
+            return redirect(url_for("tabs.detail", tab_id=tab.id))
+    return _tab_page(tab, tender_form=form, status=422)
+
+
+@bp.post("/<int:tab_id>/tenders/<int:tender_id>/remove")
+@role_required(*STAFF)
+def remove_tender(tab_id: int, tender_id: int):
+    tab = bar_object_or_404(Tab, tab_id)
+    tender = bar_object_or_404(Tender, tender_id)
+    try:
+        tenders.remove(tab, tender, current_user.id, senior=current_user.role in MONEY_ROLES)
+    except tab_domain.TabError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"KES {tender.amount:,} {tenders.KIND_WORDS[tender.kind]} taken back.", "success")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.post("/<int:tab_id>/lines/<int:line_id>")
+@role_required(*STAFF)
+def change_line(tab_id: int, line_id: int):
+    """Correct a line (words, quantity, price) or, with `remove`, take it off the tab."""
+    tab = bar_object_or_404(Tab, tab_id)
+    line = db.session.get(TabLine, line_id)
+    if line is None or line.tab_id != tab.id:
+        abort(404)
+    senior = current_user.role in MONEY_ROLES
+    form = LineForm()
+    try:
+        if request.form.get("remove"):
+            tenders.take_off(tab, line, current_user.id, senior=senior)
+            flash(f"“{line.description}” is off the tab.", "success")
+        elif form.validate():
+            tenders.correct(
+                tab,
+                line,
+                current_user.id,
+                description=form.description.data or "",
+                quantity=form.quantity.data,
+                unit_price=form.unit_price.data,
+                senior=senior,
+            )
+            flash(f"“{line.description}” corrected.", "success")
+        else:
+            flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+    except tab_domain.TabError as err:
+        db.session.rollback()
+        flash(str(err), "error")
     return redirect(url_for("tabs.detail", tab_id=tab.id))

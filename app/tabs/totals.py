@@ -1,4 +1,6 @@
-"""A tab's totals, always derived in the database: lines, paid, and being asked for now.
+"""A tab's totals, always derived in the database: lines, paid by M-Pesa, paid in cash or by
+card, and being asked for now. The one place these sums are written: the tab pages, the status
+poll, the tab list and the reconciliation's tab breaks all build them here.
 
 Below the payments domain (push checks an amount against `requestable`), above the models."""
 
@@ -11,19 +13,25 @@ from sqlalchemy.orm import aliased
 
 from app.enums import PaymentStatus
 from app.extensions import db
-from app.models import Payment, Tab, TabLine
+from app.models import Payment, Tab, TabLine, Tender
 from app.payments.states import IN_FLIGHT
 
 
 @dataclass(frozen=True)
 class Totals:
-    total: int
-    paid: int
-    in_flight: int
+    total: int  # the lines still on the tab
+    paid: int  # by M-Pesa
+    in_flight: int  # being asked on a phone now
+    tendered: int = 0  # cash and card
+
+    @property
+    def settled(self) -> int:
+        """Money taken, however it came."""
+        return self.paid + self.tendered
 
     @property
     def balance(self) -> int:
-        return self.total - self.paid
+        return self.total - self.settled
 
     @property
     def requestable(self) -> int:
@@ -31,14 +39,28 @@ class Totals:
         return max(0, self.balance - self.in_flight)
 
 
-def totals_columns(tab_id) -> tuple:
-    """The tab's line total, paid sum and in-flight sum as three scalar subqueries on `tab_id`
-    (a value or a column): one round trip, alone or next to other columns."""
-    line_total = (
+def line_total(tab_id):
+    """The sum of the tab's lines still on it, as a scalar subquery on `tab_id`."""
+    return (
         select(func.coalesce(func.sum(TabLine.quantity * TabLine.unit_price), 0))
-        .where(TabLine.tab_id == tab_id)
+        .where(TabLine.tab_id == tab_id, TabLine.removed_at.is_(None))
         .scalar_subquery()
     )
+
+
+def tendered(tab_id, kind: str | None = None):
+    """Cash and card taken on the tab (or one `kind`), as a scalar subquery on `tab_id`."""
+    query = select(func.coalesce(func.sum(Tender.amount), 0)).where(
+        Tender.tab_id == tab_id, Tender.removed_at.is_(None)
+    )
+    if kind is not None:
+        query = query.where(Tender.kind == kind)
+    return query.scalar_subquery()
+
+
+def totals_columns(tab_id) -> tuple:
+    """The tab's line total, M-Pesa paid sum, in-flight sum and cash-and-card sum as four scalar
+    subqueries on `tab_id` (a value or a column): one round trip, alone or next to others."""
     other = aliased(Payment)  # never correlated with an outer query on payment
     paid = (
         select(func.coalesce(func.sum(other.amount), 0))
@@ -50,10 +72,14 @@ def totals_columns(tab_id) -> tuple:
         .where(other.tab_id == tab_id, other.status.in_(IN_FLIGHT))
         .scalar_subquery()
     )
-    return line_total, paid, in_flight
+    return line_total(tab_id), paid, in_flight, tendered(tab_id)
+
+
+def of_row(total, paid, in_flight, cash_and_card) -> Totals:
+    """Totals from the four columns of `totals_columns`, as a row holds them."""
+    return Totals(int(total), int(paid), int(in_flight), int(cash_and_card))
 
 
 def totals(tab: Tab) -> Totals:
-    """Lines minus paid payments, computed in the database (one query)."""
-    total, paid, in_flight = db.session.execute(select(*totals_columns(tab.id))).one()
-    return Totals(int(total), int(paid), int(in_flight))
+    """Lines minus money taken, computed in the database (one query)."""
+    return of_row(*db.session.execute(select(*totals_columns(tab.id))).one())

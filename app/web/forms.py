@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from wtforms import IntegerField, ValidationError
+from wtforms.validators import Length
+from wtforms.validators import StopValidation
 
 _CURRENCY = re.compile(r"^(kes|ksh|ksh\.|sh)\s*", re.IGNORECASE)
 
@@ -29,6 +31,12 @@ class KesField(IntegerField):
             raise ValueError(message)
         self.data = int(text)
 
+    def pre_validate(self, form):
+        """An amount that could not be read is one error, not two: the range check after it
+        would only say again that there is no amount."""
+        if self.process_errors:
+            raise StopValidation()
+
 
 class SignInEmail:
     """WTForms validator: the accounts rule for a sign-in email
@@ -40,3 +48,10 @@ class SignInEmail:
         problem = email_problem(field.data)
         if problem is not None:
             raise ValidationError(problem)
+
+
+def at_most(limit: int, what: str) -> Length:
+    """The Length validator every text field ends with: WTForms renders it as the input's
+    `maxlength`, and a longer value (sent without the browser) is refused with a sentence:
+    at_most(120, "A name") says "A name has at most 120 characters."."""
+    return Length(max=limit, message=f"{what} has at most {limit} characters.")
