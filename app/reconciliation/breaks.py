@@ -18,7 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from app.enums import STATE_FLAGS, FlagReason, PaymentStatus
 from app.extensions import db
-from app.models import Bar, CallbackEvent, Payment, Tab, utcnow
+from app.models import Bar, CallbackEvent, Payment, StatementLine, Tab, utcnow
 from app.payments.states import IN_FLIGHT
 from app.tabs import totals as tab_totals
 
@@ -89,6 +89,11 @@ CALLBACK_SENTENCES = {
     ),
 }
 TAB_OUTSTANDING = "Tab closed with money outstanding"
+STATEMENT_ONLY = (
+    "Money in the M-Pesa statement that PesaTab did not ask for",
+    "Someone paid from the M-Pesa menu: attach it to its tab on the statement page (or say which "
+    "payment it is); it stays here until then.",
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class Break:
     payment_id: int | None = None
     tab_id: int | None = None
     event_id: int | None = None
+    statement_line: tuple[int, int] | None = None  # (import id, line id)
     label: str = ""
     detail: str | None = None
     in_period: bool = False
@@ -125,6 +131,8 @@ class Break:
         """Stable and unique on the page: `break-payment-42-late_success`, `break-callback-7`."""
         if self.event_id:
             return f"break-callback-{self.event_id}"
+        if self.statement_line:
+            return f"break-statement-{self.statement_line[1]}"
         if self.payment_id:
             return f"break-payment-{self.payment_id}-{self.kind}"
         return f"break-tab-{self.tab_id}"
@@ -140,7 +148,12 @@ def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | Non
     """Every open break of `bar`, newest first; `period` (naive UTC) marks those that began in
     it."""
     now = now or utcnow()
-    sources = (_payment_breaks(bar, now), _callback_breaks(bar), _tab_breaks(bar))
+    sources = (
+        _payment_breaks(bar, now),
+        _callback_breaks(bar),
+        _tab_breaks(bar),
+        _statement_breaks(bar),
+    )
     items = [b for found, _ in sources for b in found]
     lo, hi = period
     items = [replace(b, in_period=lo <= b.when < hi) for b in items]
@@ -289,6 +302,43 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
             tab_id=row.id,
             label=f"{row.label} (tab {row.id})",
             detail=f"Void: {row.void_reason}" if row.status == "void" and row.void_reason else None,
+        )
+        for row in rows[:LIMIT]
+    ]
+    return found, len(rows) > LIMIT
+
+
+def _statement_breaks(bar: Bar) -> tuple[list[Break], bool]:
+    """Money in an imported statement that matches no payment and is on no tab: the bar has it,
+    PesaTab cannot say whose it is until someone attaches it."""
+    rows = db.session.execute(
+        select(
+            StatementLine.id,
+            StatementLine.import_id,
+            StatementLine.receipt,
+            StatementLine.completion_time,
+            StatementLine.paid_in_cents,
+            StatementLine.other_party,
+        )
+        .where(
+            StatementLine.bar_id == bar.id,
+            StatementLine.match_state == "orphan",
+            StatementLine.payment_id.is_(None),
+            StatementLine.attached_tab_id.is_(None),
+            StatementLine.paid_in_cents > 0,
+        )
+        .order_by(StatementLine.completion_time.desc(), StatementLine.id.desc())
+        .limit(LIMIT + 1)
+    ).all()
+    found = [
+        Break(
+            "statement_only",
+            *STATEMENT_ONLY,
+            row.completion_time,
+            row.paid_in_cents // 100,
+            statement_line=(row.import_id, row.id),
+            label=f"Receipt {row.receipt}",
+            detail=row.other_party or None,
         )
         for row in rows[:LIMIT]
     ]

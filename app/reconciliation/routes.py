@@ -7,7 +7,7 @@ from flask_login import current_user
 from app.enums import MONEY_ROLES, PaymentStatus
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
-from app.reconciliation import breaks, periods, report, svg
+from app.reconciliation import breaks, counter, periods, report, svg
 from app.reconciliation import export as csv_export
 from app.reconciliation.forms import CheckedForm
 from app.web.security import bar_object_or_404, current_bar, role_required
@@ -36,6 +36,7 @@ def index():
     window = periods.window(period.start, period.end, bar.timezone)
     context.update(
         _links(period, today),
+        money=counter.money(bar, window),
         breaks=breaks.open_breaks(bar, window, now),
         checked_form=CheckedForm(formdata=None, back=request.full_path),
     )

@@ -1,0 +1,100 @@
+"""The period in tabs and money: what was asked and paid by M-Pesa counted per bill (a bill
+retried three times before it paid is one bill of KES 2,500, asked once and paid once), how
+many tries that took, and the cash and card taken at the counter, always apart from M-Pesa.
+
+A bill is the amount asked on one tab: requests on the same tab for the same amount are tries
+at it. When several of them were paid (the same amount split across phones), that many bills
+were asked. A request from a point-of-sale system (no tab) is a bill of its own. Test pushes
+never count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+
+from app.enums import PaymentStatus, Purpose
+from app.extensions import db
+from app.models import Bar, Payment, Tender
+
+
+@dataclass(frozen=True)
+class Money:
+    bills: int  # things asked by M-Pesa, a retry counted once
+    asked: int  # KES those bills asked
+    paid_bills: int
+    mpesa: int  # KES paid by M-Pesa
+    tries: int  # M-Pesa requests sent, retries included
+    cash: int
+    card: int
+    cash_count: int
+    card_count: int
+
+    @property
+    def taken(self) -> int:
+        """Money in, however it came."""
+        return self.mpesa + self.cash + self.card
+
+    @property
+    def paid_share(self) -> float | None:
+        """Of the KES asked by M-Pesa, the share paid, in percent."""
+        return round(100 * self.mpesa / self.asked, 1) if self.asked else None
+
+
+def money(bar: Bar, window: tuple[datetime, datetime]) -> Money:
+    """The money of `window` (naive UTC, by when it was asked or taken)."""
+    lo, hi = window
+    paid = case((Payment.status == PaymentStatus.PAID, 1), else_=0)
+    in_window = (
+        Payment.bar_id == bar.id,
+        Payment.purpose != Purpose.TEST,
+        Payment.created_at >= lo,
+        Payment.created_at < hi,
+    )
+    groups = db.session.execute(
+        select(Payment.amount, func.count(), func.sum(paid))
+        .where(*in_window, Payment.tab_id.is_not(None))
+        .group_by(Payment.tab_id, Payment.amount)
+    ).all()
+    bills = asked = paid_bills = mpesa = tries = 0
+    for amount, count, paid_count in groups:
+        paid_count = int(paid_count or 0)
+        bills += max(1, paid_count)
+        asked += amount * max(1, paid_count)
+        paid_bills += paid_count
+        mpesa += amount * paid_count
+        tries += count
+    alone_count, alone_kes, alone_paid, alone_paid_kes = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Payment.amount), 0),
+            func.coalesce(func.sum(paid), 0),
+            func.coalesce(func.sum(paid * Payment.amount), 0),
+        ).where(*in_window, Payment.tab_id.is_(None))
+    ).one()
+    taken = {
+        kind: (int(count), int(kes or 0))
+        for kind, count, kes in db.session.execute(
+            select(Tender.kind, func.count(), func.sum(Tender.amount))
+            .where(
+                Tender.bar_id == bar.id,
+                Tender.removed_at.is_(None),
+                Tender.created_at >= lo,
+                Tender.created_at < hi,
+            )
+            .group_by(Tender.kind)
+        )
+    }
+    return Money(
+        bills=bills + int(alone_count),
+        asked=asked + int(alone_kes),
+        paid_bills=paid_bills + int(alone_paid),
+        mpesa=mpesa + int(alone_paid_kes),
+        tries=tries + int(alone_count),
+        cash=taken.get("cash", (0, 0))[1],
+        card=taken.get("card", (0, 0))[1],
+        cash_count=taken.get("cash", (0, 0))[0],
+        card_count=taken.get("card", (0, 0))[0],
+    )
