@@ -320,12 +320,17 @@ def test_check_now_says_when_m_pesa_is_still_waiting(app, live_bar, sim_state, o
     assert fresh(payment).status == "sent"
 
 
-def test_job_health_shows_on_the_dashboard(app, owner):
+def test_job_health_shows_on_the_operators_page_not_the_bars(app, owner):
+    from app.ops.operators import create_operator
     from tests.conftest import login_as
+    from tests.test_ops import OPERATOR_PASSWORD, login_as_operator
 
     jobs.run("expire")
-    html = login_as(app, owner).get("/dashboard").get_data(as_text=True)
+    operator = create_operator("Nuru Operator", "nuru@ops.pesatab.example.com", OPERATOR_PASSWORD)
+    html = login_as_operator(app, operator).get("/ops/").get_data(as_text=True)
     assert "Background checks" in html and 'id="job-expire"' in html and "Not yet" in html
+    dashboard = login_as(app, owner).get("/dashboard").get_data(as_text=True)
+    assert "Background checks" not in dashboard
 
 
 def test_a_late_callback_fills_the_receipt_a_query_could_not_give(live_bar, sim_state, client):

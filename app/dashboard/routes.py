@@ -1,21 +1,11 @@
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from app import jobs
 from app.enums import MONEY_ROLES, Role
-from app.extensions import db
-from app.models import JobStatus
+from app.models import utcnow
 from app.ops import alerts, notify, system
+from app.reconciliation import periods, shifts
 from app.settings import vault
-
-JOB_LABELS = {
-    "recover": "Checking payments whose callback has not come",
-    "replay": "Re-applying callbacks that failed on our side",
-    "expire": "Settling requests that never left PesaTab",
-    "reconcile": "Nightly reconciliation summary",
-    "summaries": "Morning summary email to owners",
-}
 
 bp = Blueprint("dashboard", __name__)
 
@@ -42,10 +32,13 @@ def index():
         pushes_disabled=system.pushes_disabled(),
         alerts=alerts.bar_alerts(bar.id) if senior else [],
         yesterday=notify.yesterday(bar) if current_user.role == Role.OWNER else None,
-        job_health=_job_health() if senior else None,
+        tonight=_tonight(bar) if senior else None,
     )
 
 
-def _job_health() -> list[tuple[str, str, JobStatus | None]]:
-    rows = {s.name: s for s in db.session.scalars(select(JobStatus))}
-    return [(name, JOB_LABELS.get(name, name), rows.get(name)) for name in jobs.JOBS]
+def _tonight(bar) -> dict:
+    """Today so far (the bar's calendar day): per person and for everyone."""
+    now = utcnow()
+    today = periods.local_today(bar.timezone, now)
+    rows = shifts.shifts(bar, periods.window(today, today, bar.timezone))
+    return {"day": today, "rows": rows, "total": shifts.add_up(rows)}

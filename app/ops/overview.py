@@ -12,9 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
 
+from app import jobs
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
-from app.models import Bar, CallbackEvent, Payment
+from app.models import Bar, CallbackEvent, JobStatus, Payment
 from app.ops import alerts
 from app.reconciliation import periods
 
@@ -128,3 +129,18 @@ def unknown_callbacks_today(now: datetime) -> int:
         )
         or 0
     )
+
+
+JOB_LABELS = {
+    "recover": "Checking payments whose callback has not come",
+    "replay": "Re-applying callbacks that failed on our side",
+    "expire": "Settling requests that never left PesaTab",
+    "reconcile": "Nightly reconciliation summary",
+    "summaries": "Morning summary email to owners",
+}
+
+
+def job_health() -> list[tuple[str, str, JobStatus | None]]:
+    """Each periodic job, in words, with its last run (an operator's concern, not a bar's)."""
+    rows = {s.name: s for s in db.session.scalars(select(JobStatus))}
+    return [(name, JOB_LABELS.get(name, name), rows.get(name)) for name in jobs.JOBS]

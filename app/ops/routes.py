@@ -5,7 +5,7 @@ from app.models import utcnow
 from app.models.accounts import OPERATOR
 from app.ops import system
 from app.ops.forms import DisableForm, EnableForm
-from app.ops.overview import OPERATOR_TIMEZONE, SETUP_LABELS, overview
+from app.ops.overview import OPERATOR_TIMEZONE, SETUP_LABELS, job_health, overview
 from app.web.security import role_required
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -27,6 +27,7 @@ def _page(
         forced_by_environment=current_app.config.get("MPESA_PUSHES_DISABLED", False),
         disable_form=disable_form or DisableForm(formdata=None),
         enable_form=enable_form or EnableForm(formdata=None),
+        job_health=job_health(),
     ), status
 
 

@@ -4,10 +4,10 @@ from functools import partial
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.enums import MONEY_ROLES, PaymentStatus
+from app.enums import BAR_ROLES, MONEY_ROLES, PaymentStatus
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
-from app.reconciliation import breaks, counter, periods, report, svg
+from app.reconciliation import breaks, counter, periods, report, shifts, svg
 from app.reconciliation import export as csv_export
 from app.reconciliation.forms import CheckedForm
 from app.web.security import bar_object_or_404, current_bar, role_required
@@ -56,6 +56,31 @@ def _links(period: periods.Period, today) -> dict:
             **{"from": period.start.isoformat(), "to": period.end.isoformat()},
         ),
     }
+
+
+@bp.get("/shifts")
+@role_required(*BAR_ROLES)
+def shift_summary():
+    """The cash-up sheet: per person, what they asked and took in a period (printable). A
+    cashier sees their own; managers and the owner anyone's, or everyone's."""
+    bar = current_bar()
+    span = shifts.parse_span(request.args, bar.timezone, utcnow())
+    people = [(u.id, u.name) for u in bar.users if u.role in BAR_ROLES]
+    senior = current_user.role in MONEY_ROLES
+    chosen = request.args.get("person", "").strip()
+    person_id = current_user.id
+    if senior:
+        person_id = int(chosen) if chosen.isdecimal() and int(chosen) in dict(people) else None
+    rows = [] if span.error else shifts.shifts(bar, (span.start, span.end), person_id)
+    context = {
+        "bar": bar,
+        "span": span,
+        "rows": rows,
+        "total": shifts.add_up(rows),
+        "people": people if senior else [],
+        "person_id": person_id,
+    }
+    return render_template("reconciliation/shifts.html", **context), 400 if span.error else 200
 
 
 @bp.get("/export.csv")

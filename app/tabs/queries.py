@@ -34,11 +34,11 @@ def tab_list(bar_id: int, search: str = "", limit: int = 100) -> list[TabRow]:
     tabs = db.session.scalars(query).all()
     return [
         TabRow(tab, totals)
-        for tab, totals in zip(tabs, _totals_for([t.id for t in tabs]), strict=True)
+        for tab, totals in zip(tabs, totals_for([t.id for t in tabs]), strict=True)
     ]
 
 
-def _totals_for(tab_ids: list[int]) -> list[Totals]:
+def totals_for(tab_ids: list[int]) -> list[Totals]:
     if not tab_ids:
         return []
     lines = dict(
