@@ -313,3 +313,23 @@ def test_another_bars_tab_answers_404(app, counter, outsider, factory):
     ):
         assert thief.open(path, method=method).status_code == 404
     assert "Table 4" not in thief.get("/tabs/").get_data(as_text=True)
+
+
+def test_mistyped_requests_do_not_count_against_the_push_limit(app, counter, live_bar, sim_state):
+    app.config["PUSH_LIMIT_PER_USER"] = "2 per minute"
+    tab = open_tab_with(counter, lines=(("Round", 1, 100),))
+    for phone, amount in (("12345", 10), ("0808 374 149", 10), (PAYS, 0), (PAYS, 500)) * 2:
+        assert request_mpesa(counter, tab, phone=phone, amount=amount).status_code == 422
+    assert request_mpesa(counter, tab, amount=10, sim_state=sim_state).status_code == 200
+
+
+def test_the_push_limit_is_said_on_the_pay_panel(app, counter, live_bar, sim_state):
+    app.config["PUSH_LIMIT_PER_USER"] = "1 per minute"
+    tab = open_tab_with(counter, lines=(("Round", 1, 100),))
+    request_mpesa(counter, tab, amount=10, sim_state=sim_state)
+    response = request_mpesa(counter, tab, phone="0711 000 000", amount=10)
+    assert response.status_code == 429
+    panel = response.get_data(as_text=True)
+    assert '<div id="pay-panel"' in panel and "<html" not in panel  # the panel, not a page
+    assert "Too many M-Pesa requests in the last few minutes" in panel
+    assert 'value="0711 000 000"' in panel  # what the cashier typed is kept

@@ -1,4 +1,16 @@
 // PesaTab's only script of its own (served from 'self'; the CSP allows no inline script).
+// A refusal the cashier must read comes back as 422 (the form with its sentences) or 429 (the
+// push limit, said on the same form): htmx drops 4xx answers by default, which left the pay
+// panel silent. Those two are swapped in like any answer; other errors are still not.
+htmx.config.responseHandling = [
+  { code: "204", swap: false },
+  { code: "[23]..", swap: true },
+  { code: "422", swap: true, error: false },
+  { code: "429", swap: true, error: false },
+  { code: "[45]..", swap: false, error: true },
+  { code: "...", swap: false },
+];
+
 // Status fragments poll every 2 s; skip those polls while the page is hidden, so a phone in a
 // pocket or a background tab costs nothing. Coming back triggers an immediate refresh
 // (hx-trigger includes "visibilitychange from:document").
@@ -64,3 +76,35 @@ document.addEventListener("htmx:beforeRequest", function (event) {
   });
   setInterval(tick, 1000);
 })();
+
+// Copy buttons (a set-password link on the Staff page): `data-copy` names the input whose value
+// is copied. Wired here because the CSP allows no inline script.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("[data-copy]");
+  var field = button && document.getElementById(button.getAttribute("data-copy"));
+  if (!field) {
+    return;
+  }
+  var status = button.parentNode.querySelector("[role=status]");
+  function said(ok) {
+    if (status) {
+      status.textContent = ok ? "Copied." : "Select the link and copy it.";
+    }
+  }
+  function byHand() {
+    field.focus();
+    field.select();
+    try {
+      said(document.execCommand("copy"));
+    } catch (err) {
+      said(false);
+    }
+  }
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(field.value).then(function () {
+      said(true);
+    }, byHand);
+  } else {
+    byHand();
+  }
+});

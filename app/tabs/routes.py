@@ -7,6 +7,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -43,6 +44,23 @@ def _push_key_bar() -> str:
 
 def _push_key_user() -> str:
     return f"push-user:{getattr(current_user, 'id', 'anon')}"
+
+
+def _pushed(response) -> bool:
+    """Only a request that reached M-Pesa (or found one already waiting) counts against the push
+    limit: a mistyped phone or amount, answered with its sentence, does not."""
+    return response.status_code in (200, 302)
+
+
+def _push_limited(_limit):
+    """The push limit, said on the pay panel where the cashier is looking (429), with what they
+    typed kept."""
+    tab = bar_object_or_404(Tab, request.view_args["tab_id"])
+    form = PayForm()
+    form.form_errors.append(PUSH_LIMIT_MESSAGE)
+    if not htmx.is_htmx():
+        return make_response(_tab_page(tab, pay_form=form, status=429))
+    return make_response(_pay_panel(tab, form, None, False, status=429))
 
 
 @bp.get("/")
@@ -124,11 +142,15 @@ def add_line(tab_id: int):
     lambda: current_app.config["PUSH_LIMIT_PER_BAR"],
     key_func=_push_key_bar,
     error_message=PUSH_LIMIT_MESSAGE,
+    deduct_when=_pushed,
+    on_breach=_push_limited,
 )
 @limiter.limit(
     lambda: current_app.config["PUSH_LIMIT_PER_USER"],
     key_func=_push_key_user,
     error_message=PUSH_LIMIT_MESSAGE,
+    deduct_when=_pushed,
+    on_breach=_push_limited,
 )
 def pay(tab_id: int):
     tab = bar_object_or_404(Tab, tab_id)
@@ -152,13 +174,15 @@ def pay(tab_id: int):
     return _pay_panel(tab, form, payment, already)
 
 
-def _pay_panel(tab: Tab, form: PayForm, payment: Payment | None, already: bool):
+def _pay_panel(
+    tab: Tab, form: PayForm, payment: Payment | None, already: bool, status: int | None = None
+):
     """htmx answer: the pay panel again, plus the payment (new or the one already waiting)
     and the refreshed summary, out of band."""
     totals = tab_totals.totals(tab)
     if payment is not None:
         form = PayForm(formdata=None, data={"amount": totals.requestable or None})
-    status = 200 if payment is not None or not form.errors else 422
+    status = status or (200 if payment is not None or not form.errors else 422)
     return render_template(
         "tabs/_pay_result.html",
         tab=tab,

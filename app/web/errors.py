@@ -48,6 +48,10 @@ def _csrf_error(error: CSRFError):
 
 
 def _http_error(error: HTTPException):
+    if error.response is not None:
+        # The raiser built the answer itself (the push limit answers with the pay panel and
+        # its sentence, app/tabs/routes.py): that is the page to show.
+        return error.response
     hint = None
     # Flask-Limiter puts a custom sentence in the description; its default is the limit itself.
     if error.code == 429 and error.description and " per " not in error.description:
