@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row
 
+from app.enums import Purpose
 from app.models import Bar
 from app.mpesa import mask_phone
 from app.payments import listing
@@ -36,6 +37,7 @@ HEADER = (
     "purpose",
     "flagged",
     "flag_reason",
+    "requested_by",
 )
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -84,6 +86,7 @@ def _cells(row: Row, zone: ZoneInfo, full_phones: bool) -> list:
         row.purpose,
         "yes" if row.flagged else "no",
         row.flag_reason,
+        row.requested_by or ("" if row.purpose != Purpose.API else "Till system"),
     ]
     return [defuse(cell) for cell in cells]
 

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Row, Select, select, tuple_
 
 from app.extensions import db
-from app.models import Bar, Payment, Tab
+from app.models import Bar, Payment, Tab, User
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.states import FINAL, IN_FLIGHT
 from app.web import pager
@@ -31,7 +31,7 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 BAD_STATUS = "Choose a status from the list."
-BAD_TAB = "A tab number has only digits, like 42."
+BAD_TAB = "Type the tab's number (like 42) or part of its name (like Table 4)."
 BAD_LIMIT = f"Rows per page must be a number from 1 to {MAX_PAGE_SIZE}; showing {PAGE_SIZE}."
 
 
@@ -67,7 +67,8 @@ class Filters:
     start: date | None = None
     end: date | None = None
     phone: str | None = None
-    tab_id: int | None = None
+    tab_id: int | None = None  # "42" or "#42": the tab's number
+    tab_name: str | None = None  # anything else: part of its name, any case
     errors: dict[str, str] = field(default_factory=dict)
 
     def query_args(self) -> dict[str, str]:
@@ -77,7 +78,7 @@ class Filters:
             "from": self.start.isoformat() if self.start else None,
             "to": self.end.isoformat() if self.end else None,
             "phone": self.phone,
-            "tab": str(self.tab_id) if self.tab_id else None,
+            "tab": str(self.tab_id) if self.tab_id else self.tab_name,
         }
         return {name: value for name, value in args.items() if value}
 
@@ -99,7 +100,17 @@ class Filters:
             where.append(Payment.phone == self.phone)
         if self.tab_id:
             where.append(Payment.tab_id == self.tab_id)
+        elif self.tab_name:
+            named = select(Tab.id).where(
+                Tab.bar_id == bar.id, Tab.label.ilike(f"%{_like(self.tab_name)}%", escape="\\")
+            )
+            where.append(Payment.tab_id.in_(named))
         return where
+
+
+def _like(text: str) -> str:
+    """`text` matched literally inside LIKE: its % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def parse_filters(args: Mapping[str, str]) -> Filters:
@@ -120,10 +131,18 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
             filters.phone = normalize_phone(phone)
         except InvalidPhone as err:
             filters.errors["phone"] = str(err)
-    tab = args.get("tab", "").strip().lstrip("#")
-    filters.tab_id = small_int(tab)
-    if tab and filters.tab_id is None:
-        filters.errors["tab"] = BAD_TAB
+    tab = " ".join(args.get("tab", "").split())
+    number = tab.lstrip("#")
+    if number and any(c.isdigit() for c in number) and not any(c.isalpha() for c in number):
+        # Only digits (any script, superscripts too): the tab's number, or nothing.
+        filters.tab_id = small_int(number)
+        if filters.tab_id is None:
+            filters.errors["tab"] = BAD_TAB
+    elif tab:
+        if len(tab) > 60 or not tab.isprintable():
+            filters.errors["tab"] = BAD_TAB
+        else:
+            filters.tab_name = tab
     return filters
 
 
@@ -151,6 +170,7 @@ def _newest_first(columns: tuple, where: list, before: Cursor | None) -> Select:
     query = (
         select(*columns)
         .outerjoin(Tab, Tab.id == Payment.tab_id)
+        .outerjoin(User, User.id == Payment.initiated_by_id)
         .where(*where)
         .order_by(Payment.created_at.desc(), Payment.id.desc())
     )
@@ -161,11 +181,13 @@ def _newest_first(columns: tuple, where: list, before: Cursor | None) -> Select:
 
 
 def fetch_page(bar: Bar, filters: Filters, before: Cursor | None, limit: int) -> pager.Page[Cursor]:
-    """One page of the bar's payments (Payment, tab label or None), newest first, after `before`."""
-    query = _newest_first((Payment, Tab.label), filters.conditions(bar), before)
+    """One page of the bar's payments (Payment, tab label, who asked), newest first, after
+    `before`."""
+    query = _newest_first((Payment, Tab.label, REQUESTED_BY), filters.conditions(bar), before)
     return pager.fetch(query, limit, lambda row: Cursor(row.Payment.created_at, row.Payment.id))
 
 
+REQUESTED_BY = User.name.label("requested_by")  # who sent the push; None: the till system
 EXPORT_COLUMNS = (
     Payment.id,
     Payment.created_at,
@@ -181,6 +203,7 @@ EXPORT_COLUMNS = (
     Payment.purpose,
     Payment.flagged,
     Payment.flag_reason,
+    REQUESTED_BY,
 )
 
 
