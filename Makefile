@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 HTMX_VERSION ?= 2.0.11
 
-.PHONY: run test lint deps browser bench vendor-htmx clean
+.PHONY: run test lint deps browser bench vendor-htmx clean translations
 
 # Reinstall only when pyproject.toml changes.
 $(VENV)/.deps: pyproject.toml
@@ -18,7 +18,12 @@ $(VENV)/.deps: pyproject.toml
 
 deps: $(VENV)/.deps
 
-run: deps
+# The Kiswahili catalogue: the parts of app/translations/sw/parts merged and compiled.
+TRANSLATION_PARTS := $(wildcard app/translations/*/parts/*.po)
+translations: deps $(TRANSLATION_PARTS)
+	$(BIN)/python -m app.web.i18n_compile
+
+run: deps translations
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo
 	$(BIN)/flask run --host $(HOST) --port $(PORT) --no-reload --with-threads
@@ -34,7 +39,7 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
-test: lint browser
+test: lint browser translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: deps

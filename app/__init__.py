@@ -31,7 +31,7 @@ def create_app(test_config: dict | None = None, *, environ: dict | None = None) 
 
     from app import cli
     from app.jobs import scheduler
-    from app.web import errors, filters, security
+    from app.web import errors, filters, i18n, security
 
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None, *, environ: dict | None = None) 
     scheduler.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    i18n.init_app(app)
     cli.init_app(app)
     return app
 

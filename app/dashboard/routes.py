@@ -1,7 +1,10 @@
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app import audit
 from app.enums import MONEY_ROLES, Role
+from app.extensions import db
+from app.i18n import LANGUAGES, _
 from app.models import utcnow
 from app.ops import alerts, notify, system
 from app.reconciliation import periods, shifts
@@ -42,3 +45,24 @@ def _tonight(bar) -> dict:
     today = periods.local_today(bar.timezone, now)
     rows = shifts.shifts(bar, periods.window(today, today, bar.timezone))
     return {"day": today, "rows": rows, "total": shifts.add_up(rows)}
+
+
+@bp.post("/dashboard/language")
+@login_required
+def language():
+    """A person's own language; the owner also sets the bar's (everyone's who has not chosen)."""
+    if current_user.is_operator:
+        abort(404)
+    mine = request.form.get("locale", "")
+    if mine not in ("", *LANGUAGES):
+        abort(400)
+    current_user.locale = mine or None
+    bar_choice = request.form.get("bar_locale", "")
+    if bar_choice and current_user.role == Role.OWNER:
+        if bar_choice not in LANGUAGES:
+            abort(400)
+        current_user.bar.locale = bar_choice
+        audit.record("bar.language", bar_id=current_user.bar_id, language=bar_choice)
+    db.session.commit()
+    flash(_("Language saved."), "success")
+    return redirect(url_for("dashboard.index"))

@@ -1,0 +1,40 @@
+"""Sentences in the person's language, from anywhere (domain code, forms, jobs).
+
+Write every sentence people read in English, through these: `_("Nothing is owed on this
+tab.")`, `_("Only KES %(left)s is left.", left=f"{n:,}")`, and in forms (defined once, read per
+request) `lazy("Enter the amount.")`. In a request they answer in the request's language
+(app/web/i18n.py chooses it); outside one (a job, a CLI command) in English. Templates call
+`_()` directly. The Kiswahili lives in app/translations/sw/parts/*.po.
+"""
+
+from __future__ import annotations
+
+from flask import has_request_context
+from flask_babel import gettext, lazy_gettext, ngettext
+
+LANGUAGES = {"en": "English", "sw": "Kiswahili"}
+DEFAULT = "en"
+
+
+def _(text: str, **values) -> str:
+    if has_request_context():
+        return gettext(text, **values)
+    return text % values if values else text
+
+
+def n_(singular: str, plural: str, count: int, **values) -> str:
+    if has_request_context():
+        return ngettext(singular, plural, count, **values)
+    values.setdefault("num", count)
+    return (singular if count == 1 else plural) % values
+
+
+def lazy(text: str, **values):
+    """For sentences fixed when a module loads (form labels and validator messages)."""
+    return lazy_gettext(text, **values)
+
+
+def N_(text: str) -> str:
+    """Marks a sentence for the catalogue without translating it here (a table of sentences
+    read later through `_()`, such as Daraja's result codes)."""
+    return text
