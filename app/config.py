@@ -117,8 +117,11 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         # Several PesaTab instances (or test runs) sharing one Redis keep their counts apart.
         "RATELIMIT_KEY_PREFIX": (env.get("RATELIMIT_KEY_PREFIX") or "").strip(),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Failed sign-ins (app/auth/throttle.py): per (address, account) pair, per address, and
+        # per account from anywhere; a device that signed in to the account before skips the last.
+        "LOGIN_LIMIT_PER_PAIR": env.get("LOGIN_LIMIT_PER_PAIR") or "5 per 5 minutes",
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per 5 minutes",
-        "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT") or "5 per 5 minutes",
+        "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT") or "20 per 15 minutes",
         "PUSH_LIMIT_PER_BAR": env.get("PUSH_LIMIT_PER_BAR") or "10 per 5 minutes",
         "PUSH_LIMIT_PER_USER": env.get("PUSH_LIMIT_PER_USER") or "6 per minute",
         "STATEMENT_UPLOAD_MAX_BYTES": parse_int(

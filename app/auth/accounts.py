@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app import audit
 from app.enums import Role
 from app.extensions import db
 from app.models import Bar, SetPasswordLink, User, utcnow
+from app.mpesa import InvalidPhone, normalize_phone
+from app.mpesa import phone as mpesa_phone
 
 
 class AccountError(ValueError):
@@ -22,6 +25,12 @@ class AccountError(ValueError):
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
 EMAIL_INVALID = "Enter a valid email address, like name@example.com."
 EMAIL_TOO_LONG = f"An email address has at most {EMAIL_MAX} characters."
+NAME_MAX = 120  # the name columns of bar and user
+PHONE_MAX = 20  # what a person types: "+254 (0) 712 345 678" is 20; stored as 12 digits
+PASSWORD_MIN, PASSWORD_MAX = 10, 200
+PHONE_EXAMPLE = "0712 345 678"
+PHONE_TAKEN = "An account with this phone number already exists."
+EMAIL_TAKEN = "An account with this email already exists."
 
 
 def normalize_email(email: str) -> str:
@@ -50,6 +59,58 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
+def staff_phone(text: str) -> str:
+    """A person's phone number as stored (2547XXXXXXXX / 2541XXXXXXXX), normalised once here;
+    AccountError with a sentence when it is not a Kenyan mobile number."""
+    if len(text or "") > PHONE_MAX:
+        raise AccountError(f"A phone number has at most {PHONE_MAX} characters.", field="phone")
+    try:
+        return normalize_phone(text)
+    except InvalidPhone as err:
+        message = str(err)
+        if message in (mpesa_phone.EMPTY, mpesa_phone.FOREIGN):  # worded for a customer's phone
+            message = f"Enter a Kenyan mobile number (07… or 01…), like {PHONE_EXAMPLE}."
+        raise AccountError(message, field="phone") from None
+
+
+def find_user_by_login(text: str) -> User | None:
+    """The person an email or a phone number typed at sign-in names, or None."""
+    text = (text or "").strip()
+    if not text or len(text) > EMAIL_MAX:
+        return None
+    if "@" in text:
+        return find_user_by_email(text)
+    try:
+        phone = normalize_phone(text)
+    except InvalidPhone:
+        return None
+    return db.session.scalar(select(User).where(User.phone == phone))
+
+
+def login_problem(text: str | None) -> str | None:
+    """Why `text` can be neither a sign-in email nor a phone number, or None."""
+    text = (text or "").strip()
+    if "@" in text or len(text) > EMAIL_MAX:
+        return email_problem(text)
+    try:
+        normalize_phone(text)
+    except InvalidPhone:
+        return f"Enter your email, or your phone number like {PHONE_EXAMPLE}."
+    return None
+
+
+def display_phone(msisdn: str | None) -> str:
+    """`254712345678` as people write it: `0712 345 678`."""
+    if not msisdn or len(msisdn) != 12:
+        return msisdn or ""
+    return f"0{msisdn[3:6]} {msisdn[6:9]} {msisdn[9:]}"
+
+
+def sign_in_name(user: User) -> str:
+    """What the person types to sign in: their email, else their phone number."""
+    return user.email or display_phone(user.phone)
+
+
 def _hash_method() -> str:
     return current_app.config["PASSWORD_HASH_METHOD"]
 
@@ -60,8 +121,24 @@ def ensure_email_free(email: str) -> str:
         raise AccountError(problem, field="email")
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
-        raise AccountError("An account with this email already exists.", field="email")
+        raise AccountError(EMAIL_TAKEN, field="email")
     return email
+
+
+def ensure_phone_free(text: str) -> str:
+    phone = staff_phone(text)
+    if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
+        raise AccountError(PHONE_TAKEN, field="phone")
+    return phone
+
+
+def _staff_name(text: str) -> str:
+    name = (text or "").strip()
+    if not name:
+        raise AccountError("Enter their name.", field="name")
+    if len(name) > NAME_MAX:
+        raise AccountError(f"A name has at most {NAME_MAX} characters.", field="name")
+    return name
 
 
 def create_bar_with_owner(bar_name: str, owner_name: str, email: str, password: str) -> User:
@@ -77,9 +154,10 @@ def create_bar_with_owner(bar_name: str, owner_name: str, email: str, password: 
     return owner
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active person with these credentials, or None (same answer for every failure)."""
-    user = find_user_by_email(email)
+def authenticate(login: str, password: str) -> User | None:
+    """The active person with these credentials (an email or a phone number, and the password),
+    or None (same answer for every failure)."""
+    user = find_user_by_login(login)
     if user is None or not user.active or not user.check_password(password):
         return None
     user.last_login_at = utcnow()
@@ -87,22 +165,43 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def add_staff(bar: Bar, added_by: User, name: str, email: str, role: str) -> tuple[User, str]:
-    """Add a manager or cashier; returns the person and their one-time set-password token."""
+def add_staff(
+    bar: Bar, added_by: User, name: str, email: str | None, role: str, phone: str | None = None
+) -> tuple[User, str]:
+    """Add a manager or cashier; returns the person and their one-time set-password token.
+
+    A cashier may be added with a phone number instead of an email (or with both) and then signs
+    in with it; a manager needs an email."""
     if role not in (Role.MANAGER, Role.CASHIER):
         raise AccountError("Choose Manager or Cashier.", field="role")
-    email = ensure_email_free(email)
-    user = User(bar=bar, name=name.strip(), email=email, role=role, active=True)
+    name = _staff_name(name)
+    email, phone = (email or "").strip() or None, (phone or "").strip() or None
+    if email is None and phone is None:
+        raise AccountError("Enter their email, or a cashier's phone number.", field="email")
+    if email is None and role != Role.CASHIER:
+        raise AccountError(
+            "A manager needs an email; only a cashier can be added with a phone number alone.",
+            field="email",
+        )
+    email = ensure_email_free(email) if email else None
+    phone = ensure_phone_free(phone) if phone else None
+    user = User(bar=bar, name=name, email=email, phone=phone, role=role, active=True)
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # taken by someone added at the same moment
+        db.session.rollback()
+        raise AccountError("An account with this email or phone number already exists.") from None
     _, token = SetPasswordLink.issue(user, added_by, current_app.config["SET_PASSWORD_LINK_HOURS"])
     audit.record("staff.added", staff_id=user.id, role=role)
     db.session.commit()
     return user, token
 
 
-def reissue_link(user: User, issued_by: User) -> str:
-    """A fresh set-password link; earlier unused links for the person stop working."""
+def reissue_link(user: User, issued_by: User | None, **details) -> str:
+    """A fresh set-password link; earlier unused links for the person stop working.
+
+    `issued_by` None: the person asked for it themselves (forgot password), signed out."""
     now = utcnow()
     for link in db.session.scalars(
         select(SetPasswordLink).where(
@@ -111,7 +210,7 @@ def reissue_link(user: User, issued_by: User) -> str:
     ):
         link.used_at = now
     _, token = SetPasswordLink.issue(user, issued_by, current_app.config["SET_PASSWORD_LINK_HOURS"])
-    audit.record("staff.link_issued", staff_id=user.id)
+    audit.record("staff.link_issued", bar_id=user.bar_id, staff_id=user.id, **details)
     db.session.commit()
     return token
 

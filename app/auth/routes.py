@@ -3,7 +3,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_url, login_user, logout_user
 
-from app.auth import accounts
+from app.auth import accounts, throttle
 from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
 from app.enums import Role
 from app.extensions import limiter, login_manager
@@ -12,14 +12,15 @@ from app.web import htmx
 
 bp = Blueprint("auth", __name__)
 
-
-def _login_account_key() -> str:
-    return "login-account:" + accounts.normalize_email(request.form.get("email", ""))
-
-
-def _failed(response) -> bool:
-    """Only failed attempts count towards the login limits."""
-    return response.status_code != 302
+NO_MATCH = "That email or phone number and password do not match an active account."
+TOO_MANY_HERE = (
+    "Too many wrong passwords for this account from here. Wait a few minutes and try again, "
+    "or ask your bar's owner or manager for a new set-password link."
+)
+TOO_MANY_FOR_ACCOUNT = (
+    "This account is being signed in to with wrong passwords from many places, so new devices "
+    "wait a few minutes. A device you have signed in from before can sign in now."
+)
 
 
 # What a browser does to a URL before it follows it (WHATWG URL parsing): it drops tabs and
@@ -83,15 +84,29 @@ def sign_in_first():
     return redirect(login_url(login_manager.login_view, next_url=request.full_path.rstrip("?")))
 
 
+# Fair throttling (app/auth/throttle.py): per (address or known device, account), per address,
+# per account; a known device is exempt from the last two. Only failed attempts count.
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=_failed
+    throttle.limit("LOGIN_LIMIT_PER_ADDRESS"),
+    methods=["POST"],
+    deduct_when=throttle.failed,
+    exempt_when=throttle.known_device,
 )
 @limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"],
-    key_func=_login_account_key,
+    throttle.limit("LOGIN_LIMIT_PER_PAIR"),
+    key_func=throttle.pair_key,
     methods=["POST"],
-    deduct_when=_failed,
+    deduct_when=throttle.failed,
+    error_message=TOO_MANY_HERE,
+)
+@limiter.limit(
+    throttle.limit("LOGIN_LIMIT_PER_ACCOUNT"),
+    key_func=throttle.account_key,
+    methods=["POST"],
+    deduct_when=throttle.failed,
+    exempt_when=throttle.known_device,
+    error_message=TOO_MANY_FOR_ACCOUNT,
 )
 def login():
     if current_user.is_authenticated:
@@ -101,8 +116,10 @@ def login():
         user = accounts.authenticate(form.email.data, form.password.data)
         if user is not None:
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next"), user))
-        form.password.errors.append("That email and password do not match an active account.")
+            response = redirect(_safe_next(request.args.get("next"), user))
+            throttle.remember_device(response, user)
+            return response
+        form.password.errors.append(NO_MATCH)
     return render_template("auth/login.html", form=form)
 
 
@@ -144,5 +161,12 @@ def set_password(token: str):
         logout_user()
         login_user(user)
         flash("Your password is set. Welcome!", "success")
-        return redirect(_safe_next(None, user))
-    return render_template("auth/set_password.html", form=form, user=link.user)
+        response = redirect(_safe_next(None, user))
+        throttle.remember_device(response, user)
+        return response
+    return render_template(
+        "auth/set_password.html",
+        form=form,
+        user=link.user,
+        sign_in_name=accounts.sign_in_name(link.user),
+    )

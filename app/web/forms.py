@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from wtforms import IntegerField, ValidationError
-from wtforms.validators import Length
-from wtforms.validators import StopValidation
+from wtforms.validators import Length, StopValidation
 
 _CURRENCY = re.compile(r"^(kes|ksh|ksh\.|sh)\s*", re.IGNORECASE)
 
@@ -50,8 +49,16 @@ class SignInEmail:
             raise ValidationError(problem)
 
 
+class _AtMost(Length):
+    def __call__(self, form, field):
+        try:
+            super().__call__(form, field)
+        except ValidationError as err:
+            raise StopValidation(str(err)) from None
+
+
 def at_most(limit: int, what: str) -> Length:
-    """The Length validator every text field ends with: WTForms renders it as the input's
-    `maxlength`, and a longer value (sent without the browser) is refused with a sentence:
-    at_most(120, "A name") says "A name has at most 120 characters."."""
-    return Length(max=limit, message=f"{what} has at most {limit} characters.")
+    """The length rule for a text field: WTForms renders it as the input's `maxlength`, and a
+    longer value (sent without the browser) is refused with one sentence, the field's other
+    checks skipped: at_most(120, "A name") says "A name has at most 120 characters."."""
+    return _AtMost(max=limit, message=f"{what} has at most {limit} characters.")
