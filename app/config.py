@@ -122,6 +122,9 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "LOGIN_LIMIT_PER_PAIR": env.get("LOGIN_LIMIT_PER_PAIR") or "5 per 5 minutes",
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per 5 minutes",
         "LOGIN_LIMIT_PER_ACCOUNT": env.get("LOGIN_LIMIT_PER_ACCOUNT") or "20 per 15 minutes",
+        "FORGOT_PASSWORD_LIMIT_PER_ADDRESS": (
+            env.get("FORGOT_PASSWORD_LIMIT_PER_ADDRESS") or "10 per hour"
+        ),
         "PUSH_LIMIT_PER_BAR": env.get("PUSH_LIMIT_PER_BAR") or "10 per 5 minutes",
         "PUSH_LIMIT_PER_USER": env.get("PUSH_LIMIT_PER_USER") or "6 per minute",
         "STATEMENT_UPLOAD_MAX_BYTES": parse_int(

@@ -3,8 +3,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_url, login_user, logout_user
 
-from app.auth import accounts, throttle
-from app.auth.forms import LoginForm, SetPasswordForm, SignupForm
+from app.auth import accounts, reset, throttle
+from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.enums import Role
 from app.extensions import limiter, login_manager
 from app.models import SetPasswordLink
@@ -121,6 +121,16 @@ def login():
             return response
         form.password.errors.append(NO_MATCH)
     return render_template("auth/login.html", form=form)
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(throttle.limit("FORGOT_PASSWORD_LIMIT_PER_ADDRESS"), methods=["POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        reset.request_link(form.email.data)
+        return render_template("auth/forgot_password.html", form=form, answer=reset.answer())
+    return render_template("auth/forgot_password.html", form=form, answer=None)
 
 
 @bp.post("/logout")
