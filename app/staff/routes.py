@@ -1,32 +1,43 @@
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from app.auth import accounts
 from app.enums import Role
-from app.extensions import db
 from app.models import User
+from app.staff import people
 from app.staff.forms import AddStaffForm, ConfirmForm
 from app.web.security import bar_object_or_404, role_required
 
 bp = Blueprint("staff", __name__, url_prefix="/settings/staff")
 
 
-def _link_url(token: str) -> str:
-    return url_for("auth.set_password", token=token, _external=True)
+def _link_page(person: User, token: str):
+    link = url_for("auth.set_password", token=token, _external=True)
+    sentence = people.share_sentence(person, link, current_app.config["SET_PASSWORD_LINK_HOURS"])
+    return render_template(
+        "staff/link.html",
+        person=person,
+        link=link,
+        whatsapp=people.whatsapp_url(sentence),
+        sign_in_name=accounts.sign_in_name(person),
+    )
+
+
+def _index(form: AddStaffForm, status: int = 200):
+    return render_template(
+        "staff/index.html",
+        people=people.of_bar(current_user.bar_id),
+        form=form,
+        confirm=ConfirmForm(),
+        may_issue_link=people.may_issue_link,
+        display_phone=accounts.display_phone,
+    ), status
 
 
 @bp.get("/")
-@role_required(Role.OWNER)
+@role_required(Role.OWNER, Role.MANAGER)
 def index():
-    people = db.session.scalars(
-        select(User)
-        .where(User.bar_id == current_user.bar_id)
-        .order_by(User.active.desc(), User.name)
-    ).all()
-    return render_template(
-        "staff/index.html", people=people, form=AddStaffForm(), confirm=ConfirmForm()
-    )
+    return _index(AddStaffForm())
 
 
 @bp.post("/")
@@ -36,14 +47,18 @@ def add():
     if form.validate_on_submit():
         try:
             user, token = accounts.add_staff(
-                current_user.bar, current_user, form.name.data, form.email.data, form.role.data
+                current_user.bar,
+                current_user,
+                form.name.data,
+                form.email.data,
+                form.role.data,
+                phone=form.phone.data,
             )
         except accounts.AccountError as err:
             getattr(form, err.field or "email").errors.append(str(err))
         else:
-            return render_template("staff/link.html", person=user, link=_link_url(token))
-    people = db.session.scalars(select(User).where(User.bar_id == current_user.bar_id)).all()
-    return render_template("staff/index.html", people=people, form=form, confirm=ConfirmForm()), 400
+            return _link_page(user, token)
+    return _index(form, 400)
 
 
 @bp.post("/<int:user_id>/deactivate")
@@ -72,11 +87,11 @@ def _set_active(user_id: int, active: bool):
 
 
 @bp.post("/<int:user_id>/link")
-@role_required(Role.OWNER)
+@role_required(Role.OWNER, Role.MANAGER)
 def new_link(user_id: int):
     person = bar_object_or_404(User, user_id)
-    if person.role == Role.OWNER or not person.active:
-        flash("Links are for active managers and cashiers.", "error")
+    if not people.may_issue_link(current_user, person):
+        flash(people.link_refusal(current_user, person), "error")
         return redirect(url_for("staff.index"))
     token = accounts.reissue_link(person, current_user)
-    return render_template("staff/link.html", person=person, link=_link_url(token))
+    return _link_page(person, token)
