@@ -58,9 +58,29 @@ class MpesaCredential(db.Model):
     verified_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
+    # New credentials saved while the bar is live: cashiers keep using the ones above until these
+    # pass their check and a paid test push (which carries pending_revision), and the owner
+    # switches to them (app/settings/vault.py, onboarding.py). Sealed like the others; all None
+    # when nothing is pending.
+    pending_environment: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    pending_kind: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    pending_shortcode: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    pending_till_number: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    pending_consumer_key_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending_consumer_secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending_passkey_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending_consumer_key_last4: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    pending_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pending_saved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    pending_checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
     @property
     def is_verified(self) -> bool:
         return self.verified_revision == self.revision
+
+    @property
+    def has_pending(self) -> bool:
+        return self.pending_revision is not None
 
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
