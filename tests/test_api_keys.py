@@ -185,3 +185,65 @@ def test_the_cli_refuses_what_it_cannot_do(runner, bar, args, message):
     assert result.exit_code == 1 and message in result.output
     assert not KEY.search(result.output)
     assert db.session.scalar(select(ApiKey)) is None
+
+
+# A sandbox bar's keys say so: pt_test_, no real money behind them. Both kinds open the API.
+
+TEST_KEY = re.compile(r"pt_test_[A-Za-z0-9_-]{43}")
+
+
+def set_environment(bar, environment: str) -> None:
+    from app.settings import vault
+    from app.simulator import (
+        SANDBOX_PASSKEY,
+        SANDBOX_SHORTCODE,
+        SIM_CONSUMER_KEY,
+        SIM_CONSUMER_SECRET,
+    )
+
+    vault.save(
+        bar,
+        vault.CredentialInput(
+            environment=environment,
+            kind="paybill",
+            shortcode=SANDBOX_SHORTCODE,
+            till_number=None,
+            consumer_key=SIM_CONSUMER_KEY,
+            consumer_secret=SIM_CONSUMER_SECRET,
+            passkey=SANDBOX_PASSKEY,
+        ),
+    )
+
+
+def test_a_sandbox_bars_key_is_a_test_key_and_works(app, owner_client, bar, outsider, client):
+    set_environment(bar, "sandbox")
+    page = owner_client.post("/settings/api-keys/", data={"label": "Till 1 POS"})
+    found = TEST_KEY.findall(page.get_data(as_text=True))
+    assert len(found) == 1 and not KEY.search(page.get_data(as_text=True))
+    secret = found[0]
+    key = db.session.scalar(select(ApiKey))
+    assert key.prefix == secret[:12] and key.prefix.startswith("pt_test_")
+    assert f"<code>{key.prefix}…</code>" in owner_client.get("/settings/api-keys/").get_data(
+        as_text=True
+    )
+    assert api_status(client, secret) == 200
+    assert api_status(client, "pt_test_" + secret[8:-1]) == 401  # a key is checked whole
+    owner_client.post(f"/settings/api-keys/{key.id}/revoke")
+    assert api_status(client, secret) == 401
+    # A production bar's keys stay live keys.
+    set_environment(outsider.bar, "production")
+    _, live_key = make_key(login_as(app, outsider))
+    assert api_status(client, live_key) == 200
+
+
+def test_live_and_test_keys_work_side_by_side(app, runner, owner_client, bar, client):
+    _, live_key = make_key(owner_client, "Before the sandbox")  # no credentials yet: live
+    set_environment(bar, "sandbox")
+    init_cli(app)
+    result = runner.invoke(args=["api-keys", "create", "--bar", bar.slug, "--label", "Back office"])
+    assert result.exit_code == 0, result.output
+    test_key = result.stdout.strip()
+    assert TEST_KEY.fullmatch(test_key)
+    assert api_status(client, live_key) == 200 and api_status(client, test_key) == 200
+    for wrong in ("pt_prod_" + test_key[8:], test_key.replace("pt_test_", "pt_live_")):
+        assert api_status(client, wrong) == 401

@@ -1,7 +1,9 @@
 """API keys: made once, shown once, stored as a SHA-256 of the whole key.
 
-A key is `pt_live_` plus 43 random URL-safe characters (256 bits). Its first 12 characters are
-kept in the clear so people can tell keys apart; nothing else about it is stored or logged.
+A key is `pt_live_` plus 43 random URL-safe characters (256 bits), or `pt_test_` for a bar whose
+credentials in use are Daraja's sandbox, so a key says whether it can move real money. Its first
+12 characters are kept in the clear so people can tell keys apart; nothing else about it is
+stored or logged. Either kind opens the API.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from app.api.errors import ApiError
 from app.enums import Role
 from app.extensions import db
 from app.models import ApiKey, Bar, utcnow
+from app.settings import sandbox
 
 KEY_START = "pt_live_"
+TEST_KEY_START = "pt_test_"  # a sandbox bar's keys: no real money behind them
+KEY_STARTS = (KEY_START, TEST_KEY_START)
 PREFIX_LENGTH = 12
 LABEL_MAX = 60
 # last_used_at is shown to the minute; writing it on every poll would only add write load.
@@ -64,7 +69,8 @@ def create_key(
 ) -> NewKey:
     """Make a key for `bar`. The returned secret is the only copy there will ever be. Commits."""
     label = clean_label(label)
-    secret = KEY_START + secrets.token_urlsafe(32)
+    start = TEST_KEY_START if sandbox.bar_is_sandbox(bar.id) else KEY_START
+    secret = start + secrets.token_urlsafe(32)
     key = ApiKey(
         bar_id=bar.id,
         label=label,
@@ -122,6 +128,8 @@ def authenticate(authorization: str | None) -> ApiKey:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise _unauthorized(MISSING)
+    if not secret.startswith(KEY_STARTS):  # not one of ours: no need to look it up
+        raise _unauthorized(WRONG)
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
     if key is None:
         raise _unauthorized(WRONG)

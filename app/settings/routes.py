@@ -12,11 +12,13 @@ from app.models import ApiKey, Payment
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.live import status_context
 from app.payments.push import PushRefused
-from app.settings import onboarding, vault
+from app.settings import onboarding, sandbox, vault
 from app.settings.forms import ActionForm, CreateKeyForm, CredentialForm, TestPushForm
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+# "Sandbox: no real money" on every page of a sandbox bar (base.html asks sandbox_bar()).
+bp.app_context_processor(sandbox.marker_context)
 
 
 def _latest_test_push(bar_id: int) -> Payment | None:
