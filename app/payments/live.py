@@ -2,8 +2,10 @@
 
 The status fragment (templates/payments/_status.html) polls every 2 s while a payment is in
 flight. Everything it shows is handed to it here, so the template asks no questions of the
-database: the payment, how long it has waited, the set-up hint of a failed test push, and for a
-tab's payment the tab's out-of-band panel (its totals; once final, its pay panel too). A poll
+database: the payment, how long it has waited, the set-up hint of a failed test push, for a
+tab's payment the tab's out-of-band panel (its totals; once final, its pay panel too), and for a
+final test push the M-Pesa page's go-live section, out of band (the Go live button, or the
+switch to new credentials, appears without a reload). A poll
 whose screen already shows the current version is answered from one Core query and no
 template (`poll` returns UNCHANGED, the route a 204).
 """
@@ -21,7 +23,7 @@ from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.models import Bar, Payment, Tab, utcnow
 from app.payments.states import IN_FLIGHT
-from app.settings import onboarding, vault
+from app.settings import golive, onboarding, vault
 from app.tabs import panel as tab_panel
 from app.tabs import totals as tab_totals
 
@@ -55,13 +57,16 @@ def status_context(payment: Payment, version: str | None = None) -> dict:
 def fragment_context(
     payment: Payment, version: str | None = None, *, tab: Tab | None = None, totals=None
 ) -> dict:
-    """`status_context` for a fragment swapped in on its own (a poll, "Check now"): with the
-    tab's panel, which the fragment carries out of band, when the payment is on a tab."""
+    """`status_context` for a fragment swapped in on its own (a poll, "Check now"): with what
+    the fragment carries out of band: the tab's panel when the payment is on a tab, the go-live
+    section (`go_live_oob`) once a test push is final."""
     context = status_context(payment, version)
     if payment.tab_id is not None:
         tab = tab or db.session.get(Tab, payment.tab_id)
         totals = totals or tab_totals.totals(tab)
         context["tab_panel"] = tab_panel.panel(tab, totals, final=not context["in_flight"])
+    if payment.purpose == Purpose.TEST and not context["in_flight"]:
+        context["go_live_oob"] = golive.section_for(payment.bar_id)
     return context
 
 

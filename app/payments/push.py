@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.enums import FlagReason, PaymentStatus, Purpose
 from app.extensions import db
 from app.health import metrics
-from app.models import Bar, MpesaCredential, Payment, Tab
+from app.models import Bar, Payment, Tab
 from app.mpesa import (
     Credentials,
     DarajaError,
@@ -49,6 +49,9 @@ class PushRequest:
     api_key_id: int | None = None
     idempotency_key: str | None = None
     idempotency_fingerprint: str | None = None
+    # The owner's test push of a live bar's new credentials, not yet in use (app/settings/vault.py
+    # keeps them pending). Every other push uses the bar's active credentials.
+    pending_credentials: bool = False
 
 
 def new_callback_token() -> str:
@@ -105,7 +108,7 @@ def send_push(bar: Bar, request: PushRequest) -> PushResult:
     """Send an STK push for `request`. The payment may be one already in flight for the same tab
     and phone (the customer is never prompted twice): `created` says which. Raises PushRefused."""
     try:
-        cred, creds = _sendable_credentials(bar, request.purpose)
+        revision, creds = _sendable_credentials(bar, request)
     except PushRefused as err:
         metrics.count_push("refused", err.code)
         raise
@@ -113,11 +116,11 @@ def send_push(bar: Bar, request: PushRequest) -> PushResult:
     existing = _in_flight(key)
     if existing is not None:
         return PushResult(existing, created=False)
-    payment, created = _create(bar, request, key, cred.revision)
+    payment, created = _create(bar, request, key, revision)
     if not created:
         return PushResult(payment, created=False)  # a concurrent tap got there first
     try:
-        accepted = client_for(cred.environment).stk_push(
+        accepted = client_for(creds.environment).stk_push(
             creds,
             phone=request.phone,
             amount=request.amount,
@@ -134,24 +137,29 @@ def send_push(bar: Bar, request: PushRequest) -> PushResult:
         kind = getattr(err, "kind", "invalid_input")
         states.move(payment, PaymentStatus.REJECTED, error_kind=kind, message=describe_error(err))
         outcome = PaymentStatus.REJECTED
-        alerts.note_daraja_error(bar.id, err)
+        if not request.pending_credentials:  # the bar's token record is about the keys in use
+            alerts.note_daraja_error(bar.id, err)
     else:
         _record_acceptance(payment, accepted)
-        alerts.note_token_ok(bar.id)
+        if not request.pending_credentials:
+            alerts.note_token_ok(bar.id)
         outcome, kind = PaymentStatus.SENT, None
     db.session.commit()
     metrics.count_push(outcome, kind)
     return PushResult(payment, created=True)
 
 
-def _sendable_credentials(bar: Bar, purpose: str) -> tuple[MpesaCredential, Credentials]:
-    """The bar's stored and opened credentials, if it may push now; else PushRefused."""
-    check_allowed(bar, purpose)
+def _sendable_credentials(bar: Bar, request: PushRequest) -> tuple[int, Credentials]:
+    """The revision and opened credentials to push with, if the bar may push now; else
+    PushRefused."""
+    check_allowed(bar, request.purpose)
     cred = vault.credential_for(bar)
     if cred is None:
         raise PushRefused("M-Pesa is not set up for this bar yet.", code="no_credentials")
     try:
-        return cred, vault.open_credentials(cred)
+        if request.pending_credentials:
+            return vault.open_pending(cred)
+        return cred.revision, vault.open_credentials(cred)
     except vault.CredentialsUnavailable as err:
         raise PushRefused(str(err), code="credentials_unreadable") from None
 

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from app.api import keys
 from app.enums import Purpose, Role
 from app.extensions import db
-from app.models import ApiKey, Payment
+from app.models import ApiKey, MpesaCredential, Payment
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.live import status_context
 from app.payments.push import PushRefused
-from app.settings import onboarding, sandbox, vault
+from app.settings import golive, onboarding, sandbox, vault
 from app.settings.forms import ActionForm, CreateKeyForm, CredentialForm, TestPushForm
 from app.web.security import bar_object_or_404, current_bar, role_required
 
@@ -35,8 +35,11 @@ def _page(
 ):
     bar = current_bar()
     cred = vault.credential_for(bar)
+    go_live = golive.section(bar, cred) if cred is not None else None
     if form is None:
-        form = CredentialForm(first_time=cred is None, obj=cred, formdata=None)
+        # New credentials waiting fill the boxes: saving again edits them, not the ones in use.
+        shown = go_live.pending if go_live and go_live.pending else cred
+        form = CredentialForm(first_time=cred is None, obj=shown, formdata=None)
     return render_template(
         "settings/mpesa.html",
         bar=bar,
@@ -47,6 +50,7 @@ def _page(
         push_form=push_form or TestPushForm(formdata=None),
         action=ActionForm(),
         test_push=_test_push_status(bar.id),
+        go_live=go_live,
     ), status
 
 
@@ -69,6 +73,7 @@ def save():
     form = CredentialForm(first_time=cred is None)
     if not form.validate():
         return _page(form=form, status=400)
+    had_pending = cred is not None and cred.has_pending
     changed = vault.save(
         bar,
         vault.CredentialInput(
@@ -81,9 +86,21 @@ def save():
             passkey=form.passkey.data or None,
         ),
     )
-    if changed:
+    if changed and cred is not None and cred.has_pending:
+        flash(
+            "Saved as new credentials, waiting. The bar stays live on the current ones: check the "
+            "new ones, send a KES 1 test push with them, then switch to them in step 3.",
+            "success",
+        )
+    elif changed:
         flash(
             "Saved. The credentials changed, so check them and send a test push again.", "success"
+        )
+    elif had_pending and not cred.has_pending:
+        flash(
+            "Those are the credentials in use, so nothing is waiting any more: the new ones "
+            "were discarded.",
+            "info",
         )
     else:
         flash("Nothing changed.", "info")
@@ -128,6 +145,32 @@ def go_live():
         flash(str(err), "error")
     else:
         flash("Live! Cashiers can now send M-Pesa requests.", "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/mpesa/<int:credential_id>/pending/<int:revision>/use")
+@role_required(Role.OWNER)
+def use_pending(credential_id: int, revision: int):
+    bar_object_or_404(MpesaCredential, credential_id)
+    try:
+        onboarding.use_pending(current_bar(), revision)
+    except onboarding.OnboardingError as err:
+        flash(str(err), "error")
+    else:
+        flash("Switched: cashiers now send M-Pesa requests with the new credentials.", "success")
+    return redirect(url_for("settings.index"))
+
+
+@bp.post("/mpesa/<int:credential_id>/pending/<int:revision>/discard")
+@role_required(Role.OWNER)
+def discard_pending(credential_id: int, revision: int):
+    bar_object_or_404(MpesaCredential, credential_id)
+    try:
+        onboarding.discard_pending(current_bar(), revision)
+    except onboarding.OnboardingError as err:
+        flash(str(err), "error")
+    else:
+        flash("Discarded the new credentials. Nothing changed for cashiers.", "success")
     return redirect(url_for("settings.index"))
 
 
