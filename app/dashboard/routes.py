@@ -2,13 +2,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from app import audit
-from app.enums import MONEY_ROLES, Role
+from app.enums import BAR_ROLES, MONEY_ROLES, Role
 from app.extensions import db
 from app.i18n import LANGUAGES, _
 from app.models import utcnow
 from app.ops import alerts, notify, system
 from app.reconciliation import periods, shifts
 from app.settings import vault
+from app.web.security import role_required
 
 bp = Blueprint("dashboard", __name__)
 
@@ -48,11 +49,9 @@ def _tonight(bar) -> dict:
 
 
 @bp.post("/dashboard/language")
-@login_required
+@role_required(*BAR_ROLES)
 def language():
     """A person's own language; the owner also sets the bar's (everyone's who has not chosen)."""
-    if current_user.is_operator:
-        abort(404)
     mine = request.form.get("locale", "")
     if mine not in ("", *LANGUAGES):
         abort(400)

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Row, Select, select, tuple_
 
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, Payment, Tab, User
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.states import FINAL, IN_FLIGHT
@@ -30,9 +31,9 @@ GROUPS = ("in_flight", "flagged")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
-BAD_STATUS = "Choose a status from the list."
-BAD_TAB = "Type the tab's number (like 42) or part of its name (like Table 4)."
-BAD_LIMIT = f"Rows per page must be a number from 1 to {MAX_PAGE_SIZE}; showing {PAGE_SIZE}."
+BAD_STATUS = N_("Choose a status from the list.")
+BAD_TAB = N_("Type the tab's number (like 42) or part of its name (like Table 4).")
+BAD_LIMIT = N_("Rows per page must be a number from 1 to %(most)s; showing %(size)s.")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     if status in STATUSES or status in GROUPS:
         filters.status = status
     elif status:
-        filters.errors["status"] = BAD_STATUS
+        filters.errors["status"] = _(BAD_STATUS)
     filters.start = parse_date(args.get("from", ""), "from", filters.errors)
     filters.end = parse_date(args.get("to", ""), "to", filters.errors)
     if filters.start and filters.end and filters.start > filters.end:
@@ -137,10 +138,10 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
         # Only digits (any script, superscripts too): the tab's number, or nothing.
         filters.tab_id = small_int(number)
         if filters.tab_id is None:
-            filters.errors["tab"] = BAD_TAB
+            filters.errors["tab"] = _(BAD_TAB)
     elif tab:
         if len(tab) > 60 or not tab.isprintable():
-            filters.errors["tab"] = BAD_TAB
+            filters.errors["tab"] = _(BAD_TAB)
         else:
             filters.tab_name = tab
     return filters
@@ -154,7 +155,7 @@ def parse_paging(args: Mapping[str, str]) -> tuple[int, Cursor | None, list[str]
     if raw_limit:
         digits = raw_limit.lstrip("0") if raw_limit.isdecimal() else ""
         if not digits:
-            notices.append(BAD_LIMIT)
+            notices.append(_(BAD_LIMIT, most=MAX_PAGE_SIZE, size=PAGE_SIZE))
         else:  # more than 3 digits is more than the cap, however many there are
             limit = MAX_PAGE_SIZE if len(digits) > 3 else min(int(digits), MAX_PAGE_SIZE)
     cursor = None
@@ -170,7 +171,6 @@ def _newest_first(columns: tuple, where: list, before: Cursor | None) -> Select:
     query = (
         select(*columns)
         .outerjoin(Tab, Tab.id == Payment.tab_id)
-        .outerjoin(User, User.id == Payment.initiated_by_id)
         .where(*where)
         .order_by(Payment.created_at.desc(), Payment.id.desc())
     )
@@ -187,7 +187,15 @@ def fetch_page(bar: Bar, filters: Filters, before: Cursor | None, limit: int) ->
     return pager.fetch(query, limit, lambda row: Cursor(row.Payment.created_at, row.Payment.id))
 
 
-REQUESTED_BY = User.name.label("requested_by")  # who sent the push; None: the till system
+# Who sent the push (None: the till system): looked up by primary key for each row of the page,
+# so the plan stays a walk down the payment index with no scan of the people.
+REQUESTED_BY = (
+    select(User.name)
+    .where(User.id == Payment.initiated_by_id)
+    .correlate(Payment)
+    .scalar_subquery()
+    .label("requested_by")
+)
 EXPORT_COLUMNS = (
     Payment.id,
     Payment.created_at,
