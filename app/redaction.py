@@ -50,7 +50,7 @@ _PATTERNS = re.compile(
             + r")[\"']?\s*[:=]\s*[\"']?)"
             r"(?![\"'\s,}&]|\[redacted\])[^\"'\s,}&]+",
             # POS API keys: keep the prefix people see on the API keys page
-            r"(?P<apikey>\bpt_live_[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+",
+            r"(?P<apikey>\bpt_(?:live|test)_[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+",
             # tokens in paths: Safaricom's callback URL, a new person's set-password link
             r"(?P<path>/(?:hooks/stk|set-password)/)[A-Za-z0-9_-]+",
             # a callback token on its own (40 hex digits, as push.new_callback_token makes them)

@@ -184,6 +184,10 @@ def test_a_product_no_longer_enabled_says_so(bar):
 
 
 def use_secret(bar, secret: str) -> None:
+    """The bar's set in use now holds `secret` (as when the secret is changed on the Daraja
+    portal behind PesaTab's back). A save on a live bar would wait as a pending set, so the
+    save is made while the bar is briefly not live."""
+    state, bar.setup_state = bar.setup_state, "verified"
     vault.save(
         bar,
         vault.CredentialInput(
@@ -196,6 +200,8 @@ def use_secret(bar, secret: str) -> None:
             passkey=SANDBOX_PASSKEY,
         ),
     )
+    bar.setup_state = state
+    db.session.commit()
 
 
 def token_failures(bar) -> int:

@@ -44,7 +44,7 @@ HX = {"HX-Request": "true"}
 WHOLE_PHONE = re.compile(
     r"(?<![0-9A-Za-z])(?:\+?254[17][0-9]{8}|0[17][0-9]{2} ?[0-9]{3} ?[0-9]{3})(?![0-9A-Za-z])"
 )
-API_KEY = re.compile(r"pt_live_[A-Za-z0-9_-]{43}")
+API_KEY = re.compile(r"pt_(?:live|test)_[A-Za-z0-9_-]{43}")
 CALLBACK_TOKEN = "0123456789abcdef0123456789abcdef01234567"
 log = logging.getLogger("app.test_logging")
 
@@ -181,6 +181,7 @@ def test_secrets_logged_on_purpose_are_scrubbed(app, caplog, stderr_lines, encry
     )
     log.warning("Authorization: Bearer c9SQxWWhmdVRlyh0zh8gZDTkubVF refused")
     log.info("POS used pt_live_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg")
+    log.info("Sandbox POS used pt_test_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg")
     log.info("phones 254708374149, +254110123456, 0708374149, 0110 123 456")
     log.info("database postgresql+psycopg://pesatab:hunter2-password@db:5432/pesatab")
     text, out = caplog.text, "\n".join(stderr_lines())
@@ -200,6 +201,7 @@ def test_secrets_logged_on_purpose_are_scrubbed(app, caplog, stderr_lines, encry
         )
         assert "'Password': '[redacted]'" in seen and "Bearer [redacted]" in seen
         assert "pt_live_AbCd[redacted]" in seen
+        assert "pt_test_AbCd[redacted]" in seen and "0123456789abcdefg" not in seen
         assert "phones 2547****149, +2541****456, 0708****149, 0110****456" in seen
 
 
