@@ -20,6 +20,13 @@ from enum import StrEnum
 from sqlalchemy import String
 
 
+def N_(text: str) -> str:
+    """Marks a label for the Kiswahili catalogue (app/translations/sw/parts/payments.po) without
+    translating it here: this module imports nothing of PesaTab's, so app/formats.py translates
+    the label where it is read (app.i18n.N_ says the same)."""
+    return text
+
+
 class Word(StrEnum):
     """A stored word. SQLAlchemy binds a member as a string (a literal in a partial index's
     predicate included) instead of failing to find a type for an unknown Python class."""
@@ -55,14 +62,14 @@ SETTLED_UNPAID: tuple[PaymentStatus, ...] = (
 SETTLED: tuple[PaymentStatus, ...] = (PaymentStatus.PAID, *SETTLED_UNPAID)
 
 STATUS_LABELS: dict[PaymentStatus, str] = {
-    PaymentStatus.CREATED: "Sending",
-    PaymentStatus.SENT: "Waiting",
-    PaymentStatus.UNKNOWN: "Checking",
-    PaymentStatus.PAID: "Paid",
-    PaymentStatus.FAILED: "Failed",
-    PaymentStatus.CANCELLED: "Cancelled",
-    PaymentStatus.EXPIRED: "Expired",
-    PaymentStatus.REJECTED: "Not sent",
+    PaymentStatus.CREATED: N_("Sending"),
+    PaymentStatus.SENT: N_("Waiting"),
+    PaymentStatus.UNKNOWN: N_("Checking"),
+    PaymentStatus.PAID: N_("Paid"),
+    PaymentStatus.FAILED: N_("Failed"),
+    PaymentStatus.CANCELLED: N_("Cancelled"),
+    PaymentStatus.EXPIRED: N_("Expired"),
+    PaymentStatus.REJECTED: N_("Not sent"),
 }
 
 
@@ -76,10 +83,10 @@ class Purpose(Word):
 
 
 PURPOSE_LABELS: dict[Purpose, str] = {
-    Purpose.TAB: "Tab",
-    Purpose.TEST: "Test push",
-    Purpose.API: "Till system",
-    Purpose.C2B: "M-Pesa menu",
+    Purpose.TAB: N_("Tab"),
+    Purpose.TEST: N_("Test push"),
+    Purpose.API: N_("Till system"),
+    Purpose.C2B: N_("M-Pesa menu"),
 }
 
 

@@ -1,6 +1,9 @@
 """Money, times and statuses the way a Kenyan bar reads them. Pure functions: the templates use
 them as filters (app/web/filters.py) and the domain (statement notes, charts, emails, the CLI)
-calls them directly, so no domain module reaches up into the web layer for a format."""
+calls them directly, so no domain module reaches up into the web layer for a format.
+
+Amounts and times read the same in English and Kiswahili; the labels and stored sentences are
+in the reader's language in a request (app/i18n.py), English outside one."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from app.enums import PURPOSE_LABELS, STATUS_LABELS
+from app.i18n import _
+from app.mpesa.catalogue import read_back
 
 
 def kes(amount: int | None) -> str:
@@ -30,13 +35,25 @@ def local_time(
 
 
 def payment_status_label(status: str) -> str:
-    """What a person calls a status: 'rejected' is 'Not sent'."""
-    return STATUS_LABELS.get(status, status.title())
+    """What a person calls a status: 'rejected' is 'Not sent' ('Haikutumwa' in Kiswahili)."""
+    label = STATUS_LABELS.get(status)
+    return _(label) if label else status.title()
 
 
 def purpose_label(purpose: str) -> str:
     """Where a payment came from, as the payments list says it: 'api' is 'Till system'."""
-    return PURPOSE_LABELS.get(purpose, purpose)
+    label = PURPOSE_LABELS.get(purpose)
+    return _(label) if label else purpose
+
+
+def stored_sentence(sentence: str | None) -> str:
+    """A sentence stored in English when it was written (Payment.message: the M-Pesa catalogue's,
+    app/mpesa/catalogue.py) in the reader's language, its values (a receipt, a code) kept. A
+    sentence the catalogue does not know is shown as it is."""
+    if not sentence:
+        return ""
+    template, values = read_back(sentence)
+    return _(template, **values)
 
 
 def duration(seconds: int) -> str:

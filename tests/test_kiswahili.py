@@ -45,6 +45,7 @@ DATA = re.compile(
     r"^[\W\d_]*$"  # numbers, amounts' digits, punctuation
     r"|^KES [\d,]+$|^[A-Z0-9]{10}$|^2547\*{4}\d{3}$|^\d{1,2}:\d{2}"
     r"|^\d{2} \w{3} \d{4}, \d{2}:\d{2}$|^#\d+$|^Africa/Nairobi$|^pt_(live|test)_\w*"
+    r"|^TAB\d+$"  # a tab payment's account reference, as Daraja carries it
 )
 
 

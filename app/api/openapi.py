@@ -285,7 +285,10 @@ DOCUMENT = {
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An API key, `pt_live_…` (`pt_test_…` for a sandbox bar), shown once when created.",
+                "description": (
+                    "An API key, `pt_live_…` (`pt_test_…` for a sandbox bar), shown once "
+                    "when created."
+                ),
             },
         },
         "schemas": {"Payment": PAYMENT, "PaymentCreate": PAYMENT_CREATE, "Error": ERROR},

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.enums import FlagReason, PaymentStatus, Purpose
 from app.extensions import db
 from app.health import metrics
+from app.i18n import _
 from app.models import Bar, Payment, Tab
 from app.mpesa import (
     Credentials,
@@ -67,19 +68,23 @@ def check_allowed(bar: Bar, purpose: str) -> None:
     """Raise PushRefused when this bar may not send this kind of push right now."""
     if system.pushes_disabled():
         raise PushRefused(
-            "M-Pesa requests are paused by PesaTab's operators. Take payment another way for "
-            "now; payments already sent still count.",
+            _(
+                "M-Pesa requests are paused by PesaTab's operators. Take payment another way "
+                "for now; payments already sent still count."
+            ),
             code="globally_disabled",
         )
     if not bar.mpesa_enabled:
         raise PushRefused(
-            "M-Pesa requests are switched off for this bar. Ask the owner to switch them on.",
+            _("M-Pesa requests are switched off for this bar. Ask the owner to switch them on."),
             code="bar_disabled",
         )
     if purpose != Purpose.TEST and bar.setup_state != "live":
         raise PushRefused(
-            "This bar is not live on M-Pesa yet. The owner must finish the M-Pesa set-up "
-            "(a paid test push, then Go live).",
+            _(
+                "This bar is not live on M-Pesa yet. The owner must finish the M-Pesa set-up "
+                "(a paid test push, then Go live)."
+            ),
             code="not_live",
         )
 
@@ -155,7 +160,7 @@ def _sendable_credentials(bar: Bar, request: PushRequest) -> tuple[int, Credenti
     check_allowed(bar, request.purpose)
     cred = vault.credential_for(bar)
     if cred is None:
-        raise PushRefused("M-Pesa is not set up for this bar yet.", code="no_credentials")
+        raise PushRefused(_("M-Pesa is not set up for this bar yet."), code="no_credentials")
     try:
         if request.pending_credentials:
             return vault.open_pending(cred)
@@ -204,8 +209,11 @@ def _hold_tab(request: PushRequest) -> None:
         db.session.rollback()
         metrics.count_push("refused", "over_asked")
         raise PushRefused(
-            f"Only KES {left:,} is left to ask for: another phone is being asked for the rest. "
-            "Wait for that payment, or ask for less.",
+            _(
+                "Only KES %(left)s is left to ask for: another phone is being asked for the rest. "
+                "Wait for that payment, or ask for less.",
+                left=f"{left:,}",
+            ),
             code="over_asked",
         )
 

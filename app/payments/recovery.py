@@ -18,6 +18,7 @@ from app import audit
 from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
 from app.health import metrics
+from app.i18n import N_
 from app.models import MpesaCredential, Payment, utcnow
 from app.mpesa import Credentials, DarajaError
 from app.mpesa import errors as e
@@ -34,8 +35,11 @@ BUSY_BACKOFF = timedelta(seconds=120)  # after spike arrest / quota: slow down
 FLAG_AFTER = timedelta(minutes=30)
 CLAIM_FOR = timedelta(seconds=90)  # a claimed payment is not picked again before this
 STUCK_CREATED_AFTER = timedelta(minutes=5)
-NOT_SENT = "Not sent: PesaTab stopped before M-Pesa was asked. Nothing was charged; send it again."
-NEVER_CONFIRMED = (
+# Stored in English as Payment.message (a job writes them), shown in the reader's language.
+NOT_SENT = N_(
+    "Not sent: PesaTab stopped before M-Pesa was asked. Nothing was charged; send it again."
+)
+NEVER_CONFIRMED = N_(
     "M-Pesa never confirmed this request. Check the M-Pesa statement before asking the customer "
     "again."
 )

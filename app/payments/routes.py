@@ -17,6 +17,8 @@ from sqlalchemy import select
 from app import audit
 from app.enums import BAR_ROLES, MONEY_ROLES, Role
 from app.extensions import db
+from app.formats import stored_sentence
+from app.i18n import N_, _
 from app.models import CallbackEvent, Payment
 from app.mpesa import mask_phone
 from app.payments import csv_export, listing, live, recovery
@@ -24,6 +26,10 @@ from app.web import htmx, pager
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
+# Payment.message is an English sentence stored when it was written: the status fragment (on the
+# tab pages too) and the list show it in the reader's language. A filter, not Jinja's `_()`,
+# which would mark the stored text safe and read a "%" in it as a format.
+bp.add_app_template_filter(stored_sentence, "stored_sentence")
 
 
 def _status_fragment(payment_id: int):
@@ -132,11 +138,11 @@ def _audit_export(filters, full_phones: bool) -> None:
 
 CHECK_MESSAGES = {
     "settled": None,  # the fragment itself shows the outcome
-    "waiting": "M-Pesa says it is still waiting for the customer.",
-    "busy": "M-Pesa is busy or was just asked; PesaTab will check again shortly.",
-    "error": "M-Pesa did not answer; PesaTab will check again shortly.",
-    "no_credentials": "The bar's M-Pesa credentials cannot be used right now.",
-    "not_checkable": "There is nothing to check: M-Pesa never gave this request an id.",
+    "waiting": N_("M-Pesa says it is still waiting for the customer."),
+    "busy": N_("M-Pesa is busy or was just asked; PesaTab will check again shortly."),
+    "error": N_("M-Pesa did not answer; PesaTab will check again shortly."),
+    "no_credentials": N_("The bar's M-Pesa credentials cannot be used right now."),
+    "not_checkable": N_("There is nothing to check: M-Pesa never gave this request an id."),
 }
 
 
@@ -149,6 +155,7 @@ def check(payment_id: int):
     db.session.expire_all()
     payment = bar_object_or_404(Payment, payment_id)
     message = CHECK_MESSAGES.get(outcome)
+    message = _(message) if message else None
     if htmx.is_htmx():
         context = live.fragment_context(payment)
         return render_template("payments/_status.html", check_message=message, **context)

@@ -7,6 +7,8 @@ import re
 from wtforms import IntegerField, ValidationError
 from wtforms.validators import Length, StopValidation
 
+from app.i18n import _
+
 _CURRENCY = re.compile(r"^(kes|ksh|ksh\.|sh)\s*", re.IGNORECASE)
 
 
@@ -23,9 +25,9 @@ class KesField(IntegerField):
         if not re.fullmatch(r"\d+", text):
             self.data = None
             message = (
-                "Whole shillings only, like 1250."
+                _("Whole shillings only, like 1250.")
                 if re.fullmatch(r"\d+\.\d+", text)
-                else "Enter an amount in shillings, like 1250."
+                else _("Enter an amount in shillings, like 1250.")
             )
             raise ValueError(message)
         self.data = int(text)
