@@ -8,6 +8,7 @@ from flask import current_app
 from app import audit
 from app.enums import Purpose
 from app.extensions import db
+from app.i18n import _
 from app.models import Bar, Tab, TabLine, utcnow
 from app.payments.push import PushRequest, PushResult, send_push
 from app.tabs.totals import totals
@@ -24,7 +25,7 @@ class TabError(ValueError):
 def open_tab(bar: Bar, user_id: int | None, label: str) -> Tab:
     label = " ".join(label.split())
     if not label:
-        raise TabError("Give the tab a name, like “Table 4” or “Otieno”.", field="label")
+        raise TabError(_("Give the tab a name, like “Table 4” or “Otieno”."), field="label")
     tab = Tab(bar_id=bar.id, label=label[:60], opened_by_id=user_id, status="open")
     db.session.add(tab)
     db.session.flush()
@@ -34,10 +35,10 @@ def open_tab(bar: Bar, user_id: int | None, label: str) -> Tab:
 
 
 def require_open(tab: Tab) -> None:
+    if tab.status == "settled":
+        raise TabError(_("This tab is closed; open a new one."))
     if tab.status != "open":
-        raise TabError(
-            f"This tab is {'closed' if tab.status == 'settled' else 'void'}; open a new one."
-        )
+        raise TabError(_("This tab is void; open a new one."))
 
 
 def add_line(
@@ -46,9 +47,9 @@ def add_line(
     require_open(tab)
     description = " ".join((description or "").split()) or "Amount"
     if quantity < 1 or quantity > 999:
-        raise TabError("Quantity is a whole number from 1 to 999.", field="quantity")
+        raise TabError(_("Quantity is a whole number from 1 to 999."), field="quantity")
     if unit_price < 1 or unit_price > 1_000_000:
-        raise TabError("Price is whole shillings, from KES 1.", field="unit_price")
+        raise TabError(_("Price is whole shillings, from KES 1."), field="unit_price")
     line = TabLine(
         tab=tab,
         description=description[:80],
@@ -68,23 +69,29 @@ def request_payment(tab: Tab, user_id: int | None, phone: str, amount: int) -> P
     current = totals(tab)
     maximum = current_app.config["MPESA_MAX_AMOUNT"]
     if current.balance <= 0:
-        raise TabError("Nothing is owed on this tab.", field="amount")
+        raise TabError(_("Nothing is owed on this tab."), field="amount")
     if amount < 1:
-        raise TabError("Enter an amount of at least KES 1.", field="amount")
+        raise TabError(_("Enter an amount of at least KES 1."), field="amount")
     if amount > maximum:
         raise TabError(
-            f"M-Pesa takes at most KES {maximum:,} in one payment; split it across requests.",
+            _(
+                "M-Pesa takes at most KES %(most)s in one payment; split it across requests.",
+                most=f"{maximum:,}",
+            ),
             field="amount",
         )
     if amount > current.requestable:
-        waiting = (
-            f" (KES {current.in_flight:,} is already being asked on another phone)"
-            if current.in_flight
-            else ""
-        )
-        raise TabError(
-            f"Only KES {current.requestable:,} is left to ask for{waiting}.", field="amount"
-        )
+        left = f"{current.requestable:,}"
+        if current.in_flight:
+            message = _(
+                "Only KES %(left)s is left to ask for (KES %(waiting)s is already being asked "
+                "on another phone).",
+                left=left,
+                waiting=f"{current.in_flight:,}",
+            )
+        else:
+            message = _("Only KES %(left)s is left to ask for.", left=left)
+        raise TabError(message, field="amount")
     bar = db.session.get(Bar, tab.bar_id)
     return send_push(
         bar,
@@ -105,10 +112,13 @@ def close_tab(tab: Tab, user_id: int | None) -> None:
     require_open(tab)
     current = totals(tab)
     if current.in_flight:
-        raise TabError("A payment is still in progress on this tab; wait for it to finish.")
+        raise TabError(_("A payment is still in progress on this tab; wait for it to finish."))
     if current.balance != 0:
         raise TabError(
-            f"KES {current.balance:,} is still owed; it can be closed when the balance is 0."
+            _(
+                "KES %(owed)s is still owed; it can be closed when the balance is 0.",
+                owed=f"{current.balance:,}",
+            )
         )
     tab.status, tab.closed_at, tab.closed_by_id = "settled", utcnow(), user_id
     tab.outstanding_at_close = current.balance  # 0: the reconciliation never looks at it again
@@ -121,7 +131,7 @@ def void_tab(tab: Tab, user_id: int | None, reason: str) -> None:
     require_open(tab)
     reason = " ".join((reason or "").split())
     if len(reason) < 3:
-        raise TabError("Say why the tab is void (at least a few words).", field="reason")
+        raise TabError(_("Say why the tab is void (at least a few words)."), field="reason")
     # Payments still in flight may yet be paid: the balance now is what it can owe at most.
     outstanding = totals(tab).balance
     tab.status, tab.void_reason = "void", reason[:200]

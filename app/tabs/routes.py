@@ -17,6 +17,7 @@ from flask_login import current_user
 
 from app.enums import BAR_ROLES, MONEY_ROLES
 from app.extensions import db, limiter
+from app.i18n import N_, _
 from app.models import Payment, Tab, TabLine, Tender
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.live import status_context, version_of
@@ -33,7 +34,7 @@ from app.web.security import bar_object_or_404, current_bar, role_required
 bp = Blueprint("tabs", __name__, url_prefix="/tabs")
 
 STAFF = BAR_ROLES
-PUSH_LIMIT_MESSAGE = (
+PUSH_LIMIT_MESSAGE = N_(
     "Too many M-Pesa requests in the last few minutes. Wait a moment, then send again."
 )
 
@@ -57,7 +58,7 @@ def _push_limited(_limit):
     typed kept."""
     tab = bar_object_or_404(Tab, request.view_args["tab_id"])
     form = PayForm()
-    form.form_errors.append(PUSH_LIMIT_MESSAGE)
+    form.form_errors.append(_(PUSH_LIMIT_MESSAGE))
     if not htmx.is_htmx():
         return make_response(_tab_page(tab, pay_form=form, status=429))
     return make_response(_pay_panel(tab, form, None, False, status=429))
@@ -203,7 +204,7 @@ def close(tab_id: int):
     except tab_domain.TabError as err:
         flash(str(err), "error")
     else:
-        flash(f"{tab.label} is settled and closed.", "success")
+        flash(_("%(tab)s is settled and closed.", tab=tab.label), "success")
     return redirect(url_for("tabs.detail", tab_id=tab.id))
 
 
@@ -219,7 +220,7 @@ def void(tab_id: int):
     except tab_domain.TabError as err:
         flash(str(err), "error")
     else:
-        flash(f"{tab.label} is void. Any payments already made stay on it.", "success")
+        flash(_("%(tab)s is void. Any payments already made stay on it.", tab=tab.label), "success")
     return redirect(url_for("tabs.detail", tab_id=tab.id))
 
 
@@ -237,7 +238,7 @@ def add_tender(tab_id: int):
         except tab_domain.TabError as err:
             getattr(form, err.field or "amount").errors.append(str(err))
         else:
-            flash(f"KES {tender.amount:,} {tenders.KIND_WORDS[tender.kind]} recorded.", "success")
+            flash(_(tenders.RECORDED[tender.kind], amount=f"{tender.amount:,}"), "success")
             return redirect(url_for("tabs.detail", tab_id=tab.id))
     return _tab_page(tab, tender_form=form, status=422)
 
@@ -252,7 +253,7 @@ def remove_tender(tab_id: int, tender_id: int):
     except tab_domain.TabError as err:
         flash(str(err), "error")
     else:
-        flash(f"KES {tender.amount:,} {tenders.KIND_WORDS[tender.kind]} taken back.", "success")
+        flash(_(tenders.TAKEN_BACK[tender.kind], amount=f"{tender.amount:,}"), "success")
     return redirect(url_for("tabs.detail", tab_id=tab.id))
 
 
@@ -269,7 +270,7 @@ def change_line(tab_id: int, line_id: int):
     try:
         if request.form.get("remove"):
             tenders.take_off(tab, line, current_user.id, senior=senior)
-            flash(f"“{line.description}” is off the tab.", "success")
+            flash(_("“%(item)s” is off the tab.", item=line.description), "success")
         elif form.validate():
             tenders.correct(
                 tab,
@@ -280,9 +281,9 @@ def change_line(tab_id: int, line_id: int):
                 unit_price=form.unit_price.data,
                 senior=senior,
             )
-            flash(f"“{line.description}” corrected.", "success")
+            flash(_("“%(item)s” corrected.", item=line.description), "success")
         else:
-            flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+            flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
     except tab_domain.TabError as err:
         db.session.rollback()
         flash(str(err), "error")

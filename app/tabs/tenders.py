@@ -13,13 +13,22 @@ from sqlalchemy import exists, select
 from app import audit
 from app.enums import PaymentStatus
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Payment, Tab, TabLine, Tender, utcnow
 from app.models.tabs import TENDER_KINDS
 from app.tabs.actions import TabError, require_open
 from app.tabs.totals import totals
 
-KIND_WORDS = {"cash": "in cash", "card": "by card"}
-NEEDS_MANAGER = "Money has been asked against this line; ask a manager to change it."
+# What the counter says once a cash or card payment is recorded, or taken back.
+RECORDED = {
+    "cash": N_("KES %(amount)s in cash recorded."),
+    "card": N_("KES %(amount)s by card recorded."),
+}
+TAKEN_BACK = {
+    "cash": N_("KES %(amount)s in cash taken back."),
+    "card": N_("KES %(amount)s by card taken back."),
+}
+NEEDS_MANAGER = N_("Money has been asked against this line; ask a manager to change it.")
 
 
 def record(tab: Tab, user_id: int | None, kind: str, amount: int, note: str = "") -> Tender:
@@ -27,20 +36,24 @@ def record(tab: Tab, user_id: int | None, kind: str, amount: int, note: str = ""
     the phones being asked now are counted (change is given back, not kept on the tab)."""
     require_open(tab)
     if kind not in TENDER_KINDS:
-        raise TabError("Choose cash or card.", field="kind")
+        raise TabError(_("Choose cash or card."), field="kind")
     if amount < 1:
-        raise TabError("Enter an amount of at least KES 1.", field="amount")
+        raise TabError(_("Enter an amount of at least KES 1."), field="amount")
     current = totals(tab)
     if current.balance <= 0:
-        raise TabError("Nothing is owed on this tab.", field="amount")
+        raise TabError(_("Nothing is owed on this tab."), field="amount")
     if amount > current.requestable:
-        waiting = (
-            f" (KES {current.in_flight:,} is being asked on a phone)" if current.in_flight else ""
-        )
-        raise TabError(
-            f"Only KES {current.requestable:,} is owed{waiting}; give the rest back as change.",
-            field="amount",
-        )
+        owed = f"{current.requestable:,}"
+        if current.in_flight:
+            message = _(
+                "Only KES %(owed)s is owed (KES %(waiting)s is being asked on a phone); give the "
+                "rest back as change.",
+                owed=owed,
+                waiting=f"{current.in_flight:,}",
+            )
+        else:
+            message = _("Only KES %(owed)s is owed; give the rest back as change.", owed=owed)
+        raise TabError(message, field="amount")
     tender = Tender(
         bar_id=tab.bar_id,
         tab_id=tab.id,
@@ -63,9 +76,9 @@ def remove(tab: Tab, tender: Tender, user_id: int | None, *, senior: bool) -> No
     recorded it while the tab is open."""
     require_open(tab)
     if tender.tab_id != tab.id or tender.removed_at is not None:
-        raise TabError("That payment is not on this tab.")
+        raise TabError(_("That payment is not on this tab."))
     if not senior and tender.recorded_by_id != user_id:
-        raise TabError("Only a manager, or whoever recorded it, can take this payment back.")
+        raise TabError(_("Only a manager, or whoever recorded it, can take this payment back."))
     tender.removed_at, tender.removed_by_id = utcnow(), user_id
     audit.record(
         f"tab.{tender.kind}_removed",
@@ -96,15 +109,18 @@ def _money_asked_since(line: TabLine) -> bool:
 def _check_change(tab: Tab, line: TabLine, new_total: int, *, senior: bool) -> None:
     require_open(tab)
     if line.tab_id != tab.id or line.removed_at is not None:
-        raise TabError("That line is not on this tab.")
+        raise TabError(_("That line is not on this tab."))
     if not senior and _money_asked_since(line):
-        raise TabError(NEEDS_MANAGER)
+        raise TabError(_(NEEDS_MANAGER))
     current = totals(tab)
     floor = current.settled + current.in_flight
     if current.total - line.total + new_total < floor:
         raise TabError(
-            f"KES {floor:,} is already paid or being asked on this tab; the lines cannot come "
-            "to less."
+            _(
+                "KES %(floor)s is already paid or being asked on this tab; the lines cannot come "
+                "to less.",
+                floor=f"{floor:,}",
+            )
         )
 
 
@@ -120,9 +136,9 @@ def correct(
 ) -> None:
     """Change a line's words, quantity or price (audited, before and after)."""
     if quantity < 1 or quantity > 999:
-        raise TabError("Quantity is a whole number from 1 to 999.", field="quantity")
+        raise TabError(_("Quantity is a whole number from 1 to 999."), field="quantity")
     if unit_price < 1 or unit_price > 1_000_000:
-        raise TabError("Price is whole shillings, from KES 1.", field="unit_price")
+        raise TabError(_("Price is whole shillings, from KES 1."), field="unit_price")
     _check_change(tab, line, quantity * unit_price, senior=senior)
     before = f"{line.quantity} × {line.description} at KES {line.unit_price:,}"
     line.description = " ".join((description or "").split())[:80] or line.description
