@@ -71,6 +71,34 @@ def credentials_set(slug, environment, kind, shortcode, till_number) -> None:
     click.echo(f"Saved ({', '.join(changed) or 'no changes'}). State: {bar.setup_state}.")
 
 
+@credentials.command("use-pending")
+@click.option("--bar", "slug", required=True)
+def credentials_use_pending(slug) -> None:
+    """Switch a live bar to the credentials waiting beside the ones in use (checked, and proved
+    by a paid test push)."""
+    bar = _bar(slug)
+    cred = vault.credential_for(bar)
+    if cred is None or cred.pending_revision is None:
+        raise click.ClickException(f"{slug} has no new credentials waiting.")
+    try:
+        onboarding.use_pending(bar, cred.pending_revision)
+    except onboarding.OnboardingError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"{slug}: cashiers now send M-Pesa requests with the new credentials.")
+
+
+@credentials.command("discard-pending")
+@click.option("--bar", "slug", required=True)
+def credentials_discard_pending(slug) -> None:
+    """Drop the credentials waiting beside the ones in use; nothing changes for cashiers."""
+    bar = _bar(slug)
+    cred = vault.credential_for(bar)
+    if cred is None or cred.pending_revision is None:
+        raise click.ClickException(f"{slug} has no new credentials waiting.")
+    onboarding.discard_pending(bar, cred.pending_revision)
+    click.echo(f"{slug}: the new credentials are discarded; the ones in use stay.")
+
+
 @credentials.command("check")
 @click.option("--bar", "slug", required=True)
 def credentials_check(slug) -> None:
