@@ -52,7 +52,7 @@ def stored_sentence(sentence: str | None) -> str:
     sentence the catalogue does not know is shown as it is."""
     if not sentence:
         return ""
-    template, values = read_back(sentence)
+    template, values = read_back(str(sentence))  # str: a lazy sentence is read in its language
     return _(template, **values)
 
 

@@ -15,15 +15,24 @@ from app.mpesa.errors import InvalidRequest
 
 MSISDN = re.compile(r"254[17]\d{8}")
 
+
+def N_(text: str) -> str:
+    """Marks a sentence for the Kiswahili catalogue (app/i18n.py; this package has no Flask):
+    it is translated where it is shown, through the `stored_sentence` filter."""
+    return text
+
+
 EXAMPLE = "0712 345 678"
-EMPTY = "Enter the customer's phone number."
-LETTERS = f"A phone number has only digits; enter it like {EXAMPLE}."
-TOO_SHORT = f"That number is too short — a Kenyan mobile number has 10 digits, like {EXAMPLE}."
-TOO_LONG = f"That number is too long — a Kenyan mobile number has 10 digits, like {EXAMPLE}."
-FOREIGN = "Only Kenyan mobile numbers (07… or 01…) can receive M-Pesa requests."
-LANDLINE = f"That looks like a landline; enter a Safaricom mobile number like {EXAMPLE}."
-NOT_MOBILE = f"That is not a mobile number; enter a Safaricom mobile number like {EXAMPLE}."
-NOT_A_NUMBER = f"That is not a phone number; enter it like {EXAMPLE}."
+EMPTY = N_("Enter the customer's phone number.")
+LETTERS = N_("A phone number has only digits; enter it like 0712 345 678.")
+TOO_SHORT = N_(
+    "That number is too short — a Kenyan mobile number has 10 digits, like 0712 345 678."
+)
+TOO_LONG = N_("That number is too long — a Kenyan mobile number has 10 digits, like 0712 345 678.")
+FOREIGN = N_("Only Kenyan mobile numbers (07… or 01…) can receive M-Pesa requests.")
+LANDLINE = N_("That looks like a landline; enter a Safaricom mobile number like 0712 345 678.")
+NOT_MOBILE = N_("That is not a mobile number; enter a Safaricom mobile number like 0712 345 678.")
+NOT_A_NUMBER = N_("That is not a phone number; enter it like 0712 345 678.")
 
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 _KENYA = 254

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from app import audit
 from app.enums import BAR_ROLES, MONEY_ROLES, Role
 from app.extensions import db
-from app.formats import stored_sentence
 from app.i18n import N_, _
 from app.models import CallbackEvent, Payment
 from app.mpesa import mask_phone
@@ -29,7 +28,6 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 # Payment.message is an English sentence stored when it was written: the status fragment (on the
 # tab pages too) and the list show it in the reader's language. A filter, not Jinja's `_()`,
 # which would mark the stored text safe and read a "%" in it as a format.
-bp.add_app_template_filter(stored_sentence, "stored_sentence")
 
 
 def _status_fragment(payment_id: int):

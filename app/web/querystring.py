@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.i18n import N_
+
 MAX_ID = 2**31 - 1  # beyond PostgreSQL's integer: an error there, not an empty page
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-BAD_DATE = "Enter dates like 2024-05-31 (year-month-day), from 2000 to 2100."
-DATES_REVERSED = "The “from” date is after the “to” date; swap them."
-BAD_CURSOR = "That page link was not valid, so this is the newest page."
+BAD_DATE = N_("Enter dates like 2024-05-31 (year-month-day), from 2000 to 2100.")
+DATES_REVERSED = N_("The “from” date is after the “to” date; swap them.")
+BAD_CURSOR = N_("That page link was not valid, so this is the newest page.")
 
 
 def parse_date(text: str, name: str, errors: dict[str, str]) -> date | None:
