@@ -129,18 +129,29 @@ def check_payment(payment: Payment, now: datetime | None = None) -> str:
     return _query_one(db.session.get(Payment, payment.id), now, {}, RecoveryResult())
 
 
-def _credentials(bar_id: int, cache: dict[int, Credentials | None]) -> Credentials | None:
-    if bar_id not in cache:
-        cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == bar_id))
+def _credentials(payment: Payment, cache: dict) -> Credentials | None:
+    """The credentials the payment was pushed with: the bar's set in use, or, for the test push
+    of a live bar's new set still waiting beside it, that pending set (Daraja knows the
+    request only under the app and shortcode that sent it)."""
+    key = (payment.bar_id, payment.credential_revision)
+    if key not in cache:
+        cred = db.session.scalar(
+            select(MpesaCredential).where(MpesaCredential.bar_id == payment.bar_id)
+        )
         try:
-            cache[bar_id] = vault.open_credentials(cred) if cred else None
+            if cred is None:
+                cache[key] = None
+            elif cred.has_pending and payment.credential_revision == cred.pending_revision:
+                cache[key] = vault.open_pending(cred)[1]
+            else:
+                cache[key] = vault.open_credentials(cred)
         except vault.CredentialsUnavailable:
-            cache[bar_id] = None
-    return cache[bar_id]
+            cache[key] = None
+    return cache[key]
 
 
 def _query_one(payment: Payment, now: datetime, cache: dict, result: RecoveryResult) -> str:
-    creds = _credentials(payment.bar_id, cache)
+    creds = _credentials(payment, cache)
     if creds is None:
         _schedule(payment, now, timedelta(minutes=5), count=False)
         return "no_credentials"
