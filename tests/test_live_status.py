@@ -240,3 +240,17 @@ def test_the_pay_answer_gives_its_first_poll_the_version_too(
     assert answer.status_code == 200
     url = poll_url(answer.get_data(as_text=True))
     assert "?v=" in url and counter.get(url, headers=HX).status_code == 204
+
+
+def test_the_payments_own_page_gets_no_out_of_band_parts(counter, waiting, tab):
+    """On a payment's own page there is no tab summary or pay panel to refresh: sending them
+    out of band would be an htmx error in the console on every final answer."""
+    from app.extensions import db
+
+    waiting.status = "failed"
+    db.session.commit()
+    url = f"/payments/{waiting.id}/status"
+    on_tab = counter.get(url, headers={**HX, "HX-Current-URL": f"http://x/tabs/{tab.id}"})
+    assert "hx-swap-oob" in on_tab.get_data(as_text=True)
+    own = counter.get(url, headers={**HX, "HX-Current-URL": f"http://x{url}"})
+    assert own.status_code == 200 and "hx-swap-oob" not in own.get_data(as_text=True)

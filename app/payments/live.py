@@ -55,12 +55,20 @@ def status_context(payment: Payment, version: str | None = None) -> dict:
 
 
 def fragment_context(
-    payment: Payment, version: str | None = None, *, tab: Tab | None = None, totals=None
+    payment: Payment,
+    version: str | None = None,
+    *,
+    tab: Tab | None = None,
+    totals=None,
+    panels: bool = True,
 ) -> dict:
     """`status_context` for a fragment swapped in on its own (a poll, "Check now"): with what
     the fragment carries out of band: the tab's panel when the payment is on a tab, the go-live
-    section (`go_live_oob`) once a test push is final."""
+    section (`go_live_oob`) once a test push is final. Not `panels` for a screen that has
+    neither (the payment's own page): out-of-band parts with nowhere to go are htmx errors."""
     context = status_context(payment, version)
+    if not panels:
+        return context
     if payment.tab_id is not None:
         tab = tab or db.session.get(Tab, payment.tab_id)
         totals = totals or tab_totals.totals(tab)
@@ -129,7 +137,7 @@ class Poll:
     context: dict | None = None
 
 
-def poll(payment_id: int, bar_id: int, shown: str | None) -> Poll | None:
+def poll(payment_id: int, bar_id: int, shown: str | None, *, panels: bool = True) -> Poll | None:
     """Answer a status poll for a payment of `bar_id` (None: no such payment in that bar, which
     the route answers 404). `shown` is the version the screen holds (`?v=`)."""
     # Core, on the session's connection: plain columns need none of the ORM's result handling.
@@ -160,4 +168,5 @@ def poll(payment_id: int, bar_id: int, shown: str | None) -> Poll | None:
     if found is None:
         return None
     payment, tab = found
-    return Poll(unchanged=False, context=fragment_context(payment, version, tab=tab, totals=totals))
+    context = fragment_context(payment, version, tab=tab, totals=totals, panels=panels)
+    return Poll(unchanged=False, context=context)

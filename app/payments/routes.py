@@ -33,7 +33,9 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 def _status_fragment(payment_id: int):
     """A poll: 204 No Content (htmx swaps nothing, the poll goes on) when the fragment the
     screen shows (`?v=`) is still right, else the fragment, with the tab's panel out of band."""
-    answer = live.poll(payment_id, current_user.bar_id, request.args.get("v"))
+    # The payment's own page has no tab panel or go-live section to refresh out of band.
+    own_page = htmx.page_path() == url_for("payments.status", payment_id=payment_id)
+    answer = live.poll(payment_id, current_user.bar_id, request.args.get("v"), panels=not own_page)
     if answer is None:
         abort(404)
     if answer.unchanged:
@@ -155,7 +157,8 @@ def check(payment_id: int):
     message = CHECK_MESSAGES.get(outcome)
     message = _(message) if message else None
     if htmx.is_htmx():
-        context = live.fragment_context(payment)
+        own_page = htmx.page_path() == url_for("payments.status", payment_id=payment.id)
+        context = live.fragment_context(payment, panels=not own_page)
         return render_template("payments/_status.html", check_message=message, **context)
     context = live.status_context(payment)
     return render_template("payments/detail.html", check_message=message, **context)

@@ -11,6 +11,8 @@ request.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Response, make_response, render_template, request
 
 VARY = "HX-Request"
@@ -36,3 +38,9 @@ def render(fragment: str, page: str, status: int = 200, **context) -> Response:
     """The fragment template to htmx, the page template to everyone else, with `Vary` set."""
     template = fragment if wants_fragment() else page
     return vary(make_response(render_template(template, **context), status))
+
+
+def page_path() -> str | None:
+    """The path of the page an htmx request comes from (`HX-Current-URL`), None if not said."""
+    current = request.headers.get("HX-Current-URL")
+    return urlsplit(current).path if current else None
