@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from app.enums import STATE_FLAGS, FlagReason, PaymentStatus
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, CallbackEvent, Payment, StatementLine, Tab, utcnow
 from app.payments.states import IN_FLIGHT
 from app.tabs import totals as tab_totals
@@ -28,71 +29,87 @@ LIMIT = 100  # per source; the page says when there are more
 # flag_reason -> (what happened, what to do)
 FLAG_SENTENCES: dict[str, tuple[str, str]] = {
     FlagReason.LATE_SUCCESS: (
-        "Paid after the request had failed",
-        "Money arrived after the request had failed: check the customer was not asked twice; "
-        "refund if so.",
+        N_("Paid after the request had failed"),
+        N_(
+            "Money arrived after the request had failed: check the customer was not asked twice; "
+            "refund if so."
+        ),
     ),
     FlagReason.AMOUNT_MISMATCH: (
-        "M-Pesa reported a different amount",
-        "The amount paid differs from the amount asked: check the M-Pesa statement and settle "
-        "the difference with the customer.",
+        N_("M-Pesa reported a different amount"),
+        N_(
+            "The amount paid differs from the amount asked: check the M-Pesa statement and settle "
+            "the difference with the customer."
+        ),
     ),
     FlagReason.AMOUNT_MISSING: (
-        "M-Pesa said paid but not how much",
-        "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment "
-        "(PesaTab asks M-Pesa by itself) or the M-Pesa statement shows it. Check the statement "
-        "before asking the customer again.",
+        N_("M-Pesa said paid but not how much"),
+        N_(
+            "PesaTab has not counted this money: it counts it once M-Pesa confirms the payment "
+            "(PesaTab asks M-Pesa by itself) or the M-Pesa statement shows it. Check the statement "
+            "before asking the customer again."
+        ),
     ),
     FlagReason.UNKNOWN_RESULT_CODE: (
-        "M-Pesa answered with a code PesaTab does not know",
-        "Check the M-Pesa statement for this payment before asking the customer again.",
+        N_("M-Pesa answered with a code PesaTab does not know"),
+        N_("Check the M-Pesa statement for this payment before asking the customer again."),
     ),
     FlagReason.CHECKOUT_MISMATCH: (
-        "M-Pesa's request number does not match",
-        "Two answers from M-Pesa disagree about this request: check the statement for this "
-        "amount before asking again.",
+        N_("M-Pesa's request number does not match"),
+        N_(
+            "Two answers from M-Pesa disagree about this request: check the statement for this "
+            "amount before asking again."
+        ),
     ),
     FlagReason.RECEIPT_REUSED: (
-        "Receipt already credited to another payment",
-        "M-Pesa reported one receipt for two payments: check the statement; only one was paid.",
+        N_("Receipt already credited to another payment"),
+        N_("M-Pesa reported one receipt for two payments: check the statement; only one was paid."),
     ),
     FlagReason.SECOND_RECEIPT: (
-        "A second receipt for a paid payment",
-        "M-Pesa reported two receipts for one payment: check the statement; the customer may "
-        "have paid twice and be owed a refund.",
+        N_("A second receipt for a paid payment"),
+        N_(
+            "M-Pesa reported two receipts for one payment: check the statement; the customer may "
+            "have paid twice and be owed a refund."
+        ),
     ),
     FlagReason.NEVER_CONFIRMED: (
-        "M-Pesa never confirmed the request",
-        "Check the M-Pesa statement for this amount before asking the customer again.",
+        N_("M-Pesa never confirmed the request"),
+        N_("Check the M-Pesa statement for this amount before asking the customer again."),
     ),
 }
-OTHER_FLAG = "Check this payment against the M-Pesa statement, then mark it as checked."
+OTHER_FLAG = N_("Check this payment against the M-Pesa statement, then mark it as checked.")
 # These flags describe a state; the state itself is checked, so they end when it does.
 RECEIPT_PENDING = (
-    "Paid, no M-Pesa receipt yet",
-    "Wait for the M-Pesa callback or import the statement; the receipt fills in.",
+    N_("Paid, no M-Pesa receipt yet"),
+    N_("Wait for the M-Pesa callback or import the statement; the receipt fills in."),
 )
 SILENT = (
-    "No answer from M-Pesa for 30 minutes",
-    "M-Pesa has not answered for 30 minutes: check the M-Pesa statement or the customer's SMS "
-    "before asking again.",
+    N_("No answer from M-Pesa for 30 minutes"),
+    N_(
+        "M-Pesa has not answered for 30 minutes: check the M-Pesa statement or the customer's SMS "
+        "before asking again."
+    ),
 )
 CALLBACK_SENTENCES = {
     "mismatch": (
-        "Callback that does not match its payment",
-        "M-Pesa's news does not match what was asked; it was kept, not applied. Compare it with "
-        "the M-Pesa statement before crediting anything.",
+        N_("Callback that does not match its payment"),
+        N_(
+            "M-Pesa's news does not match what was asked; it was kept, not applied. Compare it "
+            "with the M-Pesa statement before crediting anything."
+        ),
     ),
     "malformed": (
-        "Callback PesaTab could not read",
-        "It was kept, not applied. Check the M-Pesa statement for a payment at this time.",
+        N_("Callback PesaTab could not read"),
+        N_("It was kept, not applied. Check the M-Pesa statement for a payment at this time."),
     ),
 }
-TAB_OUTSTANDING = "Tab closed with money outstanding"
+TAB_OUTSTANDING = N_("Tab closed with money outstanding")
 STATEMENT_ONLY = (
-    "Money in the M-Pesa statement that PesaTab did not ask for",
-    "Someone paid from the M-Pesa menu: attach it to its tab on the statement page (or say which "
-    "payment it is); it stays here until then.",
+    N_("Money in the M-Pesa statement that PesaTab did not ask for"),
+    N_(
+        "Someone paid from the M-Pesa menu: attach it to its tab on the statement page (or say "
+        "which payment it is); it stays here until then."
+    ),
 )
 
 
@@ -154,11 +171,11 @@ def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | Non
         _tab_breaks(bar),
         _statement_breaks(bar),
     )
-    items = [b for found, _ in sources for b in found]
+    items = [b for found, _more in sources for b in found]
     lo, hi = period
     items = [replace(b, in_period=lo <= b.when < hi) for b in items]
     items.sort(key=lambda b: (b.when, b.key), reverse=True)
-    return Breaks(items, any(more for _, more in sources))
+    return Breaks(items, any(more for _found, more in sources))
 
 
 def _payment_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
@@ -200,26 +217,37 @@ def _inline(value: str | int) -> ColumnElement:
 
 
 def _breaks_of(row, now: datetime) -> list[Break]:
-    label = f"Payment {row.id}"
+    label = _("Payment %(id)s", id=row.id)
     common = {"amount": row.amount, "payment_id": row.id, "label": label}
     found = []
     if row.flagged and row.flag_reason and row.flag_reason not in STATE_FLAGS:
-        what, action = FLAG_SENTENCES.get(
-            row.flag_reason, (f"Flagged: {row.flag_reason.replace('_', ' ')}", OTHER_FLAG)
-        )
+        what, action = FLAG_SENTENCES.get(row.flag_reason, (None, OTHER_FLAG))
+        if what:
+            what = _(what)
+        else:  # a reason without its sentence yet: its words, as the payments list shows them
+            what = _("Flagged: %(reason)s", reason=_(row.flag_reason.replace("_", " ")))
         detail = None
         if row.flag_reason == FlagReason.AMOUNT_MISMATCH and row.paid_amount not in (
             None,
             row.amount,
         ):
-            detail = f"M-Pesa reported KES {row.paid_amount:,}"
-        found.append(Break(row.flag_reason, what, action, row.created_at, detail=detail, **common))
+            detail = _("M-Pesa reported KES %(amount)s", amount=format(row.paid_amount, ","))
+        found.append(
+            Break(row.flag_reason, what, _(action), row.created_at, detail=detail, **common)
+        )
     if row.status == PaymentStatus.PAID and row.receipt is None:
-        found.append(Break(FlagReason.RECEIPT_PENDING, *RECEIPT_PENDING, row.created_at, **common))
+        found.append(
+            Break(FlagReason.RECEIPT_PENDING, *_both(RECEIPT_PENDING), row.created_at, **common)
+        )
     pushed = row.sent_at or row.created_at
     if row.status in IN_FLIGHT and pushed < now - SILENT_AFTER:
-        found.append(Break("silent", *SILENT, pushed, **common))
+        found.append(Break("silent", *_both(SILENT), pushed, **common))
     return found
+
+
+def _both(sentences: tuple[str, str]) -> tuple[str, str]:
+    """What happened and what to do, in the reader's language."""
+    return _(sentences[0]), _(sentences[1])
 
 
 def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
@@ -244,13 +272,14 @@ def _callback_breaks(bar: Bar) -> tuple[list[Break], bool]:
     found = [
         Break(
             f"callback_{row.disposition}",
-            *CALLBACK_SENTENCES[row.disposition],
+            *_both(CALLBACK_SENTENCES[row.disposition]),
             row.received_at,
             row.amount,
             payment_id=row.payment_id,
             event_id=row.id,
-            label=f"Callback {row.id}"
-            + (f" for payment {row.payment_id}" if row.payment_id else ""),
+            label=_("Callback %(id)s for payment %(payment)s", id=row.id, payment=row.payment_id)
+            if row.payment_id
+            else _("Callback %(id)s", id=row.id),
             detail=row.detail,
         )
         for row in rows[:LIMIT]
@@ -294,14 +323,19 @@ def _tab_breaks(bar: Bar) -> tuple[list[Break], bool]:
     found = [
         Break(
             "tab_outstanding",
-            TAB_OUTSTANDING,
-            f"KES {int(row.balance):,} on this tab was never paid: collect it if it is owed; "
-            "if not, it is a loss to note in the books.",
+            _(TAB_OUTSTANDING),
+            _(
+                "KES %(amount)s on this tab was never paid: collect it if it is owed; if not, "
+                "it is a loss to note in the books.",
+                amount=format(int(row.balance), ","),
+            ),
             row.closed_at or row.opened_at,
             int(row.balance),
             tab_id=row.id,
-            label=f"{row.label} (tab {row.id})",
-            detail=f"Void: {row.void_reason}" if row.status == "void" and row.void_reason else None,
+            label=_("%(label)s (tab %(id)s)", label=row.label, id=row.id),
+            detail=_("Void: %(reason)s", reason=row.void_reason)
+            if row.status == "void" and row.void_reason
+            else None,
         )
         for row in rows[:LIMIT]
     ]
@@ -333,11 +367,11 @@ def _statement_breaks(bar: Bar) -> tuple[list[Break], bool]:
     found = [
         Break(
             "statement_only",
-            *STATEMENT_ONLY,
+            *_both(STATEMENT_ONLY),
             row.completion_time,
             row.paid_in_cents // 100,
             statement_line=(row.import_id, row.id),
-            label=f"Receipt {row.receipt}",
+            label=_("Receipt %(receipt)s", receipt=row.receipt),
             detail=row.other_party or None,
         )
         for row in rows[:LIMIT]

@@ -2,15 +2,19 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app.i18n import lazy
+
 
 class CheckedForm(FlaskForm):
     note = StringField(
-        "What you found",
+        lazy("What you found"),
         validators=[
             DataRequired(
-                message="Say what you found (a few words), for example “customer refunded KES 450”."
+                message=lazy(
+                    "Say what you found (a few words), for example “customer refunded KES 450”."
+                )
             ),
-            Length(max=200, message="Keep it under 200 characters."),
+            Length(max=200, message=lazy("Keep it under 200 characters.")),
         ],
     )
     back = HiddenField()  # the reconciliation page it was sent from

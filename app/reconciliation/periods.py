@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.i18n import _
+
 MAX_DAYS = 92  # about a quarter: enough for a VAT period, small enough to stay fast
 
 
@@ -68,14 +70,19 @@ def parse(args: Mapping[str, str], today: date) -> Period:
         return Period(today, today, error)
     start = start or end
     if start > end:
-        return Period(today, today, "The start date is after the end date.")
+        return Period(today, today, _("The start date is after the end date."))
     count = (end - start).days + 1
     if count > MAX_DAYS:
         return Period(
             today,
             today,
-            f"Choose at most {MAX_DAYS} days at a time; {start:%d %b %Y} to {end:%d %b %Y} "
-            f"is {count} days.",
+            _(
+                "Choose at most %(max)s days at a time; %(start)s to %(end)s is %(count)s days.",
+                max=MAX_DAYS,
+                start=start.strftime("%d %b %Y"),
+                end=end.strftime("%d %b %Y"),
+                count=count,
+            ),
         )
     return Period(start, end)
 
@@ -87,4 +94,6 @@ def _date(text: str | None, default: date | None) -> tuple[date | None, str | No
     try:
         return date.fromisoformat(text), None
     except ValueError:
-        return None, f"“{text[:20]}” is not a date; use the calendar, or the form 2024-05-31."
+        return None, _(
+            "“%(typed)s” is not a date; use the calendar, or the form 2024-05-31.", typed=text[:20]
+        )

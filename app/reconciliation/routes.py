@@ -5,6 +5,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from app.enums import BAR_ROLES, MONEY_ROLES, PaymentStatus
+from app.i18n import _
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
 from app.reconciliation import breaks, counter, periods, report, shifts, svg
@@ -109,7 +110,8 @@ def checked(what: str, target: int):
     review."""
     if what == "payment":
         payment = bar_object_or_404(Payment, target)
-        name, anchor = f"Payment {payment.id}", f"break-payment-{payment.id}-{payment.flag_reason}"
+        name = _("Payment %(id)s", id=payment.id)
+        anchor = f"break-payment-{payment.id}-{payment.flag_reason}"
         mark = partial(review.clear_flag, payment)
     elif what == "tab":
         tab = bar_object_or_404(Tab, target)
@@ -117,7 +119,7 @@ def checked(what: str, target: int):
         mark = partial(review.check_tab, tab)
     else:
         event = bar_object_or_404(CallbackEvent, target)
-        name, anchor = f"Callback {event.id}", f"break-callback-{event.id}"
+        name, anchor = _("Callback %(id)s", id=event.id), f"break-callback-{event.id}"
         mark = partial(review.check_callback, event)
     form = CheckedForm()
     back = (
@@ -126,12 +128,13 @@ def checked(what: str, target: int):
         else url_for("reconciliation.index")
     )
     if not form.validate():
-        flash(" ".join(form.note.errors) or "Say what you found.", "error")
+        flash(" ".join(str(e) for e in form.note.errors) or _("Say what you found."), "error")
         return redirect(f"{back}#{anchor}")
     try:
         mark(current_user.id, form.note.data)
     except review.ReviewError as err:
         flash(str(err), "error")
         return redirect(f"{back}#{anchor}")
-    flash(f"{name} is marked as checked: {' '.join(form.note.data.split())}", "success")
+    note = " ".join(form.note.data.split())
+    flash(_("%(name)s is marked as checked: %(note)s", name=name, note=note), "success")
     return redirect(f"{back}#recon-breaks")

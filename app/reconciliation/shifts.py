@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 
 from app.enums import IN_FLIGHT, PaymentStatus, Purpose
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, Payment, Tab, Tender, User
 from app.tabs.queries import totals_for
 
@@ -92,7 +93,7 @@ def shifts(
         )
     ).all()
     for (_tab_id, pid), totals in zip(
-        open_tabs, totals_for([t for t, _ in open_tabs]), strict=True
+        open_tabs, totals_for([t for t, _pid in open_tabs]), strict=True
     ):
         of(pid).figures["open_tabs"] += 1
         of(pid).figures["open_owed"] += max(0, totals.balance)
@@ -104,12 +105,12 @@ def shifts(
         ).all()
     )
     for pid, shift in found.items():
-        shift.name = names.get(pid, "Till system" if pid is None else f"#{pid}")
+        shift.name = names.get(pid, _("Till system") if pid is None else f"#{pid}")
     return sorted(found.values(), key=lambda s: (s.person_id is None, s.name.lower()))
 
 
 def add_up(rows: list[Shift]) -> Shift:
-    total = Shift(None, "Everyone")
+    total = Shift(None, _("Everyone"))
     for row in rows:
         for name, value in row.figures.items():
             total.figures[name] += value
@@ -117,9 +118,9 @@ def add_up(rows: list[Shift]) -> Shift:
 
 
 MAX_SHIFT = timedelta(days=7)
-BAD_TIME = "Enter the time as a date and time, like 2026-12-05 18:00."
-REVERSED = "The end comes before the start; swap them."
-TOO_LONG = "A shift summary covers at most 7 days; choose a shorter period."
+BAD_TIME = N_("Enter the time as a date and time, like 2026-12-05 18:00.")
+REVERSED = N_("The end comes before the start; swap them.")
+TOO_LONG = N_("A shift summary covers at most 7 days; choose a shorter period.")
 
 
 @dataclass(frozen=True)

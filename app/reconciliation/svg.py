@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import format_date
+
 from app.formats import kes
+from app.i18n import _
 
 WIDTH = 480
 PLOT_TOP = 8
@@ -56,7 +59,7 @@ class Chart:
 def bar_chart(title: str, items: list[tuple[str, str, int]], tick_every: int) -> Chart:
     """`items` are (key, label, value); every `tick_every`-th label is on the axis."""
     slot = WIDTH / max(1, len(items))
-    top = max((value for _, _, value in items), default=0)
+    top = max((value for _key, _label, value in items), default=0)
     columns = []
     for n, (key, label, value) in enumerate(items):
         height = round(PLOT_HEIGHT * value / top, 1) if top and value > 0 else 0.0
@@ -74,7 +77,7 @@ def bar_chart(title: str, items: list[tuple[str, str, int]], tick_every: int) ->
     # Ticks start at their bar's left edge, so the first label is not cut off at the border.
     ticks = [
         Tick(columns[n].x, _short(label))
-        for n, (_, label, _) in enumerate(items)
+        for n, (_key, label, _value) in enumerate(items)
         if n % tick_every == 0
     ]
     return Chart(title, _summary(columns), columns, ticks)
@@ -86,23 +89,28 @@ def hourly(paid_by_hour: list[int]) -> Chart:
         (f"hour-{h:02d}", f"{h:02d}:00–{(h + 1) % 24:02d}:00", v)
         for h, v in enumerate(paid_by_hour)
     ]
-    return bar_chart("Paid KES per hour", items, tick_every=3)
+    return bar_chart(_("Paid KES per hour"), items, tick_every=3)
 
 
 def daily(days: list[tuple[date, int]]) -> Chart:
-    """Paid KES per day of a range."""
-    items = [(f"day-{d.isoformat()}", f"{d:%a %d %b}", v) for d, v in days]
+    """Paid KES per day of a range (days named in the reader's language)."""
+    items = [(f"day-{d.isoformat()}", format_date(d, "EEE dd MMM"), v) for d, v in days]
     every = 1 if len(items) <= 8 else 7
-    return bar_chart("Paid KES per day", items, tick_every=every)
+    return bar_chart(_("Paid KES per day"), items, tick_every=every)
 
 
 def _short(label: str) -> str:
-    return label.split("–")[0] if "–" in label else label[4:]
+    return label.split("–")[0] if "–" in label else label.split(" ", 1)[-1]
 
 
 def _summary(columns: list[Column]) -> str:
     total = sum(c.value for c in columns)
     if not total:
-        return "Nothing was paid."
+        return _("Nothing was paid.")
     best = max(columns, key=lambda c: c.value)
-    return f"{kes(total)} in all; the most, {kes(best.value)}, in {best.label}."
+    return _(
+        "%(total)s in all; the most, %(best)s, in %(when)s.",
+        total=kes(total),
+        best=kes(best.value),
+        when=best.label,
+    )

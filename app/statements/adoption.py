@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment, StatementImport, StatementLine
 from app.statements.reader import MASKED_PHONE, StatementError
 
@@ -114,19 +115,25 @@ def claim_receipt(line: StatementLine, payment: Payment, user_id: int | None) ->
     """Someone says this orphan line is `payment` (paid, no receipt). Checks, adopts, commits."""
     if line.match_state != "orphan" or line.payment_id is not None:
         raise StatementError(
-            f"Receipt {line.receipt} is already a payment in PesaTab, so nothing changed."
+            N_("Receipt %(receipt)s is already a payment in PesaTab, so nothing changed."),
+            receipt=line.receipt,
         )
     if not could_be(line, payment):
         raise StatementError(
-            f"Receipt {line.receipt} cannot be payment {payment.id}: it must be paid in PesaTab "
-            "without a "
-            "receipt, for the same amount, completed between the request and the moment it was "
-            "paid."
+            N_(
+                "Receipt %(receipt)s cannot be payment %(id)s: it must be paid in PesaTab without "
+                "a receipt, for the same amount, completed between the request and the moment it "
+                "was paid."
+            ),
+            receipt=line.receipt,
+            id=payment.id,
         )
     if not _adopt(line, payment, user_id, how="by hand"):
         db.session.rollback()
         raise StatementError(
-            f"Receipt {line.receipt} or payment {payment.id} changed meanwhile; nothing changed."
+            N_("Receipt %(receipt)s or payment %(id)s changed meanwhile; nothing changed."),
+            receipt=line.receipt,
+            id=payment.id,
         )
     db.session.commit()
 

@@ -22,6 +22,7 @@ from app import audit
 from app.enums import PaymentStatus
 from app.extensions import db
 from app.formats import local_time
+from app.i18n import N_, _
 from app.models import Bar, Payment, StatementImport, StatementLine
 from app.settings import vault
 from app.statements.adoption import adopt_pending_receipts
@@ -46,20 +47,34 @@ class ImportResult:
 
     @property
     def message(self) -> str:
+        """What the import did, in the reader's language."""
         s = self.statement
         if self.already:
-            when = local_time(s.created_at, self.timezone, "%d %b %Y at %H:%M")
-            return f"This statement was already imported on {when}; nothing changed."
+            return _(
+                "This statement was already imported on %(day)s at %(time)s; nothing changed.",
+                day=local_time(s.created_at, self.timezone, "%d %b %Y"),
+                time=local_time(s.created_at, self.timezone, "%H:%M"),
+            )
         known = s.line_count - s.new_lines
-        text = f"Imported {s.filename}: {s.line_count:,} lines, {s.new_lines:,} new" + (
-            f", {known:,} already known from an earlier statement." if known else "."
-        )
+        counts = {"file": s.filename, "lines": f"{s.line_count:,}", "new": f"{s.new_lines:,}"}
+        if known:
+            text = _(
+                "Imported %(file)s: %(lines)s lines, %(new)s new, %(known)s already known from "
+                "an earlier statement.",
+                known=format(known, ","),
+                **counts,
+            )
+        else:
+            text = _("Imported %(file)s: %(lines)s lines, %(new)s new.", **counts)
         if self.adopted == 1:
-            text += " One paid payment that had no receipt got its receipt from this statement."
+            text += " " + _(
+                "One paid payment that had no receipt got its receipt from this statement."
+            )
         elif self.adopted:
-            text += (
-                f" {self.adopted:,} paid payments that had no receipt got their receipts from "
-                "this statement."
+            text += " " + _(
+                "%(count)s paid payments that had no receipt got their receipts from this "
+                "statement.",
+                count=format(self.adopted, ","),
             )
         return text
 
@@ -94,7 +109,7 @@ def import_statement(
             earlier = _earlier_import(bar.id, digest)
             if earlier is None:
                 raise StatementError(
-                    "This file is being imported by someone else; try again in a minute."
+                    N_("This file is being imported by someone else; try again in a minute.")
                 ) from None
             return ImportResult(earlier, already=True, timezone=bar.timezone)
         _insert_lines(bar.id, record, statement)
@@ -125,7 +140,7 @@ def _sha256(stream: IO[bytes]) -> str:
     stream.seek(0)
     if size == 0:
         raise StatementError(
-            "The file is empty. Export the statement from the M-Pesa portal again."
+            N_("The file is empty. Export the statement from the M-Pesa portal again.")
         )
     return digest.hexdigest()
 
@@ -145,8 +160,14 @@ def _check_shortcode(bar: Bar, shortcode: str | None) -> None:
     ours = [code for code in (credential.shortcode, credential.till_number) if code]
     if shortcode not in ours:
         raise StatementError(
-            f"This statement is for short code {shortcode}, but {bar.name} takes M-Pesa on "
-            f"{' / '.join(ours)}. Export the statement for {ours[0]} and upload that one."
+            N_(
+                "This statement is for short code %(code)s, but %(bar)s takes M-Pesa on "
+                "%(ours)s. Export the statement for %(first)s and upload that one."
+            ),
+            code=shortcode,
+            bar=bar.name,
+            ours=" / ".join(ours),
+            first=ours[0],
         )
 
 
@@ -165,7 +186,7 @@ def _insert_lines(bar_id: int, record: StatementImport, statement: Statement) ->
             new += _insert_batch(bar_id, batch)
             batch = []
     if count == 0:
-        raise StatementError("The statement has a header row but no transactions under it.")
+        raise StatementError(N_("The statement has a header row but no transactions under it."))
     if batch:
         new += _insert_batch(bar_id, batch)
     record.line_count, record.new_lines = count, new

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment, StatementImport, StatementLine, Tab
 from app.payments import states
 from app.statements.adoption import could_be, pending_candidates, receipt_pending_payments
@@ -143,27 +144,39 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
     """Record an orphan line (money paid from the phone menu) as a paid payment on `tab`.
     Exactly once: the receipt is unique on payments and the line is claimed conditionally,
     so a double click or two managers at once make one payment. Commits."""
-    already = (
-        f"Already attached: receipt {line.receipt} is a payment in PesaTab, so nothing changed."
-    )
+
+    def already() -> StatementError:
+        return StatementError(
+            N_(
+                "Already attached: receipt %(receipt)s is a payment in PesaTab, so nothing changed."
+            ),
+            receipt=line.receipt,
+        )
+
     if tab.bar_id != line.bar_id:
-        raise StatementError("That tab belongs to another bar.")
+        raise StatementError(N_("That tab belongs to another bar."))
     if line.match_state != "orphan" or line.payment_id is not None:
-        raise StatementError(already)
+        raise already()
     if tab.status != "open":
-        raise StatementError(f"{tab.label} is closed; choose an open tab.")
+        raise StatementError(N_("%(tab)s is closed; choose an open tab."), tab=tab.label)
     if line.paid_in_cents % 100:
         raise StatementError(
-            f"KES {line.paid_in_cents / 100:,.2f} is not whole shillings; tabs take whole "
-            "shillings, so settle this one by hand."
+            N_(
+                "KES %(amount)s is not whole shillings; tabs take whole shillings, so settle this "
+                "one by hand."
+            ),
+            amount=f"{line.paid_in_cents / 100:,.2f}",
         )
     maybe = pending_candidates(line)
     if maybe:
-        names = " or ".join(f"payment {p.id}" for p in maybe)
         raise StatementError(
-            f"Receipt {line.receipt} may be {names}, already paid in PesaTab but without its "
-            "receipt. "
-            'Attaching it to a tab would count the money twice: use "This is payment …" instead.'
+            N_(
+                "Receipt %(receipt)s may be payment %(ids)s, already paid in PesaTab but without "
+                'its receipt. Attaching it to a tab would count the money twice: use "This is '
+                'payment …" instead.'
+            ),
+            receipt=line.receipt,
+            ids=" / ".join(str(p.id) for p in maybe),
         )
     payment = _menu_payment(line, tab, user_id)
     db.session.add(payment)
@@ -171,7 +184,7 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
         db.session.flush()
         if not _claim(line, payment, tab):
             db.session.rollback()
-            raise StatementError(already)
+            raise already()
         audit.record(
             "statement.line_attached",
             bar_id=tab.bar_id,
@@ -184,7 +197,7 @@ def attach(line: StatementLine, tab: Tab, user_id: int | None) -> Payment:
         db.session.commit()
     except IntegrityError:  # the receipt is on a payment already (another click won)
         db.session.rollback()
-        raise StatementError(already) from None
+        raise already() from None
     return payment
 
 

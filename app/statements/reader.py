@@ -45,7 +45,14 @@ TEXT_LIMITS = {
     "account_no": 60,
 }
 
-NO_HEADER = "This does not look like an M-Pesa statement: no 'Receipt No.' header row."
+
+def N_(text: str) -> str:
+    """Marks a sentence for the catalogue, translated where it is shown (app.i18n.N_ says the
+    same; defined here so the reader stays free of Flask)."""
+    return text
+
+
+NO_HEADER = N_("This does not look like an M-Pesa statement: no 'Receipt No.' header row.")
 _RECEIPT = re.compile(r"[A-Z0-9]{1,20}")
 _AMOUNT = re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?")
 _TIME = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?")
@@ -54,7 +61,14 @@ MASKED_PHONE = re.compile(r"[0-9*]{9,12}")
 
 
 class StatementError(ValueError):
-    """The file cannot be imported, or a line cannot be attached; the message says why."""
+    """The file cannot be imported, or a line cannot be attached; the message says why.
+
+    `str()` is the English; `message` and `values` are the sentence and what goes in it, for
+    the page to say it in the reader's language (`_(err.message, **err.values)`)."""
+
+    def __init__(self, message: str, **values: Any) -> None:
+        self.message, self.values = message, values
+        super().__init__(message % values if values else message)
 
 
 def _norm(value: Any) -> str:
@@ -131,7 +145,11 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[tuple[int, list]]:
         for number, row in enumerate(csv.reader(lines), start=1):  # noqa: B007 (read in except)
             yield number, row
     except csv.Error as err:
-        raise StatementError(f"Row {number + 1}: the file cannot be read as CSV ({err}).") from None
+        raise StatementError(
+            N_("Row %(row)s: the file cannot be read as CSV (%(error)s)."),
+            row=number + 1,
+            error=err,
+        ) from None
 
 
 def _xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
@@ -143,8 +161,10 @@ def _xlsx_rows(stream: IO[bytes]) -> Iterator[tuple[int, tuple]]:
             book = load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError):
         raise StatementError(
-            "This file is not a readable Excel workbook (.xlsx). Export the statement again, or "
-            "save it as CSV."
+            N_(
+                "This file is not a readable Excel workbook (.xlsx). Export the statement again, "
+                "or save it as CSV."
+            )
         ) from None
     try:
         sheet = book.worksheets[0]
@@ -160,7 +180,7 @@ def rows_of(filename: str, stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
     if name.endswith(".xlsx"):
         return _xlsx_rows(stream)
     raise StatementError(
-        "Upload the statement as a .csv or .xlsx file, as the M-Pesa portal exports it."
+        N_("Upload the statement as a .csv or .xlsx file, as the M-Pesa portal exports it.")
     )
 
 
@@ -209,7 +229,11 @@ def _columns(number: int, cells) -> dict[str, int]:
     }
     missing = [f"'{COLUMNS[key]}'" for key in REQUIRED if key not in columns]
     if missing:
-        raise StatementError(f"Row {number}: the header has no {', '.join(missing)} column.")
+        raise StatementError(
+            N_("Row %(row)s: the header has no %(columns)s column."),
+            row=number,
+            columns=", ".join(missing),
+        )
     return columns
 
 
@@ -218,8 +242,9 @@ def _cell(cells, index: int | None) -> Any:
 
 
 def _failure(number: int):
-    def fail(key: str, problem: str) -> StatementError:
-        return StatementError(f"Row {number}, column '{COLUMNS[key]}': {problem}")
+    def fail(key: str, sentence: str, **values: Any) -> StatementError:
+        """`sentence` starts "Row %(row)s, column '%(column)s': " (the spreadsheet's names)."""
+        return StatementError(sentence, row=number, column=COLUMNS[key], **values)
 
     return fail
 
@@ -232,24 +257,42 @@ def parse_line(number: int, cells, columns: dict[str, int]) -> dict | None:
     fail = _failure(number)
     receipt = _text(value["receipt"]).upper()
     if not receipt:
-        raise fail("receipt", "the receipt number is missing.")
+        raise fail(
+            "receipt", N_("Row %(row)s, column '%(column)s': the receipt number is missing.")
+        )
     if not _RECEIPT.fullmatch(receipt):
-        raise fail("receipt", f"'{_text(value['receipt'])}' is not an M-Pesa receipt number.")
+        raise fail(
+            "receipt",
+            N_("Row %(row)s, column '%(column)s': '%(value)s' is not an M-Pesa receipt number."),
+            value=_text(value["receipt"]),
+        )
     line = {"receipt": receipt}
     for key in ("completion_time", "initiation_time"):
         try:
             line[key] = parse_time(value.get(key))
         except (ValueError, OverflowError, TypeError):
             raise fail(
-                key, f"'{_text(value[key])}' is not a date and time like 22-11-2026 14:31:12."
+                key,
+                N_(
+                    "Row %(row)s, column '%(column)s': '%(value)s' is not a date and time like "
+                    "22-11-2026 14:31:12."
+                ),
+                value=_text(value[key]),
             ) from None
     if line["completion_time"] is None:
-        raise fail("completion_time", "the completion time is missing.")
+        raise fail(
+            "completion_time",
+            N_("Row %(row)s, column '%(column)s': the completion time is missing."),
+        )
     for key in ("paid_in", "withdrawn"):
         try:
             line[f"{key}_cents"] = parse_cents(value[key])
         except (ValueError, ArithmeticError):
-            raise fail(key, f"'{_text(value[key])}' is not an amount.") from None
+            raise fail(
+                key,
+                N_("Row %(row)s, column '%(column)s': '%(value)s' is not an amount."),
+                value=_text(value[key]),
+            ) from None
     # Some exports print withdrawals as negative, some as positive: stored negative always,
     # so the same line has the same identity whichever export it came from.
     line["withdrawn_cents"] = -abs(line["withdrawn_cents"])

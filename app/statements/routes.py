@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from app.enums import MONEY_ROLES, Role
 from app.extensions import csrf
+from app.i18n import _
 from app.models import Payment, StatementImport, Tab
 from app.statements import adoption, importer, matching
 from app.statements.forms import AttachForm, ReceiptForm, UploadForm
@@ -27,6 +28,11 @@ def cents(amount: int | None) -> str:
     sign = "-" if amount < 0 else ""
     shillings, rest = divmod(abs(int(amount)), 100)
     return f"{sign}KES {shillings:,}.{rest:02d}"
+
+
+def _said(err: StatementError) -> str:
+    """The refusal in the reader's language."""
+    return _(err.message, **err.values)
 
 
 def _index_page(form: UploadForm, status: int = 200):
@@ -56,7 +62,7 @@ def upload():
             current_bar(), current_user.id, file.filename or "", file.stream
         )
     except StatementError as err:
-        form.statement.errors.append(str(err))
+        form.statement.errors.append(_said(err))
         return _index_page(form, 422)
     flash(result.message, "info" if result.already else "success")
     return redirect(url_for("statements.detail", import_id=result.statement.id))
@@ -80,16 +86,21 @@ def attach(import_id: int, line_id: int):
     line, back = _line(import_id, line_id)
     form = AttachForm()
     if not form.validate():
-        flash("Choose the tab to attach the payment to.", "error")
+        flash(_("Choose the tab to attach the payment to."), "error")
         return back
     tab = bar_object_or_404(Tab, form.tab_id.data)
     try:
         payment = matching.attach(line, tab, current_user.id)
     except StatementError as err:
-        flash(str(err), "error")
+        flash(_said(err), "error")
     else:
         flash(
-            f"KES {payment.amount:,} (receipt {payment.receipt}) is now paid on {tab.label}.",
+            _(
+                "KES %(amount)s (receipt %(receipt)s) is now paid on %(tab)s.",
+                amount=format(payment.amount, ","),
+                receipt=payment.receipt,
+                tab=tab.label,
+            ),
             "success",
         )
     return back
@@ -102,16 +113,21 @@ def claim_receipt(import_id: int, line_id: int):
     line, back = _line(import_id, line_id)
     form = ReceiptForm()
     if not form.validate():
-        flash("Choose the payment this receipt belongs to.", "error")
+        flash(_("Choose the payment this receipt belongs to."), "error")
         return back
     payment = bar_object_or_404(Payment, form.payment_id.data)
     try:
         adoption.claim_receipt(line, payment, current_user.id)
     except StatementError as err:
-        flash(str(err), "error")
+        flash(_said(err), "error")
     else:
         flash(
-            f"Payment {payment.id} now has receipt {line.receipt}; the line counts once.", "success"
+            _(
+                "Payment %(id)s now has receipt %(receipt)s; the line counts once.",
+                id=payment.id,
+                receipt=line.receipt,
+            ),
+            "success",
         )
     return back
 
