@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, request
 
 from app.audit import labels, listing
 from app.enums import Role
+from app.i18n import _
 from app.web import pager
 from app.web.security import current_bar, role_required
 
@@ -19,19 +20,19 @@ def index():
     bar = current_bar()
     actions = listing.actions_present(bar)
     people = listing.people(bar)
-    filters = listing.parse_filters(request.args, actions, {pid for pid, _ in people})
+    filters = listing.parse_filters(request.args, actions, {pid for pid, _name in people})
     before, notices = listing.parse_cursor(request.args)
     page = None if filters.errors else listing.fetch_page(bar, filters, before)
     names = dict(people)
     entries = [
-        (event, name, labels.action_label(event.action), labels.describe(event.details, names))
+        (event, name, _(labels.action_label(event.action)), labels.describe(event.details, names))
         for event, name in (page.rows if page else [])
     ]
     args = filters.query_args()
     context = {
         "filters": filters,
         "form": request.args,
-        "actions": [(action, labels.action_label(action)) for action in actions],
+        "actions": [(action, _(labels.action_label(action))) for action in actions],
         "people": people,
         "entries": entries,
         "notices": notices,

@@ -16,9 +16,11 @@ bp = Blueprint("dashboard", __name__)
 
 @bp.get("/")
 def home():
-    if current_user.is_authenticated:
-        return redirect(url_for("dashboard.index"))
-    return redirect(url_for("auth.login"))
+    response = redirect(
+        url_for("dashboard.index" if current_user.is_authenticated else "auth.login")
+    )
+    response.set_data(b"")  # no "Redirecting..." page in English: browsers never show it
+    return response
 
 
 @bp.get("/dashboard")

@@ -6,19 +6,32 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.i18n import N_, _
 from app.web import htmx
 
 MESSAGES = {
-    400: ("Something in that request was not right", "Go back, check the form and try again."),
-    403: (
-        "You can't open this page",
-        "Your role does not allow it. Ask the bar's owner if you need it.",
+    400: (
+        N_("Something in that request was not right"),
+        N_("Go back, check the form and try again."),
     ),
-    404: ("Page not found", "The page or item does not exist, or belongs to another bar."),
-    405: ("That action is not allowed here", "Go back and use the buttons on the page."),
-    413: ("That upload is too large", "Choose a smaller file and try again."),
-    429: ("Too many attempts", "Wait a few minutes, then try again."),
-    500: ("Something went wrong on our side", "Nothing was changed. Try again in a moment."),
+    403: (
+        N_("You can't open this page"),
+        N_("Your role does not allow it. Ask the bar's owner if you need it."),
+    ),
+    404: (
+        N_("Page not found"),
+        N_("The page or item does not exist, or belongs to another bar."),
+    ),
+    405: (
+        N_("That action is not allowed here"),
+        N_("Go back and use the buttons on the page."),
+    ),
+    413: (N_("That upload is too large"), N_("Choose a smaller file and try again.")),
+    429: (N_("Too many attempts"), N_("Wait a few minutes, then try again.")),
+    500: (
+        N_("Something went wrong on our side"),
+        N_("Nothing was changed. Try again in a moment."),
+    ),
 }
 
 
@@ -35,15 +48,18 @@ def _wants_json() -> bool:
 def render_error(status: int, title: str | None = None, hint: str | None = None):
     default_title, default_hint = MESSAGES.get(status, MESSAGES[400 if status < 500 else 500])
     title, hint = title or default_title, hint or default_hint
-    if _wants_json():
+    if _wants_json():  # for programs: the API speaks English
         return jsonify(error={"code": str(status), "message": f"{title}. {hint}"}), status
     template = "errors/_fragment.html" if htmx.is_htmx() else "errors/error.html"
-    return render_template(template, status=status, title=title, hint=hint), status
+    # Known sentences in the reader's language; one the raiser wrote itself as it is.
+    return render_template(template, status=status, title=_(title), hint=_(hint)), status
 
 
 def _csrf_error(error: CSRFError):
     return render_error(
-        400, "This form has expired", "Reload the page and submit it again; nothing was saved."
+        400,
+        N_("This form has expired"),
+        N_("Reload the page and submit it again; nothing was saved."),
     )
 
 
