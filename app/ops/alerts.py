@@ -21,6 +21,7 @@ from sqlalchemy import case, exists, func, select, update
 
 from app.enums import PaymentStatus
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, CallbackEvent, Payment, utcnow
 from app.mpesa import DarajaAuthError
 from app.mpesa import errors as e
@@ -76,25 +77,32 @@ def _token_failing(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Ale
         )
     )
     for bid, failures, reason in rows:
-        times = "once" if failures == 1 else f"{failures} times in a row"
+        times = _("once") if failures == 1 else _("%(count)s times in a row", count=failures)
         yield (
             bid,
             Alert(
                 "token_failing",
                 "danger",
-                f"Safaricom refused to sign PesaTab in with this bar's M-Pesa keys ({times}), so "
-                "no M-Pesa request can be sent and waiting ones cannot be checked.",
-                _TOKEN_ADVICE.get(reason, _TOKEN_ADVICE[None]),
+                _(
+                    "Safaricom refused to sign PesaTab in with this bar's M-Pesa keys (%(times)s), "
+                    "so no M-Pesa request can be sent and waiting ones cannot be checked.",
+                    times=times,
+                ),
+                _(_TOKEN_ADVICE.get(reason, _TOKEN_ADVICE[None])),
             ),
         )
 
 
 _TOKEN_ADVICE = {
-    e.PRODUCT_NOT_ENABLED: "The Daraja app no longer has M-Pesa Express enabled: the owner adds "
-    "that product to the app on the Daraja portal, then uses Check credentials on the M-Pesa page.",
-    None: "The consumer key or secret was changed or revoked on the Daraja portal: the owner "
-    "copies the current ones into the M-Pesa page and uses Check credentials. Take payment "
-    "another way until then.",
+    e.PRODUCT_NOT_ENABLED: N_(
+        "The Daraja app no longer has M-Pesa Express enabled: the owner adds that product to the "
+        "app on the Daraja portal, then uses Check credentials on the M-Pesa page."
+    ),
+    None: N_(
+        "The consumer key or secret was changed or revoked on the Daraja portal: the owner copies "
+        "the current ones into the M-Pesa page and uses Check credentials. Take payment another "
+        "way until then."
+    ),
 }
 
 
@@ -123,12 +131,18 @@ def _no_callbacks(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Aler
             Alert(
                 "no_callbacks",
                 "danger",
-                f"M-Pesa accepted {count} requests in the last hour but not one callback reached "
-                "PesaTab, so payments show as paid only when PesaTab asks M-Pesa, a minute or "
-                "more later.",
-                "Payments still settle; nothing to do at the till. Safaricom cannot reach "
-                f"{base}/hooks/stk/…: "
-                "PesaTab's operators check PUBLIC_BASE_URL, the firewall and the TLS certificate.",
+                _(
+                    "M-Pesa accepted %(count)s requests in the last hour but not one callback "
+                    "reached PesaTab, so payments show as paid only when PesaTab asks M-Pesa, a "
+                    "minute or more later.",
+                    count=count,
+                ),
+                _(
+                    "Payments still settle; nothing to do at the till. Safaricom cannot reach "
+                    "%(url)s: PesaTab's operators check PUBLIC_BASE_URL, the firewall and the TLS "
+                    "certificate.",
+                    url=base + "/hooks/stk/…",
+                ),
             ),
         )
 
@@ -158,12 +172,19 @@ def _low_success_rate(bar_id: int | None, now: datetime) -> Iterator[tuple[int, 
             Alert(
                 "low_success_rate",
                 "warning",
-                f"Only {paid_count} of the {settled} M-Pesa requests settled in the last hour "
-                "were paid "
-                f"({round(100 * paid_count / settled)}%, below {threshold}%).",
-                "Open Reconciliation for today's failure reasons: cancellations and wrong PINs are "
-                "customers; 'not sent' or set-up errors point at the bar's M-Pesa set-up or at "
-                "M-Pesa itself.",
+                _(
+                    "Only %(paid)s of the %(settled)s M-Pesa requests settled in the last hour "
+                    "were paid (%(rate)s%%, below %(threshold)s%%).",
+                    paid=paid_count,
+                    settled=settled,
+                    rate=round(100 * paid_count / settled),
+                    threshold=threshold,
+                ),
+                _(
+                    "Open Reconciliation for today's failure reasons: cancellations and wrong PINs "
+                    "are customers; 'not sent' or set-up errors point at the bar's M-Pesa set-up "
+                    "or at M-Pesa itself."
+                ),
             ),
         )
 
@@ -180,16 +201,27 @@ def _unsettled(bar_id: int | None, now: datetime) -> Iterator[tuple[int, Alert]]
         .group_by(Payment.bar_id)
     )
     for bid, count, kes in rows:
-        what = "request has" if count == 1 else "requests have"
+        values = {"count": count, "kes": f"{int(kes or 0):,}"}
         yield (
             bid,
             Alert(
                 "unsettled",
                 "warning",
-                f"{count} M-Pesa {what} had no answer for more than 30 minutes "
-                f"(KES {int(kes or 0):,}).",
-                "Check the M-Pesa statement or the customer's SMS for these amounts before asking "
-                "again; Reconciliation lists them.",
+                _(
+                    "%(count)s M-Pesa request has had no answer for more than 30 minutes "
+                    "(KES %(kes)s).",
+                    **values,
+                )
+                if count == 1
+                else _(
+                    "%(count)s M-Pesa requests have had no answer for more than 30 minutes "
+                    "(KES %(kes)s).",
+                    **values,
+                ),
+                _(
+                    "Check the M-Pesa statement or the customer's SMS for these amounts before "
+                    "asking again; Reconciliation lists them."
+                ),
             ),
         )
 

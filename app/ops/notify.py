@@ -5,7 +5,8 @@ nothing fails).
 The figures are the reconciliation page's own (app/reconciliation/report.py): the nightly
 summary when it has been written, else counted from the payments. Each bar gets one email per
 day: the send is recorded as a `summary.emailed` audit entry, checked before sending, so the
-job can run again (by hand, after a failure) without emailing anyone twice.
+job can run again (by hand, after a failure) without emailing anyone twice. Each owner reads it
+in their own language (theirs, else the bar's): owners who share a language share a message.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 
 from flask import current_app, render_template
+from flask_babel import force_locale, format_date, gettext
 from sqlalchemy import select
 
 from app.enums import PaymentStatus, Role
 from app.extensions import db
+from app.i18n import DEFAULT, LANGUAGES
 from app.models import AuditEvent, Bar, User, utcnow
 from app.reconciliation import breaks, periods, report
 
@@ -78,10 +81,16 @@ def send_daily_summaries(now: datetime | None = None) -> int:
             summary = yesterday(bar, now)
             if (bar.id, summary.day.isoformat()) in done or summary.quiet:
                 continue
-            if mailer.send(_message(summary, owners)):
-                _record(summary, len(owners), now)
+            groups = _by_language(bar, owners)
+            taken = [
+                group
+                for language, group in groups.items()
+                if mailer.send(_message(summary, group, language))
+            ]
+            if taken:  # a refused mailbox stays refused: the others are not emailed again
+                _record(summary, sum(len(group) for group in taken), now)
                 sent += 1
-            else:
+            if len(taken) < len(groups):
                 log.warning("daily summary for bar %s refused by the mail server", bar.id)
     return sent
 
@@ -110,6 +119,15 @@ def _bars_with_owners() -> list[tuple[Bar, list[User]]]:
     return [(bar, by_bar[bar.id]) for bar in bars]
 
 
+def _by_language(bar: Bar, owners: list[User]) -> dict[str, list[User]]:
+    """The owners by the language they read: their own choice, else the bar's."""
+    groups: dict[str, list[User]] = defaultdict(list)
+    for owner in owners:
+        language = owner.locale or bar.locale
+        groups[language if language in LANGUAGES else DEFAULT].append(owner)
+    return dict(groups)
+
+
 def _record(summary: DaySummary, recipients: int, now: datetime) -> None:
     db.session.add(
         AuditEvent(
@@ -122,21 +140,31 @@ def _record(summary: DaySummary, recipients: int, now: datetime) -> None:
     db.session.commit()
 
 
-def _message(summary: DaySummary, owners: list[User]) -> EmailMessage:
+def _message(summary: DaySummary, owners: list[User], language: str = DEFAULT) -> EmailMessage:
+    """The summary for `owners`, who all read `language`."""
     base = current_app.config["PUBLIC_BASE_URL"]
     context = {
         "summary": summary,
         "figures": summary.figures,
         "bar": summary.bar,
         "link": f"{base}/reconciliation/?day={summary.day.isoformat()}",
+        "language": language,
     }
     message = EmailMessage()
     paid = summary.figures.kes[PaymentStatus.PAID]
-    message["Subject"] = f"{summary.bar.name}: {summary.day:%a %d %b}, KES {paid:,} paid by M-Pesa"
+    with force_locale(language):
+        message["Subject"] = gettext(
+            "%(bar)s: %(day)s, KES %(paid)s paid by M-Pesa",
+            bar=summary.bar.name,
+            day=format_date(summary.day, "EEE dd MMM"),
+            paid=format(paid, ","),
+        )
+        text = render_template("ops/summary_email.txt", **context)
+        html = render_template("ops/summary_email.html", **context)
     message["From"] = current_app.config["SMTP_FROM"]
     message["To"] = ", ".join(owner.email for owner in owners)
-    message.set_content(render_template("ops/summary_email.txt", **context))
-    message.add_alternative(render_template("ops/summary_email.html", **context), subtype="html")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, or_, select
 from app import jobs
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
+from app.i18n import N_
 from app.models import Bar, CallbackEvent, JobStatus, Payment
 from app.ops import alerts
 from app.reconciliation import periods
@@ -22,10 +23,10 @@ from app.reconciliation import periods
 # Callbacks whose token matched no payment belong to no bar: the operators' day is Nairobi's.
 OPERATOR_TIMEZONE = "Africa/Nairobi"
 SETUP_LABELS = {
-    "no_credentials": "No credentials yet",
-    "credentials_saved": "Credentials saved, no paid test push",
-    "verified": "Verified, not live",
-    "live": "Live",
+    "no_credentials": N_("No credentials yet"),
+    "credentials_saved": N_("Credentials saved, no paid test push"),
+    "verified": N_("Verified, not live"),
+    "live": N_("Live"),
 }
 
 
@@ -132,15 +133,17 @@ def unknown_callbacks_today(now: datetime) -> int:
 
 
 JOB_LABELS = {
-    "recover": "Checking payments whose callback has not come",
-    "replay": "Re-applying callbacks that failed on our side",
-    "expire": "Settling requests that never left PesaTab",
-    "reconcile": "Nightly reconciliation summary",
-    "summaries": "Morning summary email to owners",
+    "recover": N_("Checking payments whose callback has not come"),
+    "replay": N_("Re-applying callbacks that failed on our side"),
+    "expire": N_("Settling requests that never left PesaTab"),
+    "reconcile": N_("Nightly reconciliation summary"),
+    "summaries": N_("Morning summary email to owners"),
+    "prune": N_("Blanking old callback bodies and unused tokens"),
 }
 
 
 def job_health() -> list[tuple[str, str, JobStatus | None]]:
-    """Each periodic job, in words, with its last run (an operator's concern, not a bar's)."""
+    """Each periodic job, in words (English: the page shows them through `_()`), with its last
+    run (an operator's concern, not a bar's)."""
     rows = {s.name: s for s in db.session.scalars(select(JobStatus))}
     return [(name, JOB_LABELS.get(name, name), rows.get(name)) for name in jobs.JOBS]

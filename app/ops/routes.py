@@ -1,6 +1,7 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from app.i18n import _
 from app.models import utcnow
 from app.models.accounts import OPERATOR
 from app.ops import system
@@ -45,7 +46,9 @@ def disable_pushes():
     if not form.validate():
         return _page(disable_form=form, status=400)
     system.set_pushes_disabled(True, by=current_user.email)
-    flash("New M-Pesa requests are stopped for every bar. Callbacks are still applied.", "warning")
+    flash(
+        _("New M-Pesa requests are stopped for every bar. Callbacks are still applied."), "warning"
+    )
     return redirect(url_for("ops.index"))
 
 
@@ -58,10 +61,15 @@ def enable_pushes():
     system.set_pushes_disabled(False, by=current_user.email)
     if current_app.config.get("MPESA_PUSHES_DISABLED"):
         flash(
-            "Switched on here, but MPESA_PUSHES_DISABLED is set in the environment, so requests "
-            "stay stopped until it is removed and the app restarted.",
+            _(
+                "Switched on here, but MPESA_PUSHES_DISABLED is set in the environment, so "
+                "requests stay stopped until it is removed and the app restarted."
+            ),
             "warning",
         )
     else:
-        flash("M-Pesa requests are allowed again (each bar's own switch still applies).", "success")
+        flash(
+            _("M-Pesa requests are allowed again (each bar's own switch still applies)."),
+            "success",
+        )
     return redirect(url_for("ops.index"))
