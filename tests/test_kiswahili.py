@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from app.api import keys
 from app.extensions import db
-from app.models import StatementImport, Tender, User
+from app.models import StatementImport, StatementLine, Tender, User
 from app.web.i18n_compile import merge
 from tests.conftest import login_as
 from tests.test_ops import OPERATOR_PASSWORD, login_as_operator
@@ -41,11 +41,13 @@ AREAS_STILL_IN_ENGLISH = {
 }  # fmt: skip
 # Words that are the same in both languages, and how data looks.
 SHARED_WORDS = {"PesaTab", "M-Pesa", "KES", "Daraja", "API", "CSV", "PayBill", "Till", "OK", "SMS"}
+SHARED_WORDS |= {"English", "Kiswahili"}  # the language choice names each language in its own words
 DATA = re.compile(
     r"^[\W\d_]*$"  # numbers, amounts' digits, punctuation
     r"|^KES [\d,]+$|^[A-Z0-9]{10}$|^2547\*{4}\d{3}$|^\d{1,2}:\d{2}"
     r"|^\d{2} \w{3} \d{4}, \d{2}:\d{2}$|^#\d+$|^Africa/Nairobi$|^pt_(live|test)_\w*"
     r"|^TAB\d+$"  # a tab payment's account reference, as Daraja carries it
+    r"|^[·–\s]*(\d{2} \w{3} \d{4}, \d{2}:\d{2}(:\d{2})?[·–\s]*)+$"  # times, alone or a range
 )
 
 
@@ -104,10 +106,14 @@ def world(app, factory, bar, owner, manager, cashier):
     db.session.add(Tender(bar_id=bar.id, tab_id=tab.id, kind="cash", amount=100))
     db.session.commit()
     import_file(bar, csv_statement([line("QKA1B2C3D4", paid_in="650.00", account="WALKIN")]))
-    keys.create_key(bar, "Till 1", created_by_id=owner.id)
+    api_key = keys.create_key(bar, "Till 1", created_by_id=owner.id).api_key
     statement = db.session.scalars(select(StatementImport)).one()
     names = {u.name for u in db.session.scalars(select(User))}
     data = names | {bar.name, bar.slug, "Meza 4", "Tusker", "Nyama choma", "Till 1"}
+    # What the statement file says (who paid, M-Pesa's own words for the line) and its name.
+    for found in db.session.scalars(select(StatementLine)):
+        data |= {found.other_party, found.reason_type}
+    data |= {statement.filename, api_key.prefix}
     return {
         "tab_id": tab.id,
         "payment_id": waiting.id,
