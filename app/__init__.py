@@ -11,6 +11,7 @@ from app import logging_setup
 from app.config import ConfigError, load_config
 from app.crypto import KeyRing, KeyRingError, load_or_create_local_keys
 from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.i18n import lazy
 
 
 def create_app(test_config: dict | None = None, *, environ: dict | None = None) -> Flask:
@@ -69,7 +70,7 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = lazy("Please log in to continue.")
     login_manager.login_message_category = "info"
 
 

@@ -108,7 +108,8 @@ def world(app, factory, bar, owner, manager, cashier):
     import_file(bar, csv_statement([line("QKA1B2C3D4", paid_in="650.00", account="WALKIN")]))
     api_key = keys.create_key(bar, "Till 1", created_by_id=owner.id).api_key
     statement = db.session.scalars(select(StatementImport)).one()
-    names = {u.name for u in db.session.scalars(select(User))}
+    people = list(db.session.scalars(select(User)))
+    names = {u.name for u in people} | {u.email for u in people if u.email}
     data = names | {bar.name, bar.slug, "Meza 4", "Tusker", "Nyama choma", "Till 1"}
     # What the statement file says (who paid, M-Pesa's own words for the line) and its name.
     for found in db.session.scalars(select(StatementLine)):

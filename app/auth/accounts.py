@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.enums import Role
 from app.extensions import db
+from app.i18n import DEFAULT, LANGUAGES, N_, _
 from app.models import Bar, SetPasswordLink, User, utcnow
 from app.mpesa import InvalidPhone, normalize_phone
 from app.mpesa import phone as mpesa_phone
@@ -23,14 +24,14 @@ class AccountError(ValueError):
 
 
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
-EMAIL_INVALID = "Enter a valid email address, like name@example.com."
-EMAIL_TOO_LONG = f"An email address has at most {EMAIL_MAX} characters."
+EMAIL_INVALID = N_("Enter a valid email address, like name@example.com.")
+EMAIL_TOO_LONG = N_("An email address has at most %(max)d characters.")
 NAME_MAX = 120  # the name columns of bar and user
 PHONE_MAX = 20  # what a person types: "+254 (0) 712 345 678" is 20; stored as 12 digits
 PASSWORD_MIN, PASSWORD_MAX = 10, 200
 PHONE_EXAMPLE = "0712 345 678"
-PHONE_TAKEN = "An account with this phone number already exists."
-EMAIL_TAKEN = "An account with this email already exists."
+PHONE_TAKEN = N_("An account with this phone number already exists.")
+EMAIL_TAKEN = N_("An account with this email already exists.")
 
 
 def normalize_email(email: str) -> str:
@@ -47,11 +48,11 @@ def email_problem(email: str | None) -> str | None:
 
     email = normalize_email(email or "")
     if len(email) > EMAIL_MAX:
-        return EMAIL_TOO_LONG
+        return _(EMAIL_TOO_LONG, max=EMAIL_MAX)
     try:
         email_validator.validate_email(email, check_deliverability=False)
     except email_validator.EmailNotValidError:
-        return EMAIL_INVALID
+        return _(EMAIL_INVALID)
     return None
 
 
@@ -63,13 +64,20 @@ def staff_phone(text: str) -> str:
     """A person's phone number as stored (2547XXXXXXXX / 2541XXXXXXXX), normalised once here;
     AccountError with a sentence when it is not a Kenyan mobile number."""
     if len(text or "") > PHONE_MAX:
-        raise AccountError(f"A phone number has at most {PHONE_MAX} characters.", field="phone")
+        raise AccountError(
+            _("A phone number has at most %(max)d characters.", max=PHONE_MAX), field="phone"
+        )
     try:
         return normalize_phone(text)
     except InvalidPhone as err:
         message = str(err)
         if message in (mpesa_phone.EMPTY, mpesa_phone.FOREIGN):  # worded for a customer's phone
-            message = f"Enter a Kenyan mobile number (07… or 01…), like {PHONE_EXAMPLE}."
+            message = _(
+                "Enter a Kenyan mobile number (07… or 01…), like %(example)s.",
+                example=PHONE_EXAMPLE,
+            )
+        else:  # app/mpesa's English sentence, in the reader's language where a part has it
+            message = _(message)
         raise AccountError(message, field="phone") from None
 
 
@@ -95,7 +103,7 @@ def login_problem(text: str | None) -> str | None:
     try:
         normalize_phone(text)
     except InvalidPhone:
-        return f"Enter your email, or your phone number like {PHONE_EXAMPLE}."
+        return _("Enter your email, or your phone number like %(example)s.", example=PHONE_EXAMPLE)
     return None
 
 
@@ -111,6 +119,13 @@ def sign_in_name(user: User) -> str:
     return user.email or display_phone(user.phone)
 
 
+def reader_locale(user: User) -> str:
+    """The language `user` reads what is sent to them in (a mailed link, a shared message):
+    their own choice, else their bar's; never the language of whoever made it be sent."""
+    chosen = user.locale or (user.bar.locale if user.bar is not None else None)
+    return chosen if chosen in LANGUAGES else DEFAULT
+
+
 def _hash_method() -> str:
     return current_app.config["PASSWORD_HASH_METHOD"]
 
@@ -121,23 +136,23 @@ def ensure_email_free(email: str) -> str:
         raise AccountError(problem, field="email")
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
-        raise AccountError(EMAIL_TAKEN, field="email")
+        raise AccountError(_(EMAIL_TAKEN), field="email")
     return email
 
 
 def ensure_phone_free(text: str) -> str:
     phone = staff_phone(text)
     if db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
-        raise AccountError(PHONE_TAKEN, field="phone")
+        raise AccountError(_(PHONE_TAKEN), field="phone")
     return phone
 
 
 def _staff_name(text: str) -> str:
     name = (text or "").strip()
     if not name:
-        raise AccountError("Enter their name.", field="name")
+        raise AccountError(_("Enter their name."), field="name")
     if len(name) > NAME_MAX:
-        raise AccountError(f"A name has at most {NAME_MAX} characters.", field="name")
+        raise AccountError(_("A name has at most %(max)d characters.", max=NAME_MAX), field="name")
     return name
 
 
@@ -173,14 +188,14 @@ def add_staff(
     A cashier may be added with a phone number instead of an email (or with both) and then signs
     in with it; a manager needs an email."""
     if role not in (Role.MANAGER, Role.CASHIER):
-        raise AccountError("Choose Manager or Cashier.", field="role")
+        raise AccountError(_("Choose Manager or Cashier."), field="role")
     name = _staff_name(name)
     email, phone = (email or "").strip() or None, (phone or "").strip() or None
     if email is None and phone is None:
-        raise AccountError("Enter their email, or a cashier's phone number.", field="email")
+        raise AccountError(_("Enter their email, or a cashier's phone number."), field="email")
     if email is None and role != Role.CASHIER:
         raise AccountError(
-            "A manager needs an email; only a cashier can be added with a phone number alone.",
+            _("A manager needs an email; only a cashier can be added with a phone number alone."),
             field="email",
         )
     email = ensure_email_free(email) if email else None
@@ -191,8 +206,12 @@ def add_staff(
         db.session.flush()
     except IntegrityError:  # taken by someone added at the same moment
         db.session.rollback()
-        raise AccountError("An account with this email or phone number already exists.") from None
-    _, token = SetPasswordLink.issue(user, added_by, current_app.config["SET_PASSWORD_LINK_HOURS"])
+        raise AccountError(
+            _("An account with this email or phone number already exists.")
+        ) from None
+    _link, token = SetPasswordLink.issue(
+        user, added_by, current_app.config["SET_PASSWORD_LINK_HOURS"]
+    )
     audit.record("staff.added", staff_id=user.id, role=role)
     db.session.commit()
     return user, token
@@ -209,7 +228,9 @@ def reissue_link(user: User, issued_by: User | None, **details) -> str:
         )
     ):
         link.used_at = now
-    _, token = SetPasswordLink.issue(user, issued_by, current_app.config["SET_PASSWORD_LINK_HOURS"])
+    _link, token = SetPasswordLink.issue(
+        user, issued_by, current_app.config["SET_PASSWORD_LINK_HOURS"]
+    )
     audit.record("staff.link_issued", bar_id=user.bar_id, staff_id=user.id, **details)
     db.session.commit()
     return token
@@ -218,7 +239,7 @@ def reissue_link(user: User, issued_by: User | None, **details) -> str:
 def set_active(user: User, active: bool) -> None:
     """Deactivate (signed out on their next request) or reactivate a member of staff."""
     if user.role == Role.OWNER:
-        raise AccountError("The owner's account cannot be deactivated.")
+        raise AccountError(_("The owner's account cannot be deactivated."))
     user.active = active
     user.session_version += 1
     audit.record("staff.reactivated" if active else "staff.deactivated", staff_id=user.id)

@@ -2,7 +2,8 @@
 
 Every text field states its longest value (the `maxlength` attribute WTForms renders from the
 Length validator, and a hint, kept in the field's description) and refuses a longer one with a
-sentence, so nothing the database would refuse reaches it.
+sentence, so nothing the database would refuse reaches it. Labels, hints and sentences are
+`lazy()`: read in each request's language (app/i18n.py).
 """
 
 from flask_wtf import FlaskForm
@@ -10,16 +11,21 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField, Valida
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.auth.accounts import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, login_problem
+from app.i18n import lazy
 from app.web.forms import SignInEmail, at_most
 
+# WTForms' Length fills in a sentence's %(min)d and %(max)d.
 PASSWORD_RULE = [
-    Length(min=PASSWORD_MIN, message=f"Use at least {PASSWORD_MIN} characters."),
-    at_most(PASSWORD_MAX, "A password"),
+    Length(min=PASSWORD_MIN, message=lazy("Use at least %(min)d characters.")),
+    at_most(PASSWORD_MAX, lazy("A password has at most %(max)d characters.")),
 ]
-PASSWORD_HINT = f"{PASSWORD_MIN} to {PASSWORD_MAX} characters."
-NAME_HINT = f"Up to {NAME_MAX} characters."
-EMAIL_HINT = f"Up to {EMAIL_MAX} characters."
-LOGIN_HINT = f"The email or phone number your account was made with (up to {EMAIL_MAX} characters)."
+PASSWORD_HINT = lazy("%(min)d to %(max)d characters.", min=PASSWORD_MIN, max=PASSWORD_MAX)
+NAME_HINT = lazy("Up to %(max)d characters.", max=NAME_MAX)
+EMAIL_HINT = lazy("Up to %(max)d characters.", max=EMAIL_MAX)
+LOGIN_HINT = lazy(
+    "The email or phone number your account was made with (up to %(max)d characters).",
+    max=EMAIL_MAX,
+)
 
 
 class SignInName:
@@ -31,12 +37,12 @@ class SignInName:
             raise ValidationError(problem)
 
 
-def _login_field(label: str = "Email or phone number") -> StringField:
+def _login_field() -> StringField:
     return StringField(
-        label,
+        lazy("Email or phone number"),
         validators=[
-            DataRequired(message="Enter your email or phone number."),
-            at_most(EMAIL_MAX, "An email address"),
+            DataRequired(message=lazy("Enter your email or phone number.")),
+            at_most(EMAIL_MAX, lazy("An email address has at most %(max)d characters.")),
             SignInName(),
         ],
         description=LOGIN_HINT,
@@ -48,15 +54,15 @@ class LoginForm(FlaskForm):
     # Named `email` as it always was (bookmarked forms, password managers); a phone works too.
     email = _login_field()
     password = PasswordField(
-        "Password",
+        lazy("Password"),
         validators=[
-            DataRequired(message="Enter your password."),
-            at_most(PASSWORD_MAX, "A password"),
+            DataRequired(message=lazy("Enter your password.")),
+            at_most(PASSWORD_MAX, lazy("A password has at most %(max)d characters.")),
         ],
-        description=f"Up to {PASSWORD_MAX} characters.",
+        description=lazy("Up to %(max)d characters.", max=PASSWORD_MAX),
         render_kw={"autocomplete": "current-password"},
     )
-    remember = BooleanField("Keep me signed in on this device")
+    remember = BooleanField(lazy("Keep me signed in on this device"))
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -65,30 +71,33 @@ class ForgotPasswordForm(FlaskForm):
 
 class SignupForm(FlaskForm):
     bar_name = StringField(
-        "Bar or restaurant name",
+        lazy("Bar or restaurant name"),
         validators=[
-            DataRequired(message="Enter the bar's name."),
-            at_most(NAME_MAX, "The bar's name"),
+            DataRequired(message=lazy("Enter the bar's name.")),
+            at_most(NAME_MAX, lazy("The bar's name has at most %(max)d characters.")),
         ],
         description=NAME_HINT,
     )
     owner_name = StringField(
-        "Your name",
-        validators=[DataRequired(message="Enter your name."), at_most(NAME_MAX, "Your name")],
+        lazy("Your name"),
+        validators=[
+            DataRequired(message=lazy("Enter your name.")),
+            at_most(NAME_MAX, lazy("Your name has at most %(max)d characters.")),
+        ],
         description=NAME_HINT,
     )
     email = EmailField(
-        "Email",
+        lazy("Email"),
         validators=[
-            DataRequired(message="Enter your email."),
-            at_most(EMAIL_MAX, "An email address"),
+            DataRequired(message=lazy("Enter your email.")),
+            at_most(EMAIL_MAX, lazy("An email address has at most %(max)d characters.")),
             SignInEmail(),
         ],
         description=EMAIL_HINT,
     )
     password = PasswordField(
-        "Password",
-        validators=[DataRequired(message="Choose a password."), *PASSWORD_RULE],
+        lazy("Password"),
+        validators=[DataRequired(message=lazy("Choose a password.")), *PASSWORD_RULE],
         description=PASSWORD_HINT,
         render_kw={"autocomplete": "new-password"},
     )
@@ -96,18 +105,18 @@ class SignupForm(FlaskForm):
 
 class SetPasswordForm(FlaskForm):
     password = PasswordField(
-        "New password",
-        validators=[DataRequired(message="Choose a password."), *PASSWORD_RULE],
+        lazy("New password"),
+        validators=[DataRequired(message=lazy("Choose a password.")), *PASSWORD_RULE],
         description=PASSWORD_HINT,
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(
-        "Type it again",
+        lazy("Type it again"),
         validators=[
-            DataRequired(message="Type the password again."),
-            at_most(PASSWORD_MAX, "A password"),
-            EqualTo("password", message="The two passwords differ."),
+            DataRequired(message=lazy("Type the password again.")),
+            at_most(PASSWORD_MAX, lazy("A password has at most %(max)d characters.")),
+            EqualTo("password", message=lazy("The two passwords differ.")),
         ],
-        description=f"The same password (up to {PASSWORD_MAX} characters).",
+        description=lazy("The same password (up to %(max)d characters).", max=PASSWORD_MAX),
         render_kw={"autocomplete": "new-password"},
     )

@@ -15,11 +15,13 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app, render_template, url_for
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from app.auth import accounts
 from app.enums import Role
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import SetPasswordLink, User, utcnow
 from app.ops import notify
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 # One mailed link per owner in this long, however often the form is sent: the form cannot be
 # used to fill an owner's inbox (the form itself is limited per address too).
 RESEND_AFTER = timedelta(minutes=10)
-ASK_THE_STAFF_PAGE = (
+ASK_THE_STAFF_PAGE = N_(
     "If you are a manager or cashier, ask your bar's owner (or, for a cashier, a manager) to "
     "give you a new set-password link from the Staff page."
 )
@@ -39,14 +41,19 @@ def answer() -> list[str]:
     hours = current_app.config["SET_PASSWORD_LINK_HOURS"]
     if not notify.email_configured():
         return [
-            "Ask your bar's owner or manager to give you a new set-password link from the "
-            "Staff page; it works once, within "
-            f"{hours} hours."
+            _(
+                "Ask your bar's owner or manager to give you a new set-password link from the "
+                "Staff page; it works once, within %(hours)s hours.",
+                hours=hours,
+            )
         ]
     return [
-        "If that is a bar owner's account, we have emailed its owner a link to choose a new "
-        f"password; it works once, within {hours} hours.",
-        ASK_THE_STAFF_PAGE,
+        _(
+            "If that is a bar owner's account, we have emailed its owner a link to choose a new "
+            "password; it works once, within %(hours)s hours.",
+            hours=hours,
+        ),
+        _(ASK_THE_STAFF_PAGE),
     ]
 
 
@@ -97,9 +104,12 @@ def _message(user: User, token: str) -> EmailMessage:
         "link": link,
         "hours": current_app.config["SET_PASSWORD_LINK_HOURS"],
     }
+    with force_locale(accounts.reader_locale(user)):  # theirs, not the form sender's
+        subject = _("Choose a new PesaTab password for %(bar)s", bar=user.bar.name)
+        body = render_template("auth/reset_email.txt", **context)
     message = EmailMessage()
-    message["Subject"] = f"Choose a new PesaTab password for {user.bar.name}"
+    message["Subject"] = subject
     message["From"] = current_app.config["SMTP_FROM"]
     message["To"] = user.email
-    message.set_content(render_template("auth/reset_email.txt", **context))
+    message.set_content(body)
     return message

@@ -7,17 +7,18 @@ from app.auth import accounts, reset, throttle
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.enums import Role
 from app.extensions import limiter, login_manager
+from app.i18n import N_, _
 from app.models import SetPasswordLink
 from app.web import htmx
 
 bp = Blueprint("auth", __name__)
 
-NO_MATCH = "That email or phone number and password do not match an active account."
-TOO_MANY_HERE = (
+NO_MATCH = N_("That email or phone number and password do not match an active account.")
+TOO_MANY_HERE = N_(
     "Too many wrong passwords for this account from here. Wait a few minutes and try again, "
     "or ask your bar's owner or manager for a new set-password link."
 )
-TOO_MANY_FOR_ACCOUNT = (
+TOO_MANY_FOR_ACCOUNT = N_(
     "This account is being signed in to with wrong passwords from many places, so new devices "
     "wait a few minutes. A device you have signed in from before can sign in now."
 )
@@ -39,7 +40,8 @@ def local_path(target: str | None) -> str | None:
     if not target:
         return None
     seen = target
-    for _ in range(3):  # decoded, and decoded again: proxies and frameworks may decode once more
+    # Decoded, and decoded again: proxies and frameworks may decode once more.
+    for _decoding in range(3):
         browser = seen.translate(_BROWSER_DROPS).lstrip("".join(map(chr, range(0x21))))
         if browser != seen or "\\" in seen or any(ord(c) < 0x20 or ord(c) == 0x7F for c in seen):
             return None
@@ -80,7 +82,8 @@ def sign_in_first():
         response = current_app.response_class(status=401)
         response.headers["HX-Redirect"] = login_url(login_manager.login_view, next_url=back)
         return response
-    flash(login_manager.login_message, login_manager.login_message_category)
+    # The message is lazy (app/__init__.py): flashed as text in this request's language.
+    flash(str(login_manager.login_message), login_manager.login_message_category)
     return redirect(login_url(login_manager.login_view, next_url=request.full_path.rstrip("?")))
 
 
@@ -98,7 +101,7 @@ def sign_in_first():
     key_func=throttle.pair_key,
     methods=["POST"],
     deduct_when=throttle.failed,
-    error_message=TOO_MANY_HERE,
+    error_message=lambda: _(TOO_MANY_HERE),
 )
 @limiter.limit(
     throttle.limit("LOGIN_LIMIT_PER_ACCOUNT"),
@@ -106,7 +109,7 @@ def sign_in_first():
     methods=["POST"],
     deduct_when=throttle.failed,
     exempt_when=throttle.known_device,
-    error_message=TOO_MANY_FOR_ACCOUNT,
+    error_message=lambda: _(TOO_MANY_FOR_ACCOUNT),
 )
 def login():
     if current_user.is_authenticated:
@@ -119,7 +122,7 @@ def login():
             response = redirect(_safe_next(request.args.get("next"), user))
             throttle.remember_device(response, user)
             return response
-        form.password.errors.append(NO_MATCH)
+        form.password.errors.append(_(NO_MATCH))
     return render_template("auth/login.html", form=form)
 
 
@@ -137,7 +140,7 @@ def forgot_password():
 @login_required
 def logout():
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -154,7 +157,14 @@ def signup():
             getattr(form, err.field or "email").errors.append(str(err))
         else:
             login_user(owner)
-            flash(f"Welcome to PesaTab, {owner.name}. {owner.bar.name} is ready.", "success")
+            flash(
+                _(
+                    "Welcome to PesaTab, %(name)s. %(bar)s is ready.",
+                    name=owner.name,
+                    bar=owner.bar.name,
+                ),
+                "success",
+            )
             return redirect(url_for("dashboard.index"))
     return render_template("auth/signup.html", form=form)
 
@@ -170,7 +180,7 @@ def set_password(token: str):
         user = accounts.use_link(link, form.password.data)
         logout_user()
         login_user(user)
-        flash("Your password is set. Welcome!", "success")
+        flash(_("Your password is set. Welcome!"), "success")
         response = redirect(_safe_next(None, user))
         throttle.remember_device(response, user)
         return response

@@ -1,5 +1,6 @@
 """The Staff page's forms. Each text field states its longest value (maxlength and a hint) and
-refuses a longer one with a sentence."""
+refuses a longer one with a sentence. Labels, hints and sentences are `lazy()`: read in each
+request's language (app/i18n.py)."""
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectChoice, SelectField, StringField
@@ -7,36 +8,52 @@ from wtforms.validators import DataRequired, Optional
 
 from app.auth.accounts import EMAIL_MAX, NAME_MAX, PHONE_EXAMPLE, PHONE_MAX
 from app.enums import Role
+from app.i18n import lazy
 from app.web.forms import SignInEmail, at_most
 
 
 class AddStaffForm(FlaskForm):
     name = StringField(
-        "Name",
-        validators=[DataRequired(message="Enter their name."), at_most(NAME_MAX, "A name")],
-        description=f"Up to {NAME_MAX} characters.",
+        lazy("Name"),
+        validators=[
+            DataRequired(message=lazy("Enter their name.")),
+            at_most(NAME_MAX, lazy("A name has at most %(max)d characters.")),
+        ],
+        description=lazy("Up to %(max)d characters.", max=NAME_MAX),
     )
     # Either or both; the accounts domain says which is missing (a manager needs the email).
     email = EmailField(
-        "Email",
-        validators=[Optional(), at_most(EMAIL_MAX, "An email address"), SignInEmail()],
-        description=f"Up to {EMAIL_MAX} characters. A cashier may have a phone number instead.",
+        lazy("Email"),
+        validators=[
+            Optional(),
+            at_most(EMAIL_MAX, lazy("An email address has at most %(max)d characters.")),
+            SignInEmail(),
+        ],
+        description=lazy(
+            "Up to %(max)d characters. A cashier may have a phone number instead.", max=EMAIL_MAX
+        ),
         render_kw={"autocapitalize": "none", "spellcheck": "false"},
     )
     phone = StringField(
-        "Phone number (cashiers)",
-        validators=[Optional(), at_most(PHONE_MAX, "A phone number")],
-        description=(
-            f"A cashier without email signs in with it. Like {PHONE_EXAMPLE}, "
-            f"up to {PHONE_MAX} characters."
+        lazy("Phone number (cashiers)"),
+        validators=[
+            Optional(),
+            at_most(PHONE_MAX, lazy("A phone number has at most %(max)d characters.")),
+        ],
+        description=lazy(
+            "A cashier without email signs in with it. Like %(example)s, up to %(max)d characters.",
+            example=PHONE_EXAMPLE,
+            max=PHONE_MAX,
         ),
         render_kw={"inputmode": "tel", "autocomplete": "off"},
     )
     role = SelectField(
-        "Role",
+        lazy("Role"),
         choices=[
-            SelectChoice(Role.CASHIER, "Cashier: tabs and payments"),
-            SelectChoice(Role.MANAGER, "Manager: everything but M-Pesa settings and adding staff"),
+            SelectChoice(Role.CASHIER, lazy("Cashier: tabs and payments")),
+            SelectChoice(
+                Role.MANAGER, lazy("Manager: everything but M-Pesa settings and adding staff")
+            ),
         ],
         default=Role.CASHIER,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.enums import Role
 from app.extensions import db
+from app.i18n import _
 from app.models import User
 
 WHATSAPP_SHARE = "https://wa.me/?text="
@@ -36,17 +37,25 @@ def may_issue_link(issuer: User, person: User) -> bool:
 def link_refusal(issuer: User, person: User) -> str:
     """Why `issuer` may not give `person` a link, in a sentence."""
     if not person.active:
-        return f"{person.name} is deactivated: reactivate them first, then give a new link."
+        return _(
+            "%(name)s is deactivated: reactivate them first, then give a new link.",
+            name=person.name,
+        )
     if person.id == issuer.id:
-        return "You are signed in: a link is for someone who cannot sign in."
-    return "Managers give new links to cashiers only; ask the bar's owner for this one."
+        return _("You are signed in: a link is for someone who cannot sign in.")
+    return _("Managers give new links to cashiers only; ask the bar's owner for this one.")
 
 
 def share_sentence(person: User, link: str, hours: int) -> str:
-    """What the owner sends with the link (WhatsApp, SMS, by hand)."""
-    return (
-        f"Hi {person.name}, choose your PesaTab password for {person.bar.name} with this link "
-        f"(it works once, within {hours} hours): {link}"
+    """What the owner sends with the link (WhatsApp, SMS, by hand), in the language it is
+    called in (the Staff page chooses the person's: `accounts.reader_locale`)."""
+    return _(
+        "Hi %(name)s, choose your PesaTab password for %(bar)s with this link "
+        "(it works once, within %(hours)s hours): %(link)s",
+        name=person.name,
+        bar=person.bar.name,
+        hours=hours,
+        link=link,
     )
 
 

@@ -1,8 +1,10 @@
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import force_locale
 from flask_login import current_user
 
 from app.auth import accounts
 from app.enums import Role
+from app.i18n import _
 from app.models import User
 from app.staff import people
 from app.staff.forms import AddStaffForm, ConfirmForm
@@ -13,7 +15,10 @@ bp = Blueprint("staff", __name__, url_prefix="/settings/staff")
 
 def _link_page(person: User, token: str):
     link = url_for("auth.set_password", token=token, _external=True)
-    sentence = people.share_sentence(person, link, current_app.config["SET_PASSWORD_LINK_HOURS"])
+    with force_locale(accounts.reader_locale(person)):  # the message is for them to read
+        sentence = people.share_sentence(
+            person, link, current_app.config["SET_PASSWORD_LINK_HOURS"]
+        )
     return render_template(
         "staff/link.html",
         person=person,
@@ -81,8 +86,12 @@ def _set_active(user_id: int, active: bool):
     except accounts.AccountError as err:
         flash(str(err), "error")
     else:
-        state = "can sign in again" if active else "is signed out and can no longer sign in"
-        flash(f"{person.name} {state}.", "success")
+        flash(
+            _("%(name)s can sign in again.", name=person.name)
+            if active
+            else _("%(name)s is signed out and can no longer sign in.", name=person.name),
+            "success",
+        )
     return redirect(url_for("staff.index"))
 
 

@@ -59,8 +59,10 @@ class _AtMost(Length):
             raise StopValidation(str(err)) from None
 
 
-def at_most(limit: int, what: str) -> Length:
+def at_most(limit: int, sentence) -> Length:
     """The length rule for a text field: WTForms renders it as the input's `maxlength`, and a
     longer value (sent without the browser) is refused with one sentence, the field's other
-    checks skipped: at_most(120, "A name") says "A name has at most 120 characters."."""
-    return _AtMost(max=limit, message=f"{what} has at most {limit} characters.")
+    checks skipped. The sentence is whole, so each language words it its own way, with
+    `%(max)d` for the limit: at_most(120, lazy("A name has at most %(max)d characters."))
+    says "A name has at most 120 characters."."""
+    return _AtMost(max=limit, message=sentence)
