@@ -156,10 +156,13 @@ def _staff_name(text: str) -> str:
     return name
 
 
-def create_bar_with_owner(bar_name: str, owner_name: str, email: str, password: str) -> User:
-    """Sign-up: a bar and its owner in one step. Commits."""
+def create_bar_with_owner(
+    bar_name: str, owner_name: str, email: str, password: str, locale: str | None = None
+) -> User:
+    """Sign-up: a bar and its owner in one step. Commits. `locale`: the bar's language (the one
+    the sign-up page was read in); English when not given."""
     email = ensure_email_free(email)
-    bar = Bar(name=bar_name.strip(), slug=Bar.unique_slug(bar_name))
+    bar = Bar(name=bar_name.strip(), slug=Bar.unique_slug(bar_name), locale=locale or "en")
     owner = User(bar=bar, name=owner_name.strip(), email=email, role=Role.OWNER, active=True)
     owner.set_password(password, _hash_method())
     db.session.add_all([bar, owner])

@@ -1,13 +1,14 @@
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user, login_required, login_url, login_user, logout_user
 
 from app.auth import accounts, reset, throttle
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.enums import Role
 from app.extensions import limiter, login_manager
-from app.i18n import N_, _
+from app.i18n import DEFAULT, N_, _
 from app.models import SetPasswordLink
 from app.web import htmx
 
@@ -151,7 +152,11 @@ def signup():
     if form.validate_on_submit():
         try:
             owner = accounts.create_bar_with_owner(
-                form.bar_name.data, form.owner_name.data, form.email.data, form.password.data
+                form.bar_name.data,
+                form.owner_name.data,
+                form.email.data,
+                form.password.data,
+                locale=str(get_locale() or DEFAULT),  # the language the sign-up was read in
             )
         except accounts.AccountError as err:
             getattr(form, err.field or "email").errors.append(str(err))
