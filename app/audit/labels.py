@@ -178,6 +178,11 @@ def _reason(value, _details, _names) -> Detail:
     return Detail(N_("Reason"), _words(REASONS, value, str(value)))
 
 
+def _pending(value, _details, _names) -> Detail | None:
+    """A live bar's new credentials wait beside the ones in use until a paid test push."""
+    return Detail(N_("New credentials"), _("waiting beside the ones in use")) if value else None
+
+
 def _phones(value, _details, _names) -> Detail:
     return Detail(N_("Phone numbers"), _("in full") if value == "full" else _("masked"))
 
@@ -215,6 +220,8 @@ _RENDERERS = {
     "ok": _ok,
     "reason": _reason,
     "phones": _phones,
+    "pending": _pending,
+    "revision": _plain(N_("Revision")),
     "filters": _filters,
     "receipt": _plain(N_("Receipt")),
     "import_id": _plain(N_("Statement import")),
