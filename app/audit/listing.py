@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import and_, select
 
 from app.extensions import db
+from app.i18n import N_
 from app.models import AuditEvent, Bar, User
 from app.web import pager
 from app.web.querystring import (
@@ -24,8 +25,8 @@ from app.web.querystring import (
 
 PAGE_SIZE = 50
 
-BAD_ACTION = "Choose an action from the list."
-BAD_PERSON = "Choose a person from the list."
+BAD_ACTION = N_("Choose an action from the list.")
+BAD_PERSON = N_("Choose a person from the list.")
 
 
 @dataclass
