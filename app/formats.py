@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
 from app.enums import PURPOSE_LABELS, STATUS_LABELS
-from app.i18n import _
+from app.i18n import DEFAULT, _, current_language
 from app.mpesa.catalogue import read_back
 
 
@@ -31,7 +33,21 @@ def local_time(
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+    local = value.astimezone(ZoneInfo(tz))
+    language = current_language()
+    if language != DEFAULT and fmt in _CLDR:
+        # Month names in the reader's language (07 Des 2026, 05:00); the digits as in English.
+        return format_datetime(local, _CLDR[fmt], locale=language)
+    return local.strftime(fmt)
+
+
+_CLDR = {  # the strftime formats the templates use, as CLDR patterns Babel reads per language
+    "%d %b %Y, %H:%M": "dd MMM y, HH:mm",
+    "%d %b %Y, %H:%M:%S": "dd MMM y, HH:mm:ss",
+    "%d %b %Y": "dd MMM y",
+    "%d %b %H:%M": "dd MMM HH:mm",
+    "%d %b %H:%M:%S": "dd MMM HH:mm:ss",
+}
 
 
 def payment_status_label(status: str) -> str:

@@ -10,10 +10,18 @@ request) `lazy("Enter the amount.")`. In a request they answer in the request's 
 from __future__ import annotations
 
 from flask import has_request_context
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 
 LANGUAGES = {"en": "English", "sw": "Kiswahili"}
 DEFAULT = "en"
+
+
+def current_language() -> str:
+    """The language of this request ('en', 'sw'); English outside a request."""
+    if not has_request_context():
+        return DEFAULT
+    locale = get_locale()
+    return locale.language if locale is not None and locale.language in LANGUAGES else DEFAULT
 
 
 def _(text: str, **values) -> str:
