@@ -88,7 +88,10 @@ document.addEventListener("click", function (event) {
   var status = button.parentNode.querySelector("[role=status]");
   function said(ok) {
     if (status) {
-      status.textContent = ok ? "Copied." : "Select the link and copy it.";
+      // The page says both sentences in the reader's language (data-copied, data-copy-by-hand).
+      status.textContent = ok
+        ? status.getAttribute("data-copied") || "Copied."
+        : status.getAttribute("data-copy-by-hand") || "Select the link and copy it.";
     }
   }
   function byHand() {
