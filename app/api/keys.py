@@ -19,6 +19,7 @@ from app import audit
 from app.api.errors import ApiError
 from app.enums import Role
 from app.extensions import db
+from app.i18n import _
 from app.models import ApiKey, Bar, utcnow
 from app.settings import sandbox
 
@@ -58,9 +59,11 @@ def hash_key(secret: str) -> str:
 def clean_label(label: str | None) -> str:
     label = " ".join((label or "").split())
     if not label:
-        raise ApiKeyError("Give the key a name, like “Till 1 POS”.", field="label")
+        raise ApiKeyError(_("Give the key a name, like “Till 1 POS”."), field="label")
     if len(label) > LABEL_MAX:
-        raise ApiKeyError(f"A key's name is at most {LABEL_MAX} characters.", field="label")
+        raise ApiKeyError(
+            _("A key's name is at most %(max)d characters.", max=LABEL_MAX), field="label"
+        )
     return label
 
 

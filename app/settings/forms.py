@@ -1,19 +1,30 @@
-"""The owner's M-Pesa forms. Secrets are password fields: never rendered back."""
+"""The owner's M-Pesa forms. Secrets are password fields: never rendered back.
+
+Each text field states its longest value (the input's maxlength and a hint) and refuses a longer
+one with a sentence. Labels, hints and sentences are `lazy()` or `_()`: read in each request's
+language (app/i18n.py)."""
 
 from __future__ import annotations
 
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, RadioField, SelectChoice, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+from wtforms import PasswordField, RadioField, SelectChoice, StringField
+from wtforms.validators import DataRequired, NumberRange, ValidationError
 
 from app.api.keys import LABEL_MAX
+from app.auth.accounts import PHONE_EXAMPLE, PHONE_MAX
+from app.i18n import _, lazy
+from app.web.forms import KesField, at_most
 
 DIGITS = re.compile(r"\d{5,7}")
-KEY = re.compile(r"[A-Za-z0-9]{20,100}")
-SECRET = re.compile(r"[A-Za-z0-9]{10,100}")
-PASSKEY = re.compile(r"[0-9a-fA-F]{40,128}")
+DIGITS_MAX = 7  # a PayBill, store or till number
+KEY_MAX = 100
+SECRET_MAX = 100
+PASSKEY_MAX = 128
+KEY = re.compile(rf"[A-Za-z0-9]{{20,{KEY_MAX}}}")
+SECRET = re.compile(rf"[A-Za-z0-9]{{10,{SECRET_MAX}}}")
+PASSKEY = re.compile(rf"[0-9a-fA-F]{{40,{PASSKEY_MAX}}}")
 
 
 def _strip(value):
@@ -22,23 +33,66 @@ def _strip(value):
 
 class CredentialForm(FlaskForm):
     environment = RadioField(
-        "Environment",
+        lazy("Environment"),
         choices=[
-            SelectChoice("sandbox", "Sandbox (testing)"),
-            SelectChoice("production", "Production (real money)"),
+            SelectChoice("sandbox", lazy("Sandbox (testing)")),
+            SelectChoice("production", lazy("Production (real money)")),
         ],
         default="sandbox",
     )
     kind = RadioField(
-        "How customers pay you",
-        choices=[SelectChoice("paybill", "PayBill"), SelectChoice("till", "Till (Buy Goods)")],
+        lazy("How customers pay you"),
+        choices=[
+            SelectChoice("paybill", lazy("PayBill")),
+            SelectChoice("till", lazy("Till (Buy Goods)")),
+        ],
         default="paybill",
     )
-    shortcode = StringField("PayBill number, or the store number for a Till", filters=[_strip])
-    till_number = StringField("Till number (Till only)", filters=[_strip])
-    consumer_key = PasswordField("Consumer key", filters=[_strip])
-    consumer_secret = PasswordField("Consumer secret", filters=[_strip])
-    passkey = PasswordField("Passkey (Lipa na M-Pesa Online)", filters=[_strip])
+    shortcode = StringField(
+        lazy("PayBill number, or the store number for a Till"),
+        filters=[_strip],
+        validators=[
+            at_most(DIGITS_MAX, lazy("A PayBill or store number has at most %(max)d digits."))
+        ],
+        description=lazy(
+            "For a Till: the store (head office) number, not the till. 5 to %(max)d digits.",
+            max=DIGITS_MAX,
+        ),
+        render_kw={"inputmode": "numeric"},
+    )
+    till_number = StringField(
+        lazy("Till number (Till only)"),
+        filters=[_strip],
+        validators=[at_most(DIGITS_MAX, lazy("A till number has at most %(max)d digits."))],
+        description=lazy("5 to %(max)d digits.", max=DIGITS_MAX),
+        render_kw={"inputmode": "numeric"},
+    )
+    consumer_key = PasswordField(
+        lazy("Consumer key"),
+        filters=[_strip],
+        validators=[at_most(KEY_MAX, lazy("The consumer key has at most %(max)d characters."))],
+        description=lazy(
+            "From your app on the Daraja portal (My Apps). Up to %(max)d characters.",
+            max=KEY_MAX,
+        ),
+    )
+    consumer_secret = PasswordField(
+        lazy("Consumer secret"),
+        filters=[_strip],
+        validators=[
+            at_most(SECRET_MAX, lazy("The consumer secret has at most %(max)d characters."))
+        ],
+        description=lazy("Up to %(max)d characters.", max=SECRET_MAX),
+    )
+    passkey = PasswordField(
+        lazy("Passkey (Lipa na M-Pesa Online)"),
+        filters=[_strip],
+        validators=[at_most(PASSKEY_MAX, lazy("The passkey has at most %(max)d characters."))],
+        description=lazy(
+            "Safaricom sends it with go-live; sandbox has its own. Up to %(max)d characters.",
+            max=PASSKEY_MAX,
+        ),
+    )
 
     def __init__(self, *args, first_time: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,29 +100,35 @@ class CredentialForm(FlaskForm):
 
     def validate_shortcode(self, field):
         if not DIGITS.fullmatch(field.data or ""):
-            word = "store (head office) number" if self.kind.data == "till" else "PayBill number"
-            raise ValidationError(f"The {word} is 5 to 7 digits.")
+            raise ValidationError(
+                _("The store (head office) number is 5 to 7 digits.")
+                if self.kind.data == "till"
+                else _("The PayBill number is 5 to 7 digits.")
+            )
 
     def validate_till_number(self, field):
         till = field.data or ""
         if self.kind.data != "till":
             if till:
                 raise ValidationError(
-                    "A PayBill has no till number. If customers pay with Buy Goods, choose Till."
+                    _("A PayBill has no till number. If customers pay with Buy Goods, choose Till.")
                 )
             return
         if not DIGITS.fullmatch(till):
-            raise ValidationError("Enter the till number customers pay to (5 to 7 digits).")
+            raise ValidationError(_("Enter the till number customers pay to (5 to 7 digits)."))
         if till == (self.shortcode.data or ""):
             raise ValidationError(
-                "The till number and the store number are different numbers: the store (head "
-                "office) number is on your M-Pesa business portal; the till is what customers type."
+                _(
+                    "The till number and the store number are different numbers: the store (head "
+                    "office) number is on your M-Pesa business portal; the till is what customers "
+                    "type."
+                )
             )
 
-    def _secret(self, field, pattern, message, name):
+    def _secret(self, field, pattern, message, missing):
         if not field.data:
             if self.first_time:
-                raise ValidationError(f"Enter the {name}.")
+                raise ValidationError(missing)
             return
         if not pattern.fullmatch(field.data):
             raise ValidationError(message)
@@ -77,39 +137,54 @@ class CredentialForm(FlaskForm):
         self._secret(
             field,
             KEY,
-            "The consumer key is 20 or more letters and digits; copy it from your app on the "
-            "Daraja portal.",
-            "consumer key",
+            _(
+                "The consumer key is 20 or more letters and digits; copy it from your app on the "
+                "Daraja portal."
+            ),
+            _("Enter the consumer key."),
         )
 
     def validate_consumer_secret(self, field):
         self._secret(
             field,
             SECRET,
-            "The consumer secret is letters and digits only; copy it from your app on the Daraja "
-            "portal.",
-            "consumer secret",
+            _(
+                "The consumer secret is letters and digits only; copy it from your app on the "
+                "Daraja portal."
+            ),
+            _("Enter the consumer secret."),
         )
 
     def validate_passkey(self, field):
         self._secret(
             field,
             PASSKEY,
-            "A passkey is a long string of digits and the letters a–f (usually 64 characters); "
-            "check you copied all of it.",
-            "passkey",
+            _(
+                "A passkey is a long string of digits and the letters a–f (usually 64 characters); "
+                "check you copied all of it."
+            ),
+            _("Enter the passkey."),
         )
 
 
 class TestPushForm(FlaskForm):
     phone = StringField(
-        "Your phone number",
-        validators=[DataRequired(message="Enter the phone to receive the test prompt.")],
+        lazy("Your phone number"),
+        validators=[
+            DataRequired(message=lazy("Enter the phone to receive the test prompt.")),
+            at_most(PHONE_MAX, lazy("A phone number has at most %(max)d characters.")),
+        ],
+        description=lazy(
+            "Like %(example)s. Up to %(max)d characters.", example=PHONE_EXAMPLE, max=PHONE_MAX
+        ),
+        render_kw={"inputmode": "tel"},
     )
-    amount = IntegerField(
-        "Amount (KES)",
+    amount = KesField(
+        lazy("Amount (KES)"),
         default=1,
-        validators=[NumberRange(min=1, max=10, message="A test push is between KES 1 and KES 10.")],
+        validators=[
+            NumberRange(min=1, max=10, message=lazy("A test push is between KES 1 and KES 10."))
+        ],
     )
 
 
@@ -119,9 +194,12 @@ class ActionForm(FlaskForm):
 
 class CreateKeyForm(FlaskForm):
     label = StringField(
-        "Name",
+        lazy("Name"),
         validators=[
-            DataRequired(message="Give the key a name, like “Till 1 POS”."),
-            Length(max=LABEL_MAX, message=f"A key's name is at most {LABEL_MAX} characters."),
+            DataRequired(message=lazy("Give the key a name, like “Till 1 POS”.")),
+            at_most(LABEL_MAX, lazy("A key's name is at most %(max)d characters.")),
         ],
+        description=lazy(
+            "Say where it is used, like “Till 1 POS”. Up to %(max)d characters.", max=LABEL_MAX
+        ),
     )

@@ -12,8 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, MpesaCredential
 from app.settings import onboarding, vault
+
+# Where a bar is in onboarding (Bar.setup_state), as the page's "Status:" words it.
+STATE_LABELS = {
+    "no_credentials": N_("no credentials"),
+    "credentials_saved": N_("credentials saved"),
+    "verified": N_("verified"),
+    vault.LIVE: N_("live"),
+}
+
+
+def state_label(state: str) -> str:
+    label = STATE_LABELS.get(state)
+    return _(label) if label else state.replace("_", " ")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app import audit
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
+from app.i18n import _
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import DarajaAuthError, DarajaError, describe
 from app.mpesa import errors as e
@@ -40,21 +41,23 @@ class CheckResult:
 
 def _auth_message(err: DarajaAuthError, environment: str) -> str:
     if err.reason == e.PRODUCT_NOT_ENABLED:
-        return (
+        return _(
             "Your Daraja app does not have M-Pesa Express (Lipa na M-Pesa Online) enabled. "
             "Add that product to the app on the Daraja portal, then check again."
         )
     if err.reason == e.BAD_CREDENTIALS and environment == "production":
-        return (
+        return _(
             "Safaricom refused this consumer key and secret for production. Use the keys of "
             "your go-live (production) app: sandbox keys do not work on production."
         )
     if err.reason == e.BAD_CREDENTIALS:
-        return (
+        return _(
             "Safaricom refused this consumer key and secret. Copy both again from your app "
             "on the Daraja portal (My Apps), without spaces, and check again."
         )
-    return "M-Pesa refused PesaTab's sign-in request. Try again; if it persists, contact support."
+    return _(
+        "M-Pesa refused PesaTab's sign-in request. Try again; if it persists, contact support."
+    )
 
 
 def check_credentials(bar: Bar) -> CheckResult:
@@ -71,7 +74,9 @@ def check_credentials(bar: Bar) -> CheckResult:
         if not pending:
             alerts.note_token_failure(bar.id, err.reason)
     except DarajaError:
-        result = CheckResult(False, "M-Pesa could not be reached just now. Try again in a minute.")
+        result = CheckResult(
+            False, _("M-Pesa could not be reached just now. Try again in a minute.")
+        )
     else:
         if pending:
             cred.pending_checked_at = utcnow()
@@ -80,9 +85,9 @@ def check_credentials(bar: Bar) -> CheckResult:
             alerts.note_token_ok(bar.id)
         result = CheckResult(
             True,
-            "Safaricom accepted the new consumer key and secret. Next: a test push with them."
+            _("Safaricom accepted the new consumer key and secret. Next: a test push with them.")
             if pending
-            else "Safaricom accepted the consumer key and secret. Next: a test push.",
+            else _("Safaricom accepted the consumer key and secret. Next: a test push."),
         )
     audit.record("mpesa.checked", bar_id=bar.id, ok=result.ok, **_pending_detail(cred))
     db.session.commit()
@@ -94,7 +99,7 @@ def send_test_push(bar: Bar, user_id: int, phone: str, amount: int) -> Payment:
     pending ones while a set is pending (its payment then carries the pending revision)."""
     cred = _credential(bar)
     if not 1 <= amount <= 10:
-        raise OnboardingError("A test push is between KES 1 and KES 10.")
+        raise OnboardingError(_("A test push is between KES 1 and KES 10."))
     payment = start_push(
         bar,
         PushRequest(
@@ -133,21 +138,23 @@ def setup_hint(payment: Payment, cred: MpesaCredential | None) -> str | None:
         getattr(cred, prefix + name) for name in ("shortcode", "environment", "kind")
     )
     if payment.error_kind == e.MERCHANT_MISSING:
-        return (
-            f"M-Pesa does not know short code {shortcode} in {environment}. Check "
-            "the number, and that Sandbox/Production matches where the keys come from."
+        return _(
+            "M-Pesa does not know short code %(shortcode)s in %(environment)s. Check "
+            "the number, and that Sandbox/Production matches where the keys come from.",
+            shortcode=shortcode,
+            environment=environment,
         )
     if kind == "till":
-        return (
+        return _(
             "For a Till, the business short code is the store (head office) number and the "
             "till number goes in its own field. Check both, and the passkey of that store."
         )
     if setup_code:
-        return (
+        return _(
             "M-Pesa says this number is not a PayBill. If customers pay you with Buy Goods, "
             "choose Till and enter the store number and the till number."
         )
-    return (
+    return _(
         "Check the passkey: it must be the Lipa na M-Pesa passkey of this short code "
         "(sandbox and production passkeys differ)."
     )
@@ -157,7 +164,9 @@ def go_live(bar: Bar) -> None:
     """Step 3: allowed only after a paid test push with exactly these credentials."""
     cred = _credential(bar)
     if not cred.is_verified:
-        raise OnboardingError("Send a test push and let it be paid with these credentials first.")
+        raise OnboardingError(
+            _("Send a test push and let it be paid with these credentials first.")
+        )
     bar.setup_state = "live"
     audit.record("mpesa.live", bar_id=bar.id)
     db.session.commit()
@@ -185,10 +194,12 @@ def use_pending(bar: Bar, revision: int) -> None:
     once it passed its check and a test push with it was paid. Cashiers' next push uses it."""
     cred = _pending(bar, revision)
     if cred.pending_checked_at is None:
-        raise OnboardingError("Check the new credentials with Safaricom first.")
+        raise OnboardingError(_("Check the new credentials with Safaricom first."))
     proof = pending_proof(cred)
     if proof is None:
-        raise OnboardingError("Send a test push with the new credentials and let it be paid first.")
+        raise OnboardingError(
+            _("Send a test push with the new credentials and let it be paid first.")
+        )
     fields = vault.adopt_pending(cred)
     audit.record(
         "mpesa.credentials_switched",
@@ -210,8 +221,10 @@ def _pending(bar: Bar, revision: int) -> MpesaCredential:
     cred = _credential(bar)
     if cred.pending_revision != revision:
         raise OnboardingError(
-            "Those new credentials are no longer waiting: they were switched to, discarded or "
-            "saved again. The page now shows what is in use."
+            _(
+                "Those new credentials are no longer waiting: they were switched to, discarded "
+                "or saved again. The page now shows what is in use."
+            )
         )
     return cred
 
@@ -230,5 +243,5 @@ def set_enabled(bar: Bar, enabled: bool) -> None:
 def _credential(bar: Bar) -> MpesaCredential:
     cred = vault.credential_for(bar)
     if cred is None:
-        raise OnboardingError("Save the bar's M-Pesa credentials first.")
+        raise OnboardingError(_("Save the bar's M-Pesa credentials first."))
     return cred

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.api import keys
 from app.enums import Purpose, Role
 from app.extensions import db
+from app.i18n import _
 from app.models import ApiKey, MpesaCredential, Payment
 from app.mpesa import InvalidPhone, normalize_phone
 from app.payments.live import status_context
@@ -51,6 +52,7 @@ def _page(
         action=ActionForm(),
         test_push=_test_push_status(bar.id),
         go_live=go_live,
+        setup_state=golive.state_label(bar.setup_state),
     ), status
 
 
@@ -88,22 +90,27 @@ def save():
     )
     if changed and cred is not None and cred.has_pending:
         flash(
-            "Saved as new credentials, waiting. The bar stays live on the current ones: check the "
-            "new ones, send a KES 1 test push with them, then switch to them in step 3.",
+            _(
+                "Saved as new credentials, waiting. The bar stays live on the current ones: check "
+                "the new ones, send a KES 1 test push with them, then switch to them in step 3."
+            ),
             "success",
         )
     elif changed:
         flash(
-            "Saved. The credentials changed, so check them and send a test push again.", "success"
+            _("Saved. The credentials changed, so check them and send a test push again."),
+            "success",
         )
     elif had_pending and not cred.has_pending:
         flash(
-            "Those are the credentials in use, so nothing is waiting any more: the new ones "
-            "were discarded.",
+            _(
+                "Those are the credentials in use, so nothing is waiting any more: the new ones "
+                "were discarded."
+            ),
             "info",
         )
     else:
-        flash("Nothing changed.", "info")
+        flash(_("Nothing changed."), "info")
     return redirect(url_for("settings.index"))
 
 
@@ -144,7 +151,7 @@ def go_live():
     except onboarding.OnboardingError as err:
         flash(str(err), "error")
     else:
-        flash("Live! Cashiers can now send M-Pesa requests.", "success")
+        flash(_("Live! Cashiers can now send M-Pesa requests."), "success")
     return redirect(url_for("settings.index"))
 
 
@@ -157,7 +164,7 @@ def use_pending(credential_id: int, revision: int):
     except onboarding.OnboardingError as err:
         flash(str(err), "error")
     else:
-        flash("Switched: cashiers now send M-Pesa requests with the new credentials.", "success")
+        flash(_("Switched: cashiers now send M-Pesa requests with the new credentials."), "success")
     return redirect(url_for("settings.index"))
 
 
@@ -170,7 +177,7 @@ def discard_pending(credential_id: int, revision: int):
     except onboarding.OnboardingError as err:
         flash(str(err), "error")
     else:
-        flash("Discarded the new credentials. Nothing changed for cashiers.", "success")
+        flash(_("Discarded the new credentials. Nothing changed for cashiers."), "success")
     return redirect(url_for("settings.index"))
 
 
@@ -179,9 +186,9 @@ def discard_pending(credential_id: int, revision: int):
 def switch(state: str):
     onboarding.set_enabled(current_bar(), state == "on")
     flash(
-        "M-Pesa requests are on."
+        _("M-Pesa requests are on.")
         if state == "on"
-        else "M-Pesa requests are off: cashiers cannot send any until you switch them on.",
+        else _("M-Pesa requests are off: cashiers cannot send any until you switch them on."),
         "success",
     )
     return redirect(url_for("settings.index"))
@@ -225,7 +232,11 @@ def revoke_api_key(key_id: int):
     key = bar_object_or_404(ApiKey, key_id)
     if keys.revoke_key(key, user_id=current_user.id):
         flash(
-            f"The key “{key.label}” ({key.prefix}…) is revoked; requests with it now get 401.",
+            _(
+                "The key “%(label)s” (%(prefix)s…) is revoked; requests with it now get 401.",
+                label=key.label,
+                prefix=key.prefix,
+            ),
             "success",
         )
     return redirect(url_for("settings.api_keys"))

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app import audit, redaction
 from app.crypto import KeyRing, UnsealError
 from app.extensions import db
+from app.i18n import N_, _
 from app.models import Bar, MpesaCredential, Payment, utcnow
 from app.mpesa import Credentials
 
@@ -25,13 +26,15 @@ SECRET_FIELDS = ("consumer_key", "consumer_secret", "passkey")
 PLAIN_FIELDS = ("environment", "kind", "shortcode", "till_number")
 PENDING = "pending_"
 LIVE = "live"
+# UnsealError.MESSAGE, said to the owner in their language.
+UNREADABLE = N_("stored M-Pesa credentials cannot be opened with the configured keys")
 
 
 class CredentialsUnavailable(Exception):
     """Stored credentials exist but cannot be opened (wrong or missing key)."""
 
     def __init__(self) -> None:
-        super().__init__(UnsealError.MESSAGE)
+        super().__init__(_(UNREADABLE))
 
 
 @dataclass(frozen=True)
