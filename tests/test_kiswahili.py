@@ -47,6 +47,7 @@ DATA = re.compile(
     r"|^KES [\d,]+$|^[A-Z0-9]{10}$|^2547\*{4}\d{3}$|^\d{1,2}:\d{2}"
     r"|^\d{2} \w{3} \d{4}, \d{2}:\d{2}$|^#\d+$|^Africa/Nairobi$|^pt_(live|test)_\w*"
     r"|^TAB\d+$"  # a tab payment's account reference, as Daraja carries it
+    r"|^/api/v1/[\w/.]+$|^Authorization: Bearer \S*…$"  # the API's address and header, as typed
     r"|^[·–\s]*(\d{2} \w{3} \d{4}, \d{2}:\d{2}(:\d{2})?[·–\s]*)+$"  # times, alone or a range
 )
 
@@ -98,6 +99,16 @@ def english_left(en: str, sw: str, data: set[str]) -> list[str]:
 @pytest.fixture
 def world(app, factory, bar, owner, manager, cashier):
     """One of everything a page can show."""
+    from app.settings import vault
+    from app.simulator import SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET, TILL_PASSKEY
+
+    # A sandbox bar (so every page shows the sandbox marker), live, with new credentials
+    # waiting beside the ones in use (the M-Pesa page's step 3 then shows them).
+    factory.live_credentials(bar)
+    vault.save(bar, vault.CredentialInput(
+        environment="sandbox", kind="till", shortcode="174380", till_number="5123456",
+        consumer_key=SIM_CONSUMER_KEY, consumer_secret=SIM_CONSUMER_SECRET, passkey=TILL_PASSKEY,
+    ))  # fmt: skip
     tab = factory.tab(bar, "Meza 4", lines=(("Tusker", 2, 250), ("Nyama choma", 1, 800)))
     factory.payment(bar, tab=tab, status="paid", amount=500, receipt="SGR1ABCDEF")
     factory.payment(bar, tab=tab, status="failed", amount=300, result_code="1032",
@@ -115,6 +126,7 @@ def world(app, factory, bar, owner, manager, cashier):
     for found in db.session.scalars(select(StatementLine)):
         data |= {found.other_party, found.reason_type}
     data |= {statement.filename, api_key.prefix}
+    data |= {SIM_CONSUMER_KEY[-4:]}  # the consumer key's last 4, shown on the M-Pesa page
     return {
         "tab_id": tab.id,
         "payment_id": waiting.id,
