@@ -7,8 +7,9 @@ KES), is English left in the Kiswahili page: the test names it and its page. A s
 reads every sentence marked for translation in app/ and its templates and fails on any the
 Kiswahili catalogue does not translate.
 
-An area's screens are walked once its catalogue part exists (app/translations/sw/parts/<area>.po);
-`AREAS_STILL_IN_ENGLISH` must end up empty.
+Every area's GET pages are walked (each area keeps its Kiswahili in
+app/translations/sw/parts/<area>.po; `test_every_area_has_its_part` checks they all do); the
+signed-out pages follow the browser's Accept-Language.
 """
 
 from __future__ import annotations
@@ -31,14 +32,10 @@ from tests.test_statements import csv_statement, import_file, line
 
 APP = Path(__file__).resolve().parent.parent / "app"
 PARTS = APP / "translations" / "sw" / "parts"
-AREAS_STILL_IN_ENGLISH = {
-    area
-    for area in (
-        "auth", "dashboard", "tabs", "payments", "reconciliation", "statements", "settings",
-        "staff", "audit", "ops", "errors",
-    )
-    if not (PARTS / f"{area}.po").exists()
-}  # fmt: skip
+AREAS = (
+    "auth", "dashboard", "tabs", "payments", "reconciliation", "statements", "settings",
+    "staff", "audit", "ops", "errors",
+)  # fmt: skip
 # Words that are the same in both languages, and how data looks.
 SHARED_WORDS = {"PesaTab", "M-Pesa", "KES", "Daraja", "API", "CSV", "PayBill", "Till", "OK", "SMS"}
 SHARED_WORDS |= {"English", "Kiswahili"}  # the language choice names each language in its own words
@@ -164,7 +161,7 @@ def _client_for(app, area: str, user, locale: str):
 def test_every_page_is_in_kiswahili(app, world, owner, language, factory):
     left = {}
     for area, rule in _pages(app):
-        if area in AREAS_STILL_IN_ENGLISH or area == "auth":
+        if area == "auth":  # signed-out pages: test_signed_out_pages_follow_the_browser
             continue
         url = _url(rule, world)
         if area == "ops":
@@ -193,8 +190,6 @@ def test_every_page_is_in_kiswahili(app, world, owner, language, factory):
 
 
 def test_signed_out_pages_follow_the_browser(app, client, bar, owner, cashier):
-    if "auth" in AREAS_STILL_IN_ENGLISH:
-        pytest.skip("auth not translated yet")
     from app.auth import accounts
 
     # The set-password page, for someone with an email and for a cashier with a phone alone.
@@ -257,3 +252,10 @@ def test_a_person_chooses_their_language_and_the_bar_sets_the_default(app, bar, 
     assert cashier.locale == "en" and bar.locale == "sw"
     assert 'lang="en"' in counter.get("/tabs/").get_data(as_text=True)
     assert counter.post("/dashboard/language", data={"locale": "fr"}).status_code == 400
+
+
+def test_every_area_has_its_part(app):
+    areas = {rule.endpoint.split(".")[0] for rule in app.url_map.iter_rules()}
+    ours = areas - {"static", "daraja_sim", "health", "api", "hooks"}
+    assert ours <= set(AREAS), sorted(ours - set(AREAS))
+    assert [a for a in AREAS if not (PARTS / f"{a}.po").exists()] == []
