@@ -14,7 +14,7 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
-from app.i18n import DEFAULT, LANGUAGES
+from app.i18n import DEFAULT, LANGUAGES, catalogue
 
 babel = Babel()
 
@@ -32,5 +32,14 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
+    # Templates' _() read the request's catalogue found once (app/i18n.py), not Flask-Babel's
+    # lookup per sentence.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda text: catalogue().ugettext(text),
+        ngettext=lambda s, p, n: catalogue().ungettext(s, p, n),
+        pgettext=lambda context, text: catalogue().upgettext(context, text),
+        npgettext=lambda context, s, p, n: catalogue().unpgettext(context, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale() or DEFAULT)
