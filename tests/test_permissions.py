@@ -28,6 +28,8 @@ PUBLIC = {
     "auth.forgot_password",  # says the same whatever is typed; limited per address
     "dashboard.home",
     "hooks.stk_callback",  # Safaricom calls it; the unguessable token is the credential
+    "hooks.c2b_confirmation",  # Safaricom again: the bar's URL secret is the credential
+    "hooks.c2b_validation",
     "health.healthz",
     "health.readyz",  # load balancer / orchestrator probes: no login
     # Prometheus: its own bearer token (METRICS_TOKEN); 404 in production without one

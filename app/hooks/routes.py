@@ -1,4 +1,5 @@
-"""Where Safaricom calls us: `POST /hooks/stk/<token>`. No login, no CSRF, always acknowledged.
+"""Where Safaricom calls us: `POST /hooks/stk/<token>` and the C2B confirmation and validation
+URLs (`/hooks/c2b/<secret>/...`). No login, no CSRF, always acknowledged.
 
 The body is committed first (callbacks.store), then applied: before the answer (the default,
 CALLBACK_APPLY=inline) or just after it, by this process's applier thread (background)."""
@@ -9,8 +10,8 @@ import sys
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.extensions import csrf, limiter
-from app.payments import callbacks
+from app.extensions import csrf, db, limiter
+from app.payments import c2b, callbacks
 from app.payments.applier import applier_for
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
@@ -54,3 +55,33 @@ def stk_callback(token: str):
     else:
         callbacks.apply(event)
     return jsonify(ACK)
+
+
+@bp.post("/c2b/<secret>/confirmation")
+def c2b_confirmation(secret: str):
+    """Money paid from the M-Pesa menu: stored first, applied once (app/payments/c2b.py),
+    always acknowledged as Daraja expects; an error on our side leaves it pending, never a 5xx."""
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    request.max_content_length = sys.maxsize
+    body = request.stream.read(limit + 1)
+    too_large = len(body) > limit
+    record = c2b.store(
+        secret[:64],
+        body[:limit],
+        source=request.remote_addr,
+        size=request.content_length or len(body),
+        too_large=too_large,
+    )
+    try:
+        c2b.apply(record)
+    except Exception:  # stored and pending: nothing is lost, and Safaricom is not told to retry
+        current_app.logger.exception("C2B confirmation %s kept pending", record.id)
+        db.session.rollback()
+    return jsonify(c2b.ACK)
+
+
+@bp.post("/c2b/<secret>/validation")
+def c2b_validation(secret: str):
+    """Asked before the money moves (only where Safaricom enabled validation for the shortcode):
+    accepted, as a bar that cannot decide in time must."""
+    return jsonify(c2b.ACCEPT)

@@ -4,6 +4,7 @@ from app.models.accounts import ROLES, Bar, SetPasswordLink, User
 from app.models.api import ApiKey
 from app.models.audit import AuditEvent
 from app.models.base import utcnow
+from app.models.c2b import C2BConfirmation, C2BRegistration
 from app.models.jobs import JobLease, JobStatus
 from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
 from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
@@ -16,6 +17,8 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Bar",
+    "C2BConfirmation",
+    "C2BRegistration",
     "CallbackEvent",
     "DarajaToken",
     "JobLease",

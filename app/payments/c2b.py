@@ -1,0 +1,151 @@
+"""Money paid from the M-Pesa menu (C2B confirmations): stored first, applied exactly once.
+
+A bar's confirmation URL carries its secret (`/hooks/c2b/<secret>/confirmation`): the secret
+says which bar the money is for, and the confirmation's BusinessShortCode must be that bar's
+(else it is kept, marked `foreign_shortcode`, and never applied). The TransID is the receipt:
+the money becomes one paid Payment (purpose c2b, `states.paid_without_push`) whose receipt's
+unique index refuses a second one, so a confirmation repeated, replayed or raced counts once.
+An STK payment to a PayBill may also arrive as a confirmation: its receipt is already a
+payment's, so the confirmation is `linked` to it and counts nothing. A PayBill account that is
+an open tab's code (TAB42, any case, spaces ignored) lands on that tab; any other payment waits
+to be claimed. Whatever arrives is answered with Daraja's acknowledgement, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import UTC
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.enums import Purpose
+from app.extensions import db
+from app.models import Bar, C2BConfirmation, C2BRegistration, MpesaCredential, Payment, Tab, utcnow
+from app.mpesa.timestamps import parse_daraja_timestamp
+from app.payments import states
+
+ACK = {"ResultCode": 0, "ResultDesc": "Success"}
+ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
+TAB_CODE = re.compile(r"TAB0*(\d{1,9})")
+RECEIPT = re.compile(r"[A-Z0-9]{10}")
+WHOLE_KES = re.compile(r"(\d{1,7})(?:\.0{1,2})?")
+
+
+def registration_for(bar: Bar) -> C2BRegistration:
+    """The bar's C2B URL secret, made the first time it is asked for. Commits."""
+    found = db.session.scalar(select(C2BRegistration).where(C2BRegistration.bar_id == bar.id))
+    if found is None:
+        found = C2BRegistration(bar_id=bar.id, url_secret=secrets.token_urlsafe(24))
+        db.session.add(found)
+        db.session.commit()
+    return found
+
+
+def store(secret: str, body: bytes, *, source: str | None, size: int, too_large: bool):
+    """Commit the confirmation as it arrived (and the bar its secret names, if any) before
+    anything reads it."""
+    bar_id = db.session.scalar(
+        select(C2BRegistration.bar_id).where(C2BRegistration.url_secret == secret)
+    )
+    record = C2BConfirmation(
+        bar_id=bar_id,
+        raw_body=body.decode("utf-8", errors="replace"),
+        body_size=size,
+        source_address=(source or "")[:64] or None,
+        disposition="too_large" if too_large else ("pending" if bar_id else "unknown_url"),
+    )
+    db.session.add(record)
+    db.session.commit()
+    return record
+
+
+def _fields(record: C2BConfirmation) -> dict | None:
+    try:
+        body = json.loads(record.raw_body)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _text(body: dict, key: str, limit: int) -> str:
+    value = body.get(key)
+    return str(value).strip()[:limit] if isinstance(value, str | int) else ""
+
+
+def apply(record: C2BConfirmation) -> str:
+    """Apply a stored confirmation once; returns its disposition."""
+    if record.disposition != "pending":
+        return record.disposition
+    body = _fields(record)
+    trans_id = _text(body, "TransID", 20).upper() if body else ""
+    amount_text = _text(body, "TransAmount", 20) if body else ""
+    whole = WHOLE_KES.fullmatch(amount_text)
+    if body is None or not RECEIPT.fullmatch(trans_id) or whole is None or int(whole[1]) < 1:
+        return _settle(record, "malformed")
+    record.trans_id, record.amount = trans_id, int(whole[1])
+    record.shortcode = _text(body, "BusinessShortCode", 12)
+    record.account = _text(body, "BillRefNumber", 40)
+    names = (_text(body, k, 40) for k in ("FirstName", "MiddleName", "LastName"))
+    record.payer_name = " ".join(n for n in names if n)[:120] or None
+    record.msisdn = _text(body, "MSISDN", 64) or None
+    try:
+        paid_at = parse_daraja_timestamp(_text(body, "TransTime", 14))
+    except ValueError:
+        return _settle(record, "malformed")
+    cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == record.bar_id))
+    ours = {c for c in (cred.shortcode, cred.till_number) if c} if cred else set()
+    if record.shortcode not in ours:
+        return _settle(record, "foreign_shortcode")
+    known = db.session.scalar(select(Payment).where(Payment.receipt == trans_id))
+    if known is not None:
+        # The same money again: a repeated confirmation, or an STK push's receipt.
+        record.payment_id = known.id
+        return _settle(record, "linked" if known.purpose != Purpose.C2B else "duplicate")
+    payment = states.paid_without_push(
+        amount=record.amount,
+        receipt=trans_id,
+        paid_at=paid_at.astimezone(UTC).replace(tzinfo=None),
+        bar_id=record.bar_id,
+        tab_id=_open_tab_for(record.bar_id, record.account),
+        purpose=Purpose.C2B,
+        phone=re.sub(r"\s", "", record.msisdn or "")[:12] if "*" in (record.msisdn or "") else "",
+        account_reference=re.sub(r"[^A-Za-z0-9]", "", record.account or "")[:12],
+        description="M-Pesa menu",
+        callback_token=secrets.token_hex(20),
+        message=f"Paid from the M-Pesa menu. Receipt {trans_id}.",
+    )
+    db.session.add(payment)
+    try:
+        db.session.flush()
+    except IntegrityError:  # another copy of this confirmation won the race
+        db.session.rollback()
+        record = db.session.get(C2BConfirmation, record.id)
+        record.payment_id = db.session.scalar(select(Payment.id).where(Payment.receipt == trans_id))
+        return _settle(record, "duplicate")
+    record.payment_id = payment.id
+    return _settle(record, "applied")
+
+
+def _open_tab_for(bar_id: int, account: str | None) -> int | None:
+    """The open tab whose code the customer typed as the account (TAB42, tab42, TAB 0042)."""
+    found = TAB_CODE.fullmatch(re.sub(r"\s", "", account or "").upper())
+    if found is None:
+        return None
+    return db.session.scalar(
+        select(Tab.id).where(Tab.id == int(found[1]), Tab.bar_id == bar_id, Tab.status == "open")
+    )
+
+
+def _settle(record: C2BConfirmation, disposition: str) -> str:
+    record.disposition = disposition
+    if record.bar_id is not None:
+        registration = db.session.scalar(
+            select(C2BRegistration).where(C2BRegistration.bar_id == record.bar_id)
+        )
+        if registration is not None:
+            registration.last_confirmation_at = utcnow()
+    db.session.commit()
+    return disposition
