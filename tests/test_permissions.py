@@ -101,6 +101,8 @@ ROUTES = [
     ("tabs.add_tender", "POST", "/tabs/{tab}/tenders", ALL),
     ("tabs.remove_tender", "POST", "/tabs/{tab}/tenders/{tender}/remove", ALL),
     ("tabs.change_line", "POST", "/tabs/{tab}/lines/{tab_line}", ALL),
+    ("tabs.incoming", "GET", "/tabs/incoming", ALL),
+    ("tabs.claim", "POST", "/tabs/{tab}/claim", ALL),
     ("reconciliation.shift_summary", "GET", "/reconciliation/shifts", ALL),
     ("dashboard.language", "POST", "/dashboard/language", ALL),
     ("ops.index", "GET", "/ops/", {OPERATOR}),

@@ -18,11 +18,13 @@ import re
 import secrets
 from datetime import UTC
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.enums import Purpose
+from app import audit
+from app.enums import PaymentStatus, Purpose
 from app.extensions import db
+from app.i18n import _
 from app.models import Bar, C2BConfirmation, C2BRegistration, MpesaCredential, Payment, Tab, utcnow
 from app.mpesa.timestamps import parse_daraja_timestamp
 from app.payments import states
@@ -149,3 +151,63 @@ def _settle(record: C2BConfirmation, disposition: str) -> str:
             registration.last_confirmation_at = utcnow()
     db.session.commit()
     return disposition
+
+
+class ClaimError(ValueError):
+    """A claim that cannot be made; the message says why, in the cashier's words."""
+
+
+def unclaimed(bar_id: int, limit: int = 20) -> list[tuple[Payment, str | None]]:
+    """Money from the M-Pesa menu on no tab yet, newest first, with the payer's name as M-Pesa
+    gave it."""
+    return [
+        (payment, name)
+        for payment, name in db.session.execute(
+            select(Payment, C2BConfirmation.payer_name)
+            .outerjoin(C2BConfirmation, C2BConfirmation.payment_id == Payment.id)
+            .where(
+                Payment.bar_id == bar_id,
+                Payment.purpose == Purpose.C2B,
+                Payment.tab_id.is_(None),
+                Payment.status == PaymentStatus.PAID,
+            )
+            .order_by(Payment.id.desc())
+            .limit(limit)
+        ).all()
+    ]
+
+
+def claim(payment: Payment, tab: Tab, user_id: int | None, *, move: bool = False) -> None:
+    """Put menu money on an open tab, once: one conditional UPDATE, so two cashiers tapping at
+    once cannot both claim it. `move` (a manager) takes it from the tab it is on. Commits."""
+    if tab.status != "open":
+        raise ClaimError(_("%(tab)s is closed; choose an open tab.", tab=tab.label))
+    if payment.purpose != Purpose.C2B or payment.status != PaymentStatus.PAID:
+        raise ClaimError(_("Only money paid from the M-Pesa menu can be claimed to a tab."))
+    was = payment.tab_id
+    if was is not None and not move:
+        raise ClaimError(_("This money is already on a tab; a manager can move it."))
+    if was == tab.id:
+        raise ClaimError(_("This money is already on %(tab)s.", tab=tab.label))
+    done = db.session.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.bar_id == tab.bar_id,
+            Payment.tab_id.is_(None) if was is None else Payment.tab_id == was,
+        )
+        .values(tab_id=tab.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:
+        db.session.rollback()
+        raise ClaimError(_("Someone claimed this money a moment ago; it is on another tab now."))
+    audit.record(
+        "payment.moved" if was is not None else "payment.claimed",
+        bar_id=tab.bar_id,
+        payment_id=payment.id,
+        tab_id=tab.id,
+        amount=payment.amount,
+        receipt=payment.receipt,
+    )
+    db.session.commit()

@@ -20,6 +20,7 @@ from app.extensions import db, limiter
 from app.i18n import N_, _
 from app.models import Payment, Tab, TabLine, Tender
 from app.mpesa import InvalidPhone, normalize_phone
+from app.payments import c2b
 from app.payments.live import status_context, version_of
 from app.payments.push import PushRefused
 from app.tabs import actions as tab_domain
@@ -74,6 +75,9 @@ def index():
         rows=rows,
         form=OpenTabForm(formdata=None),
         q=request.args.get("q", ""),
+        incoming=[] if htmx.wants_fragment() else c2b.unclaimed(current_user.bar_id),
+        action=ActionForm(),
+        timezone=current_bar().timezone,
     )
 
 
@@ -105,6 +109,7 @@ def _tab_page(
         void_form=void_form or VoidForm(formdata=None),
         tender_form=tender_form or TenderForm(formdata=None),
         tenders=tab_tenders(tab.id),
+        incoming=c2b.unclaimed(current_user.bar_id) if tab.status == "open" else [],
         timezone=current_bar().timezone,
         action=ActionForm(),
         push_blocker=_push_blocker(),
@@ -287,4 +292,47 @@ def change_line(tab_id: int, line_id: int):
     except tab_domain.TabError as err:
         db.session.rollback()
         flash(str(err), "error")
+    return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.get("/incoming")
+@role_required(*STAFF)
+def incoming():
+    """Money from the M-Pesa menu on no tab yet (polled by the tab list and each tab page)."""
+    tab = None
+    if request.args.get("tab", "").isdecimal():
+        tab = bar_object_or_404(Tab, int(request.args["tab"]))
+    return render_template(
+        "tabs/_incoming.html",
+        incoming=c2b.unclaimed(current_user.bar_id),
+        tab=tab,
+        action=ActionForm(),
+        timezone=current_bar().timezone,
+    )
+
+
+@bp.post("/<int:tab_id>/claim")
+@role_required(*STAFF)
+def claim(tab_id: int):
+    """One tap: this money is this tab's (once, audited); a manager may move it from another."""
+    tab = bar_object_or_404(Tab, tab_id)
+    raw = request.form.get("payment_id", "")
+    if not raw.isdecimal():
+        flash(_("Choose the money to claim from the list."), "error")
+        return redirect(url_for("tabs.detail", tab_id=tab.id))
+    payment = bar_object_or_404(Payment, int(raw))
+    move = request.form.get("move") == "1" and current_user.role in MONEY_ROLES
+    try:
+        c2b.claim(payment, tab, current_user.id, move=move)
+    except c2b.ClaimError as err:
+        flash(str(err), "error")
+    else:
+        flash(
+            _(
+                "KES %(amount)s from the M-Pesa menu is on %(tab)s.",
+                amount=f"{payment.amount:,}",
+                tab=tab.label,
+            ),
+            "success",
+        )
     return redirect(url_for("tabs.detail", tab_id=tab.id))
