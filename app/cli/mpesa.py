@@ -20,13 +20,14 @@ from app.extensions import db
 from app.models import Bar, Payment
 from app.mpesa import InvalidPhone, normalize_phone
 from app.ops import system
+from app.payments import c2b
 from app.payments.push import PushRefused
 from app.payments.states import IN_FLIGHT
 from app.settings import onboarding, vault
 
 
 def init_app(app: Flask) -> None:
-    for command in (keys, credentials, mpesa):
+    for command in (keys, credentials, mpesa, c2b_group):
         app.cli.add_command(command)
 
 
@@ -181,3 +182,24 @@ def go_live_command(slug: str) -> None:
     except onboarding.OnboardingError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"{slug} is live.")
+
+
+@click.group("c2b")
+def c2b_group() -> None:
+    """Money paid from the M-Pesa menu: a bar's C2B URLs."""
+
+
+@c2b_group.command("register")
+@click.option("--bar", "slug", required=True)
+@click.option("--v1", "v1", is_flag=True, help="For Daraja apps that only have C2B v1.")
+def c2b_register(slug: str, v1: bool) -> None:
+    """Register the bar's confirmation and validation URLs with Daraja."""
+    bar = _bar(slug)
+    try:
+        c2b.register(bar, version="v1" if v1 else "v2")
+    except c2b.RegisterError as err:
+        raise click.ClickException(str(err)) from None
+    confirmation, _validation = c2b.urls_for(bar)
+    click.echo(
+        f"{slug}: C2B URLs registered; confirmations go to {confirmation.rsplit('/', 2)[0]}/…"
+    )

@@ -50,6 +50,7 @@ PRODUCTION_URL = "https://api.safaricom.co.ke"
 OAUTH_PATH = "/oauth/v1/generate?grant_type=client_credentials"
 PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 QUERY_PATH = "/mpesa/stkpushquery/v1/query"
+C2B_REGISTER_PATHS = {"v2": "/mpesa/c2b/v2/registerurl", "v1": "/mpesa/c2b/v1/registerurl"}
 DEFAULT_TOKEN_LIFETIME = 3599.0
 
 Observer = Callable[..., None]
@@ -189,6 +190,33 @@ class DarajaClient:
                 return StkQueryResult("no_answer", None, err.message)
             raise
         return _query_result(payload)
+
+    def c2b_register(
+        self,
+        creds: Credentials,
+        *,
+        confirmation_url: str,
+        validation_url: str,
+        response_type: str = "Completed",
+        version: str = "v2",
+    ) -> dict[str, Any]:
+        """Tell Daraja where the shortcode's C2B confirmations and validations go.
+        `response_type` is what M-Pesa does when the validation URL does not answer in time."""
+        for url in (confirmation_url, validation_url):
+            check_callback_url(url, creds.environment)  # refuses the words Daraja refuses
+        body = {
+            "ShortCode": creds.shortcode,
+            "ResponseType": response_type,
+            "ConfirmationURL": confirmation_url,
+            "ValidationURL": validation_url,
+        }
+        payload = self._request("POST", C2B_REGISTER_PATHS[version], creds, body)
+        if str(payload.get("ResponseCode", "")) != "0":
+            raise DarajaError(
+                str(payload.get("ResponseDescription") or "C2B registration refused"),
+                kind=e.UNKNOWN,
+            )
+        return payload
 
     # -- the one request path -----------------------------------------------------------------
 

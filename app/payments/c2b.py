@@ -18,6 +18,7 @@ import re
 import secrets
 from datetime import UTC
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -26,8 +27,11 @@ from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.i18n import _
 from app.models import Bar, C2BConfirmation, C2BRegistration, MpesaCredential, Payment, Tab, utcnow
+from app.mpesa import DarajaError, InvalidRequest
 from app.mpesa.timestamps import parse_daraja_timestamp
 from app.payments import states
+from app.payments.daraja import client_for
+from app.settings import vault
 
 ACK = {"ResultCode": 0, "ResultDesc": "Success"}
 ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
@@ -211,3 +215,46 @@ def claim(payment: Payment, tab: Tab, user_id: int | None, *, move: bool = False
         receipt=payment.receipt,
     )
     db.session.commit()
+
+
+class RegisterError(ValueError):
+    """Daraja did not take the C2B URLs; the message says what to do."""
+
+
+def urls_for(bar: Bar) -> tuple[str, str]:
+    """The bar's confirmation and validation URLs (its secret in the path)."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    secret = registration_for(bar).url_secret
+    return f"{base}/hooks/c2b/{secret}/confirmation", f"{base}/hooks/c2b/{secret}/validation"
+
+
+def register(bar: Bar, *, version: str = "v2") -> C2BRegistration:
+    """Register the bar's C2B URLs with Daraja (v2, or v1 for apps that only have it). Commits."""
+    cred = vault.credential_for(bar)
+    if cred is None:
+        raise RegisterError(_("Add the bar's M-Pesa credentials first."))
+    try:
+        creds = vault.open_credentials(cred)
+    except vault.CredentialsUnavailable as err:
+        raise RegisterError(str(err)) from None
+    confirmation, validation = urls_for(bar)
+    try:
+        client_for(creds.environment).c2b_register(
+            creds, confirmation_url=confirmation, validation_url=validation, version=version
+        )
+    except InvalidRequest as err:
+        raise RegisterError(str(err)) from None
+    except DarajaError as err:
+        raise RegisterError(
+            _(
+                "Daraja did not register the URLs (%(reason)s). Check that the app on the Daraja "
+                "portal has the M-Pesa C2B product; in production a shortcode's URLs may already "
+                "be registered and are changed through Safaricom.",
+                reason=err.message,
+            )
+        ) from None
+    registration = registration_for(bar)
+    registration.registered_at = utcnow()
+    audit.record("c2b.registered", bar_id=bar.id, version=version)
+    db.session.commit()
+    return registration

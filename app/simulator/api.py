@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.simulator import callbacks, errors, ids, validation
+from app.simulator import c2b, callbacks, errors, ids, validation
 from app.simulator.errors import DarajaError, EmptyBadRequest, json_response
 from app.simulator.faults import Faults
 from app.simulator.models import PushRequest, Transaction
@@ -51,6 +51,7 @@ def register(bp: Blueprint, state: SimulatorState) -> None:
     bp.add_url_rule(
         "/mpesa/stkpushquery/v1/query", "stk_query", bind(stk_query, state), methods=["POST"]
     )
+    c2b.register(bp, state, bind)
     unknown = bind(unknown_path, state)
     bp.add_url_rule("/", "unknown", unknown, defaults={"path": ""}, methods=ANY_METHOD)
     bp.add_url_rule("/<path:path>", "unknown", unknown, methods=ANY_METHOD)

@@ -59,6 +59,7 @@ class SimulatorState:
         self._tokens: dict[str, float] = {}
         self._transactions: dict[str, Transaction] = {}
         self._receipts: set[str] = set()
+        self._c2b: dict[str, tuple[str, str]] = {}  # shortcode -> (confirmation, validation)
         self._callback_attempts = 0
         self.record.clear()
 
@@ -136,6 +137,15 @@ class SimulatorState:
         """The shortcode record, if this number is known."""
         with self._lock:
             return self._shortcodes.get(number)
+
+    def register_c2b(self, shortcode: str, confirmation_url: str, validation_url: str) -> None:
+        """Where this shortcode's C2B confirmations (and validations) go."""
+        with self._lock:
+            self._c2b[shortcode] = (confirmation_url, validation_url)
+
+    def c2b_urls(self, shortcode: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._c2b.get(shortcode)
 
     def issue_token(self) -> str:
         """A new bearer token, living `token_ttl` seconds (an hour unless a fault says less)."""

@@ -1,0 +1,124 @@
+"""Daraja's C2B: registering a shortcode's confirmation and validation URLs, and a customer
+paying from the M-Pesa menu (sandbox `simulate`), which POSTs the confirmation to the URL
+registered for the shortcode. Written from the team's Daraja notes, as the rest of the
+simulator is: refused URL words, v2's masked MSISDN, repeated or lost confirmations by fault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import requests
+from flask import Blueprint, Response, request
+
+from app.simulator import errors, ids, validation
+from app.simulator.errors import json_response
+from app.simulator.state import SimulatorState
+
+REFUSED_WORDS = ("mpesa", "m-pesa", "safaricom", "exec", "cmd", "sql", "query")
+COMMANDS = {"CustomerPayBillOnline": "Pay Bill", "CustomerBuyGoodsOnline": "Buy Goods"}
+
+
+def register(bp: Blueprint, state: SimulatorState, bind) -> None:
+    for version in ("v1", "v2"):
+        bp.add_url_rule(
+            f"/mpesa/c2b/{version}/registerurl",
+            f"c2b_register_{version}",
+            bind(register_urls, state),
+            methods=["POST"],
+        )
+    bp.add_url_rule(
+        "/mpesa/c2b/v1/simulate", "c2b_simulate", bind(simulate, state), methods=["POST"]
+    )
+
+
+def register_urls(state: SimulatorState) -> Response:
+    """`POST /mpesa/c2b/v2/registerurl`: remember where the shortcode's confirmations go."""
+    validation.check_gateway(state, request)
+    body = validation.read_json(request)
+    number = str(body.get("ShortCode") or "").strip()
+    if not number.isdigit() or state.shortcode(number) is None:
+        raise errors.bad_request("ShortCode")
+    urls = {}
+    for key in ("ConfirmationURL", "ValidationURL"):
+        url = body.get(key)
+        if not isinstance(url, str) or not re.match(r"https?://", url):
+            raise errors.bad_request(key)
+        if any(word in url.lower() for word in REFUSED_WORDS):
+            raise errors.bad_request(key)
+        urls[key] = url
+    if body.get("ResponseType") not in ("Completed", "Cancelled"):
+        raise errors.bad_request("ResponseType")
+    state.register_c2b(number, urls["ConfirmationURL"], urls["ValidationURL"])
+    return json_response(
+        {
+            "OriginatorCoversationID": ids.new_merchant_request_id(),  # sic: Daraja's spelling
+            "ResponseCode": "0",
+            "ResponseDescription": "Success",
+        }
+    )
+
+
+def simulate(state: SimulatorState) -> Response:
+    """`POST /mpesa/c2b/v1/simulate`: a customer pays the shortcode from the menu; the
+    confirmation is POSTed to the registered URL (repeated or lost as the faults say)."""
+    validation.check_gateway(state, request)
+    body = validation.read_json(request)
+    number = str(body.get("ShortCode") or "").strip()
+    urls = state.c2b_urls(number)
+    if urls is None:
+        raise errors.merchant_error("No ConfirmationURL registered for this ShortCode")
+    command = body.get("CommandID")
+    amount = body.get("Amount")
+    phone = str(body.get("Msisdn") or "")
+    if command not in COMMANDS:
+        raise errors.bad_request("CommandID")
+    if not isinstance(amount, int | str) or not str(amount).isdigit() or int(amount) < 1:
+        raise errors.bad_request("Amount")
+    if not validation.PHONE_RE.fullmatch(phone):
+        raise errors.bad_request("Msisdn")
+    receipt = state.new_receipt()
+    confirmation = _confirmation(state, number, command, int(amount), phone, body, receipt)
+    state.add_event("c2b_payment", receipt=receipt, shortcode=number, amount=int(amount))
+    faults = state.faults
+    if not faults.callback_lost:
+        copies = max(1, faults.callback_duplicates)
+        state.start_thread(lambda: _post(state, urls[0], confirmation, copies), "c2b-confirm")
+    return json_response(
+        {
+            "OriginatorCoversationID": ids.new_merchant_request_id(),
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
+        }
+    )
+
+
+def _confirmation(state, number, command, amount, phone, body, receipt) -> dict[str, Any]:
+    return {
+        "TransactionType": COMMANDS[command],
+        "TransID": receipt,
+        "TransTime": ids.eat_timestamp(state.clock()),
+        "TransAmount": f"{amount}.00",
+        "BusinessShortCode": number,
+        "BillRefNumber": str(body.get("BillRefNumber") or ""),
+        "InvoiceNumber": "",
+        "OrgAccountBalance": "",
+        "ThirdPartyTransID": "",
+        "MSISDN": f"{phone[:4]} ***** {phone[-3:]}",  # v2 never sends the plain number
+        "FirstName": "JANE",
+        "MiddleName": "",
+        "LastName": "",
+    }
+
+
+def _post(state: SimulatorState, url: str, confirmation: dict, copies: int) -> None:
+    for _ in range(copies):
+        try:
+            answer = requests.post(url, data=json.dumps(confirmation), timeout=5,
+                                   headers={"Content-Type": "application/json"})  # fmt: skip
+            state.add_event("c2b_confirmation", url=url, status=answer.status_code,
+                            receipt=confirmation["TransID"])  # fmt: skip
+        except requests.RequestException as err:
+            state.add_event("c2b_confirmation", url=url, error=type(err).__name__)
