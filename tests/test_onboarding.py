@@ -196,9 +196,12 @@ def test_changing_the_passkey_of_a_live_bar_waits_beside_the_one_in_use(
     )
     assert state_of(bar) == "live"
     assert db.session.scalar(select(MpesaCredential)).is_verified
-    audit = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "mpesa.credentials_saved")
-    ).all()[-1]
+    audit = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "mpesa.credentials_saved")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     assert audit.details["fields"] == ["passkey"]
 
 

@@ -162,9 +162,12 @@ def test_saving_new_credentials_keeps_a_live_bar_live_on_the_old_ones(
     ):
         sealed = getattr(cred, column)
         assert sealed.startswith("v1.ktest.") and plain not in sealed
-    saved = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "mpesa.credentials_saved")
-    ).all()[-1]
+    saved = db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "mpesa.credentials_saved")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
     assert saved.details == {
         "fields": sorted(["shortcode", "consumer_key", "consumer_secret", "passkey"]),
         "pending": True,
