@@ -74,3 +74,31 @@ def test_daraja_refuses_a_url_with_a_forbidden_word(factory, bar, live, runner, 
     result = runner.invoke(args=["c2b", "register", "--bar", bar.slug])
     assert result.exit_code != 0 and "must not contain 'query'" in result.output
     assert c2b.registration_for(bar).registered_at is None
+
+
+def test_the_owner_registers_from_the_mpesa_page_and_sees_the_state(
+    app, factory, bar, owner, live, sim_state
+):
+    from tests.conftest import login_as
+
+    factory.live_credentials(bar)
+    desk = login_as(app, owner)
+    assert "Not registered yet." in desk.get("/settings/mpesa/").get_data(as_text=True)
+    page = desk.post("/settings/mpesa/c2b/register", follow_redirects=True).get_data(as_text=True)
+    assert "Registered: money paid from the M-Pesa menu now reaches PesaTab." in page
+    assert "No payment seen yet." in page and "Register again" in page
+    secret = c2b.registration_for(bar).url_secret
+    assert secret not in page  # the URL's secret is a credential: never shown back
+    pay_from_menu(live, "walk in", 300)
+    settled(1)
+    assert "Last payment seen" in desk.get("/settings/mpesa/").get_data(as_text=True)
+
+
+def test_a_refusal_is_said_on_the_page(app, factory, bar, owner, live):
+    from tests.conftest import login_as
+
+    factory.live_credentials(bar)
+    app.config["PUBLIC_BASE_URL"] = live.url + "/query-desk"
+    desk = login_as(app, owner)
+    page = desk.post("/settings/mpesa/c2b/register", follow_redirects=True).get_data(as_text=True)
+    assert "must not contain" in page and "Not registered yet." in page

@@ -52,6 +52,7 @@ ROUTES = [
     ("settings.go_live", "POST", "/settings/mpesa/go-live", {"owner"}),
     ("settings.switch", "POST", "/settings/mpesa/switch/off", {"owner"}),
     ("settings.use_pending", "POST", "/settings/mpesa/{credential}/pending/2/use", {"owner"}),
+    ("settings.register_c2b", "POST", "/settings/mpesa/c2b/register", {"owner"}),
     (
         "settings.discard_pending",
         "POST",

@@ -40,6 +40,11 @@ RECEIPT = re.compile(r"[A-Z0-9]{10}")
 WHOLE_KES = re.compile(r"(\d{1,7})(?:\.0{1,2})?")
 
 
+def registration_of(bar: Bar) -> C2BRegistration | None:
+    """The bar's C2B URL record, if it has one (read only)."""
+    return db.session.scalar(select(C2BRegistration).where(C2BRegistration.bar_id == bar.id))
+
+
 def registration_for(bar: Bar) -> C2BRegistration:
     """The bar's C2B URL secret, made the first time it is asked for. Commits."""
     found = db.session.scalar(select(C2BRegistration).where(C2BRegistration.bar_id == bar.id))

@@ -1,7 +1,7 @@
 """The owner's settings: the bar's Daraja credentials and go-live (/settings/mpesa/), and the
 point-of-sale API keys (/settings/api-keys/)."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from app.extensions import db
 from app.i18n import _
 from app.models import ApiKey, MpesaCredential, Payment
 from app.mpesa import InvalidPhone, normalize_phone
+from app.payments import c2b
 from app.payments.live import status_context
 from app.payments.push import PushRefused
 from app.settings import golive, onboarding, sandbox, vault
@@ -53,6 +54,7 @@ def _page(
         test_push=_test_push_status(bar.id),
         go_live=go_live,
         setup_state=golive.state_label(bar.setup_state),
+        c2b=c2b.registration_of(bar) if cred is not None else None,
     ), status
 
 
@@ -240,3 +242,16 @@ def revoke_api_key(key_id: int):
             "success",
         )
     return redirect(url_for("settings.api_keys"))
+
+
+@bp.post("/mpesa/c2b/register")
+@role_required(Role.OWNER)
+def register_c2b():
+    """Tell Daraja where the bar's menu payments go (C2B confirmation and validation URLs)."""
+    try:
+        c2b.register(current_bar(), version="v1" if request.form.get("v1") else "v2")
+    except c2b.RegisterError as err:
+        flash(str(err), "error")
+    else:
+        flash(_("Registered: money paid from the M-Pesa menu now reaches PesaTab."), "success")
+    return redirect(url_for("settings.index"))
