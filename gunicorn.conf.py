@@ -50,7 +50,7 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %(p)s'
 
-SECRET_IN_PATH = re.compile(r"^(/hooks/stk/|/set-password/)[^/]+")
+SECRET_IN_PATH = re.compile(r"^(/hooks/(?:stk|result|timeout|c2b)/|/set-password/|/r/)[^/]+")
 
 
 def mask_path(path: str) -> str:

@@ -84,11 +84,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.hooks.routes import bp as hooks
     from app.ops.routes import bp as ops
     from app.payments.routes import bp as payments
+    from app.receipts.routes import bp as receipts
     from app.reconciliation.routes import bp as reconciliation
     from app.settings.routes import bp as settings
     from app.staff.routes import bp as staff
     from app.statements.routes import bp as statements
     from app.tabs.routes import bp as tabs
+    from app.verify.routes import bp as verify
 
     for blueprint in (
         auth,
@@ -104,6 +106,8 @@ def _register_blueprints(app: Flask) -> None:
         health,
         ops,
         audit,
+        receipts,
+        verify,
     ):
         app.register_blueprint(blueprint)
     if app.config["DARAJA_SIMULATOR"]:

@@ -108,7 +108,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "PESATAB_ENV": pesatab_env,
         "SECRET_KEY": env.get("SECRET_KEY") or _local_secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL"), instance),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pre-ping on every checkout: app/extensions.py pings a connection idle for a while.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
         "PESATAB_ENCRYPTION_KEYS": env.get("PESATAB_ENCRYPTION_KEYS") or None,
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         "DARAJA_SIMULATOR": simulator,
@@ -127,6 +128,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         ),
         "PUSH_LIMIT_PER_BAR": env.get("PUSH_LIMIT_PER_BAR") or "10 per 5 minutes",
         "PUSH_LIMIT_PER_USER": env.get("PUSH_LIMIT_PER_USER") or "6 per minute",
+        # Codes a bar asks M-Pesa about (Transaction Status); its own records answer unlimited.
+        "VERIFY_LIMIT_PER_BAR": env.get("VERIFY_LIMIT_PER_BAR") or "20 per 5 minutes",
         "STATEMENT_UPLOAD_MAX_BYTES": parse_int(
             "STATEMENT_UPLOAD_MAX_BYTES",
             env.get("STATEMENT_UPLOAD_MAX_BYTES"),
@@ -139,6 +142,8 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "TRUSTED_PROXIES": parse_int("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES"), 0, minimum=0),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT") or "60 per minute",
         "SIGNUP_LIMIT_PER_ADDRESS": env.get("SIGNUP_LIMIT_PER_ADDRESS") or "10 per hour",
+        # Receipt links opened from one address (GET /r/<token>), found or not.
+        "RECEIPT_LIMIT_PER_ADDRESS": env.get("RECEIPT_LIMIT_PER_ADDRESS") or "30 per minute",
         "MPESA_PUSHES_DISABLED": parse_bool(
             "MPESA_PUSHES_DISABLED", env.get("MPESA_PUSHES_DISABLED"), False
         ),
@@ -161,6 +166,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         # (app/payments/applier.py).
         "CALLBACK_APPLY": parse_choice(
             "CALLBACK_APPLY", env.get("CALLBACK_APPLY"), "inline", {"inline", "background"}
+        ),
+        # C2B validation's own deadline (Daraja waits ~8 s): past it, the payment is accepted.
+        "C2B_VALIDATION_DEADLINE_MS": parse_int(
+            "C2B_VALIDATION_DEADLINE_MS", env.get("C2B_VALIDATION_DEADLINE_MS"), 2000, minimum=50
         ),
         "SCHEDULER_ENABLED": parse_bool("SCHEDULER_ENABLED", env.get("SCHEDULER_ENABLED"), True),
         # Operators' probes and Prometheus (app/health/).

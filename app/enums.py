@@ -122,3 +122,32 @@ BAR_ROLES: tuple[Role, ...] = (Role.OWNER, Role.MANAGER, Role.CASHIER)
 # Who may see the bar's money: payments, reconciliation, statements.
 MONEY_ROLES: tuple[Role, ...] = (Role.OWNER, Role.MANAGER)
 ROLE_LABELS: dict[Role, str] = {role: role.value.capitalize() for role in Role}
+
+
+class InitiatorKind(Word):
+    """What an initiator request (signed with the bar's initiator credentials) asks M-Pesa."""
+
+    STATUS = "status"  # Transaction Status: is this receipt real, and whose money is it
+
+
+class InitiatorState(Word):
+    """Where an initiator request stands; its result arrives later, at its own URL."""
+
+    WAITING = "waiting"  # Daraja took it (or may have): the result has not come yet
+    ANSWERED = "answered"  # the result came and was applied (once)
+    TIMED_OUT = "timed_out"  # M-Pesa's queue timed out (QueueTimeOutURL was called)
+    REFUSED = "refused"  # Daraja refused the request itself: no result will come
+
+
+class VerifyOutcome(Word):
+    """What PesaTab told a cashier about an M-Pesa code (and the metrics' label values)."""
+
+    GENUINE = "genuine"  # paid to this bar (from its own records or M-Pesa's answer)
+    CLAIMED = "claimed"  # genuine, but already on a tab or counted: do not take it again
+    NOT_FOUND = "not_found"  # M-Pesa knows no such payment: do not accept it
+    NOT_COMPLETED = "not_completed"  # M-Pesa knows it, but it did not complete (reversed…)
+    OTHER_BUSINESS = "other_business"  # real, but paid to another business
+    NO_ANSWER = "no_answer"  # M-Pesa did not answer in time
+    BAD_CREDENTIALS = "bad_credentials"  # 2001: the initiator name or password is wrong
+    NO_INITIATOR = "no_initiator"  # not in PesaTab's records, and M-Pesa cannot be asked
+    REFUSED = "refused"  # Daraja refused the question itself

@@ -1,6 +1,7 @@
 """The shared extension objects, bound to an app in `create_app`."""
 
 import sqlite3
+import time
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -8,9 +9,10 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 # Stable constraint names so Alembic can alter them (and SQLite batch mode can rebuild tables).
 NAMING_CONVENTION = {
@@ -43,3 +45,39 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+# A connection back from the pool is pinged (SELECT 1) only if it sat unused this long: one used
+# a moment ago is alive, and the hot paths (a callback, a waiting screen's poll) check a
+# connection out several hundred times a second, where pool_pre_ping's round trip on every
+# checkout was ~10% of their cost. One that fails its ping is replaced before anyone uses it (the
+# pool retries the checkout); a server restart inside the window costs each worker one failed
+# statement, after which SQLAlchemy replaces every connection of the pool.
+IDLE_PING_SECONDS = 1.0
+_CHECKED_IN = "pesatab_checked_in"
+
+
+@event.listens_for(Pool, "checkin")
+def _note_checkin(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """pool_pre_ping, for connections idle longer than IDLE_PING_SECONDS (SQLite: never)."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    since = record.info.get(_CHECKED_IN)
+    if since is not None and time.monotonic() - since < IDLE_PING_SECONDS:
+        return
+    try:
+        # As SQLAlchemy's own ping does on psycopg: in autocommit, so no transaction is begun.
+        was_autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute("SELECT 1")
+        finally:
+            dbapi_connection.autocommit = was_autocommit
+    except Exception as err:  # any failure: this connection is not to be used
+        raise exc.DisconnectionError() from err

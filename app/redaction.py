@@ -51,8 +51,10 @@ _PATTERNS = re.compile(
             r"(?![\"'\s,}&]|\[redacted\])[^\"'\s,}&]+",
             # POS API keys: keep the prefix people see on the API keys page
             r"(?P<apikey>\bpt_(?:live|test)_[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+",
-            # tokens in paths: Safaricom's callback URL, a new person's set-password link
-            r"(?P<path>/(?:hooks/stk|set-password)/)[A-Za-z0-9_-]+",
+            # tokens in paths: Safaricom's callback URL, a new person's set-password link, a
+            # customer's receipt link (/r/<token>)
+            # and a bar's C2B / Pull URL secret (/hooks/c2b/<secret>/...)
+            r"(?P<path>/(?:hooks/stk|hooks/c2b|set-password|r)/)[A-Za-z0-9_-]+",
             # a callback token on its own (40 hex digits, as push.new_callback_token makes them)
             r"(?P<hex>(?<![A-Za-z0-9_-]))[0-9a-f]{40}(?![A-Za-z0-9_-])",
             # user:password@ in database and redis URLs

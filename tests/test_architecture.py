@@ -27,10 +27,12 @@ AREAS = (
     "ops",
     "payments",
     "reconciliation",
+    "receipts",
     "settings",
     "staff",
     "statements",
     "tabs",
+    "verify",
 )
 MAX_LINES = 400
 

@@ -229,6 +229,7 @@ def test_no_label_names_a_bar_a_phone_or_a_token(live_bar, client, sim_state):
         "result",
         "scope",
         "job",
+        "action",  # a C2B claim: claimed or moved, nothing else (metrics._one_of)
         "le",
     }
 

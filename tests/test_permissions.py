@@ -14,10 +14,12 @@ from app.api import keys
 from app.extensions import db
 from app.models import MpesaCredential, StatementImport, StatementLine, Tender, utcnow
 from app.ops.operators import create_operator
+from app.receipts import links as receipt_links
 from tests.conftest import login_as
 from tests.factories import Factory
 
 ALL = {"owner", "manager", "cashier"}
+MONEY = {"owner", "manager"}
 OPERATOR = "operator"
 ACTORS = sorted(ALL | {OPERATOR})
 PUBLIC = {
@@ -30,10 +32,17 @@ PUBLIC = {
     "hooks.stk_callback",  # Safaricom calls it; the unguessable token is the credential
     "hooks.c2b_confirmation",  # Safaricom again: the bar's URL secret is the credential
     "hooks.c2b_validation",
+    # Results of initiator requests (Transaction Status): the request's URL secret is the key
+    "hooks.initiator_result",
+    "hooks.initiator_timeout",
+    "hooks.c2b_pull_notice",  # Pull Transactions notices: the same URL secret; never money
     "health.healthz",
     "health.readyz",  # load balancer / orchestrator probes: no login
     # Prometheus: its own bearer token (METRICS_TOKEN); 404 in production without one
     "health.metrics",
+    # A customer's receipt link: the random token is the credential; one tab's receipt, 404
+    # for anything else, limited per address
+    "receipts.public",
 }
 
 # endpoint, method, path (with {target} = a teammate's id), roles allowed
@@ -52,7 +61,10 @@ ROUTES = [
     ("settings.go_live", "POST", "/settings/mpesa/go-live", {"owner"}),
     ("settings.switch", "POST", "/settings/mpesa/switch/off", {"owner"}),
     ("settings.use_pending", "POST", "/settings/mpesa/{credential}/pending/2/use", {"owner"}),
-    ("settings.register_c2b", "POST", "/settings/mpesa/c2b/register", {"owner"}),
+    ("settings.register_c2b", "POST", "/settings/mpesa/c2b/register", {"owner", "manager"}),
+    ("settings.c2b_validation_rule", "POST", "/settings/mpesa/c2b/validation", MONEY),
+    ("settings.c2b_urls", "GET", "/settings/mpesa/c2b", {"owner", "manager"}),
+    ("settings.register_pull", "POST", "/settings/mpesa/c2b/pull", {"owner", "manager"}),
     (
         "settings.discard_pending",
         "POST",
@@ -104,6 +116,18 @@ ROUTES = [
     ("tabs.change_line", "POST", "/tabs/{tab}/lines/{tab_line}", ALL),
     ("tabs.incoming", "GET", "/tabs/incoming", ALL),
     ("tabs.claim", "POST", "/tabs/{tab}/claim", ALL),
+    # Verifying a customer's M-Pesa code: everyone at the counter; the owner sets the initiator.
+    ("verify.ask", "POST", "/verify/", ALL),
+    ("verify.answer", "GET", "/verify/{initiator_request}", ALL),
+    ("settings.save_initiator", "POST", "/settings/mpesa/initiator", {"owner"}),
+    # Receipts: everyone at the counter prints, shares and revokes (the tab here still owes,
+    # so the receipt answers 409 with its sentence); the owner sets the address and KRA PIN.
+    ("receipts.show", "GET", "/tabs/{tab}/receipt", ALL),
+    ("tabs.bill", "GET", "/tabs/{tab}/bill", ALL),
+    ("tabs.bill_qr_card", "GET", "/tabs/{tab}/qr", ALL),
+    ("receipts.create_link", "POST", "/tabs/{tab}/receipt/link", ALL),
+    ("receipts.revoke_link", "POST", "/tabs/{tab}/receipt/link/{receipt_link}/revoke", ALL),
+    ("receipts.settings", "GET", "/settings/receipts/", {"owner"}),
     ("reconciliation.shift_summary", "GET", "/reconciliation/shifts", ALL),
     ("dashboard.language", "POST", "/dashboard/language", ALL),
     ("ops.index", "GET", "/ops/", {OPERATOR}),
@@ -132,6 +156,7 @@ def _objects(factory, bar) -> dict[str, int]:
     tender = Tender(bar_id=bar.id, tab_id=tab.id, kind="cash", amount=100)
     db.session.add(tender)
     db.session.commit()
+    receipt_link, _token = receipt_links.issue(tab, None)
     factory.live_credentials(bar)
     credential = db.session.scalars(select(MpesaCredential)).one()
     return {
@@ -141,10 +166,18 @@ def _objects(factory, bar) -> dict[str, int]:
         "target": factory.user(bar, "cashier").id,
         "payment": factory.payment(bar).id,
         "tab": tab.id,
+        "receipt_link": receipt_link.id,
+        "initiator_request": _initiator_request(bar),
         "api_key": keys.create_key(bar, "POS").api_key.id,
         "statement": record.id,
         "line": line.id,
     }
+
+
+def _initiator_request(bar) -> int:
+    from app.payments import initiator
+
+    return initiator.start(bar.id, "status", "QZZ9ZZZ9ZZ", None).id
 
 
 def test_the_table_covers_every_endpoint(app):

@@ -132,3 +132,53 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(app, client):
         )
         == "127.0.0.1"
     )
+
+
+def test_no_initiator_secret_reaches_logs_pages_or_the_database(
+    app, factory, bar, owner, cashier, live, sim_state, caplog, monkeypatch
+):
+    """The initiator's password and every SecurityCredential made from it: never in a log
+    line, a page, an audit entry, or any row in clear."""
+    import logging
+
+    from sqlalchemy import inspect, select, text
+
+    from app.extensions import db
+    from app.mpesa import initiator as initiator_api
+    from app.simulator import status as sim_status
+    from tests.conftest import login_as
+    from tests.test_verify import HX, answered
+
+    made: list[str] = []
+    real = initiator_api.security_credential
+
+    def recording(password, pem):
+        made.append(real(password, pem))
+        return made[-1]
+
+    monkeypatch.setattr(initiator_api, "security_credential", recording)
+    caplog.set_level(logging.DEBUG)
+    factory.live_credentials(bar)
+    desk, counter = login_as(app, owner), login_as(app, cashier)
+    pages = [
+        desk.post(
+            "/settings/mpesa/initiator",
+            data={"initiator_name": sim_status.SIM_INITIATOR,
+                  "initiator_password": sim_status.SIM_INITIATOR_PASSWORD,
+                  "certificate": sim_status.certificate_pem(sim_state)},
+            follow_redirects=True,
+        )
+    ]  # fmt: skip
+    pages.append(counter.post("/verify/", data={"code": "QZZ9ZZZ9ZZ"}, headers=HX))
+    pages.append(desk.get("/settings/mpesa/"))
+    pages.append(desk.get("/settings/audit/"))
+    result = answered(counter)
+    assert "Not found: M-Pesa has no payment" in result and len(made) == 1
+    texts = [p.get_data(as_text=True) for p in pages] + [result, caplog.text]
+    for table in inspect(db.engine).get_table_names():
+        rows = db.session.execute(text(f'SELECT * FROM "{table}"'))  # noqa: S608 (our tables)
+        texts += [repr(row) for row in rows]
+    texts.append(repr(sim_state.events()))  # the simulator's record shows it as ***
+    for secret in [sim_status.SIM_INITIATOR_PASSWORD, *made]:
+        assert not [t for t in texts if secret in t], secret[:6]
+    assert db.session.scalars(select(db.metadata.tables["initiator_credential"].c.id)).all()

@@ -38,6 +38,7 @@ from tests.factories import Factory
 PREFIX = "/_daraja"
 STRANGER_APP = {"key": "stranger-key", "secret": "stranger-secret"}
 STRANGER_SHORTCODE = {"shortcode": "7654321", "passkey": "stranger-passkey", "kind": "paybill"}
+VALIDATION_ON = {"shortcode": "174379", "enabled": True}
 
 # What each control call does to the state, seen from outside: (state, token issued before).
 EFFECTS = {
@@ -47,6 +48,7 @@ EFFECTS = {
     "tokens_revoked": lambda state, token: not state.token_valid(token),
     "app_added": lambda state, token: state.app("stranger-key") is not None,
     "shortcode_added": lambda state, token: state.shortcode("7654321") is not None,
+    "validation_on": lambda state, token: bool(state.c2b_validation("174379").get("enabled")),
 }
 # Every control route: method, path, JSON body, status when allowed, its effect.
 ROUTES = [
@@ -59,6 +61,9 @@ ROUTES = [
     ("GET", "/_control/transactions", None, 200, None),
     ("POST", "/_control/apps", STRANGER_APP, 201, "app_added"),
     ("POST", "/_control/shortcodes", STRANGER_SHORTCODE, 201, "shortcode_added"),
+    ("GET", "/_control/c2b-validation", None, 200, None),
+    ("POST", "/_control/c2b-validation", VALIDATION_ON, 200, "validation_on"),
+    ("POST", "/_control/qr-scan", {"payload": "not a QR"}, 400, None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, *_ in ROUTES]
 

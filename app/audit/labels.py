@@ -53,6 +53,11 @@ ACTIONS = {
     "payment.claimed": N_("M-Pesa menu payment claimed to a tab"),
     "payment.moved": N_("M-Pesa menu payment moved to another tab"),
     "c2b.registered": N_("C2B URLs registered with Daraja"),
+    "c2b.validation_rule": N_("C2B validation answer changed"),
+    "c2b.already_registered": N_("Daraja said the C2B URLs were registered already"),
+    "mpesa.initiator_saved": N_("Initiator credentials saved (verifying codes)"),
+    "verify.asked": N_("M-Pesa asked whether a code is real"),
+    "c2b.pull_registered": N_("Registered for Pull Transactions with Daraja"),
     "statement.imported": N_("M-Pesa statement imported"),
     "statement.line_attached": N_("Statement line attached to a tab"),
     "payment.receipt_from_statement": N_("Receipt taken from the M-Pesa statement"),
@@ -63,6 +68,9 @@ ACTIONS = {
     "mpesa.pending_discarded": N_("Unused new M-Pesa credentials discarded"),
     "bar.language": N_("The bar's language changed"),
     "summary.emailed": N_("Daily summary emailed to the owners"),
+    "receipt.link_created": N_("Receipt link made for a customer"),
+    "receipt.link_revoked": N_("Receipt link revoked"),
+    "bar.receipt_details": N_("Receipt details changed (address, KRA PIN)"),
 }
 
 CREDENTIAL_FIELDS = {
@@ -73,6 +81,9 @@ CREDENTIAL_FIELDS = {
     "consumer_key": N_("consumer key"),
     "consumer_secret": N_("consumer secret"),
     "passkey": N_("passkey"),
+    "initiator_name": N_("initiator name"),
+    "initiator_password": N_("initiator password"),
+    "certificate": N_("Safaricom's certificate"),
 }
 
 REASONS = {FlagReason.UNKNOWN_30M: N_("no answer from M-Pesa after 30 minutes")}

@@ -2,6 +2,7 @@
 
 - bars: `flask bars`, `flask operators`, `flask demo`
 - mpesa: `flask credentials`, `flask bars go-live`'s body
+- pull: `flask c2b pull-register`, `flask c2b pull` (Pull Transactions)
 - ops: backups and the operator's checks
 - api: `flask api-keys`
 - jobs: `flask jobs run|status`, `flask scheduler`
@@ -14,7 +15,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import api, bars, jobs, mpesa, ops
+    from app.cli import api, bars, jobs, mpesa, ops, pull
 
-    for commands in (bars, mpesa, ops, api, jobs):
+    for commands in (bars, mpesa, ops, api, jobs, pull):
         commands.init_app(app)

@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from app.auth import accounts
+from app.cli.initiator import demo_initiator
 from app.enums import Role
 from app.extensions import db
 from app.models import Bar, User
@@ -127,7 +128,9 @@ def deactivate_operator(email: str) -> None:
 def demo() -> None:
     """Seed the demo bar `make run` uses (once; a second run changes nothing)."""
     _simulator_control_line()
-    if accounts.find_user_by_email(DEMO_OWNER_EMAIL) is not None:
+    found = accounts.find_user_by_email(DEMO_OWNER_EMAIL)
+    if found is not None:
+        demo_initiator(found.bar)  # a demo bar made before codes could be verified gets it too
         click.echo(
             f"Demo bar ready. Sign in as {DEMO_OWNER_EMAIL} (password as printed first time)."
         )
@@ -140,6 +143,7 @@ def demo() -> None:
     cashier.set_password(password)
     db.session.commit()
     _demo_credentials(owner.bar)
+    demo_initiator(owner.bar)
     click.echo("Demo bar created. Sign in at http://127.0.0.1:5000/login")
     click.echo(f"  owner:   {DEMO_OWNER_EMAIL}")
     click.echo(f"  cashier: {DEMO_CASHIER_EMAIL}")

@@ -192,11 +192,14 @@ def c2b_group() -> None:
 @c2b_group.command("register")
 @click.option("--bar", "slug", required=True)
 @click.option("--v1", "v1", is_flag=True, help="For Daraja apps that only have C2B v1.")
-def c2b_register(slug: str, v1: bool) -> None:
+@click.option(
+    "--again", is_flag=True, help="Production: register URLs again (Safaricom cleared them)."
+)
+def c2b_register(slug: str, v1: bool, again: bool) -> None:
     """Register the bar's confirmation and validation URLs with Daraja."""
     bar = _bar(slug)
     try:
-        c2b.register(bar, version="v1" if v1 else "v2")
+        c2b.register(bar, version="v1" if v1 else "v2", again=again)
     except c2b.RegisterError as err:
         raise click.ClickException(str(err)) from None
     confirmation, _validation = c2b.urls_for(bar)

@@ -52,6 +52,7 @@ REFUSALS = frozenset(
     }
 )
 SETTLED = frozenset(enums.SETTLED)
+VERIFY_OUTCOMES = frozenset(enums.VerifyOutcome)
 DISPOSITIONS = frozenset(
     {
         "applied",
@@ -70,6 +71,7 @@ ENDPOINTS = {
     "/oauth/v1/generate": "oauth",
     "/mpesa/stkpush/v1/processrequest": "stk_push",
     "/mpesa/stkpushquery/v1/query": "stk_query",
+    "/mpesa/transactionstatus/v1/query": "transaction_status",
 }
 
 PUSHES = Counter(
@@ -125,6 +127,37 @@ JOB_SECONDS = Histogram(
     ["job"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0),
 )
+C2B_DISPOSITIONS = frozenset(
+    {
+        "applied",
+        "duplicate",
+        "linked",
+        "foreign_shortcode",
+        "unknown_url",
+        "malformed",
+        "too_large",
+        "pending",
+    }
+)
+C2B_CLAIM_ACTIONS = frozenset({"claimed", "moved"})
+C2B_CONFIRMATIONS = Counter(
+    "pesatab_c2b_confirmations",
+    "C2B confirmations (money paid from the M-Pesa menu) by what became of them: applied, "
+    "duplicate, linked (an STK receipt), foreign_shortcode, unknown_url, malformed, too_large, "
+    "or pending (an error on our side; kept for another try).",
+    ["disposition"],
+)
+C2B_CLAIMS = Counter(
+    "pesatab_c2b_claims",
+    "Menu money put on a tab by a cashier (claimed) or taken to another tab by a manager (moved).",
+    ["action"],
+)
+VERIFY_ANSWERS = Counter(
+    "pesatab_verify_answers",
+    "Answers to a cashier's 'is this M-Pesa code real?', by outcome (app.enums.VerifyOutcome): "
+    "from the bar's own records or M-Pesa's Transaction Status result.",
+    ["outcome"],
+)
 HTTP_REQUESTS = Counter(
     "pesatab_http_requests",
     "Requests answered, by Flask endpoint (unmatched for 404s outside any route) and status.",
@@ -152,6 +185,21 @@ def count_settled(status: str, code: str | None) -> None:
 
 def count_callback(disposition: str) -> None:
     CALLBACKS.labels(_one_of(disposition, DISPOSITIONS)).inc()
+
+
+def count_c2b(disposition: str) -> None:
+    """One C2B confirmation whose disposition was just settled (or kept pending)."""
+    C2B_CONFIRMATIONS.labels(_one_of(disposition, C2B_DISPOSITIONS)).inc()
+
+
+def count_c2b_claim(action: str) -> None:
+    """Menu money claimed to a tab, or moved from one tab to another."""
+    C2B_CLAIMS.labels(_one_of(action, C2B_CLAIM_ACTIONS)).inc()
+
+
+def count_verify(outcome: str) -> None:
+    """One answer given to a cashier verifying a code."""
+    VERIFY_ANSWERS.labels(_one_of(outcome, VERIFY_OUTCOMES)).inc()
 
 
 def observe_daraja(name: str, **fields) -> None:

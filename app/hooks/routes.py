@@ -11,8 +11,9 @@ import sys
 from flask import Blueprint, current_app, jsonify, request
 
 from app.extensions import csrf, db, limiter
-from app.payments import c2b, callbacks
+from app.payments import c2b, c2b_pull, callbacks, initiator
 from app.payments.applier import applier_for
+from app.payments.c2b_validation import answer as validation_answer
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 csrf.exempt(bp)
@@ -80,8 +81,71 @@ def c2b_confirmation(secret: str):
     return jsonify(c2b.ACK)
 
 
+@bp.post("/c2b/<secret>/pull")
+def c2b_pull_notice(secret: str):
+    """What Safaricom sends to the Pull Transactions callback URL: kept, acknowledged, never
+    money (menu money comes from confirmations and from the pull job's queries)."""
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    request.max_content_length = sys.maxsize
+    body = request.stream.read(limit + 1)
+    c2b_pull.store_notice(
+        secret[:64],
+        body[:limit],
+        source=request.remote_addr,
+        size=request.content_length or len(body),
+    )
+    return jsonify(c2b.ACK)
+
+
 @bp.post("/c2b/<secret>/validation")
 def c2b_validation(secret: str):
     """Asked before the money moves (only where Safaricom enabled validation for the shortcode):
-    accepted, as a bar that cannot decide in time must."""
-    return jsonify(c2b.ACCEPT)
+    stored, then answered by the bar's rule within its own deadline (app/payments/
+    c2b_validation.py); accepted whenever it cannot decide in time, never a 5xx."""
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    request.max_content_length = sys.maxsize
+    try:
+        body = request.stream.read(limit + 1)
+        size = request.content_length or len(body)
+        return jsonify(
+            validation_answer(
+                secret, body[:limit], source=request.remote_addr, size=size,
+                too_large=len(body) > limit,
+            )
+        )  # fmt: skip
+    except Exception:  # a bar that cannot decide must not lose the money
+        current_app.logger.exception("C2B validation answered without a decision")
+        return jsonify(c2b.ACCEPT)
+
+
+@bp.post("/result/<secret>")
+def initiator_result(secret: str):
+    """The answer to a request signed with the bar's initiator credentials (Transaction Status;
+    later Reversal and Account Balance): stored first, applied once (app/payments/initiator.py)."""
+    return _initiator_hook(secret, initiator.RESULT)
+
+
+@bp.post("/timeout/<secret>")
+def initiator_timeout(secret: str):
+    """M-Pesa's queue timed out on such a request: stored first, then the request stops waiting."""
+    return _initiator_hook(secret, initiator.TIMEOUT)
+
+
+def _initiator_hook(secret: str, endpoint: str):
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    request.max_content_length = sys.maxsize
+    body = request.stream.read(limit + 1)
+    record = initiator.store(
+        secret,
+        endpoint,
+        body[:limit],
+        source=request.remote_addr,
+        size=request.content_length or len(body),
+        too_large=len(body) > limit,
+    )
+    try:
+        initiator.apply(record)
+    except Exception:  # stored and pending: nothing is lost, and Safaricom gets its answer
+        current_app.logger.exception("Initiator result %s kept pending", record.id)
+        db.session.rollback()
+    return jsonify(ACK)

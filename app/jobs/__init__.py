@@ -84,6 +84,12 @@ def _summary_emails(now: datetime | None = None) -> int:
     return send_daily_summaries(now=now)
 
 
+def _pull_transactions(now: datetime | None = None):
+    from app.payments.c2b_pull import pull_due
+
+    return pull_due(now=now)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -102,6 +108,7 @@ JOBS: dict[str, Job] = {
         Job("reconcile", _daily_summaries, seconds=None, lease_seconds=1800),
         Job("summaries", _summary_emails, seconds=None, lease_seconds=1800, at=(7, 0)),
         Job("prune", retention.prune, seconds=3600, lease_seconds=900),
+        Job("pull", _pull_transactions, seconds=600, lease_seconds=600),
     )
 }
 

@@ -5,8 +5,12 @@ from app.models.api import ApiKey
 from app.models.audit import AuditEvent
 from app.models.base import utcnow
 from app.models.c2b import C2BConfirmation, C2BRegistration
+from app.models.c2b_validation import C2BValidation, C2BValidationRule
+from app.models.initiator import InitiatorCredential, InitiatorRequest, InitiatorResult
 from app.models.jobs import JobLease, JobStatus
 from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
+from app.models.pull import PullRegistration
+from app.models.receipts import ReceiptLink
 from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
 from app.models.system import SystemSetting
 from app.models.tabs import Tab, TabLine, Tender
@@ -19,12 +23,19 @@ __all__ = [
     "Bar",
     "C2BConfirmation",
     "C2BRegistration",
+    "C2BValidation",
+    "C2BValidationRule",
     "CallbackEvent",
     "DarajaToken",
+    "InitiatorCredential",
+    "InitiatorRequest",
+    "InitiatorResult",
     "JobLease",
     "JobStatus",
     "MpesaCredential",
     "Payment",
+    "PullRegistration",
+    "ReceiptLink",
     "ReconciliationSummary",
     "SetPasswordLink",
     "StatementImport",

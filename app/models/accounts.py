@@ -44,6 +44,9 @@ class Bar(db.Model):
     token_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     token_failed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     token_failure_reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    # Printed on the bar's receipts (app/receipts/): set by the owner, both optional.
+    address: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kra_pin: Mapped[str | None] = mapped_column(String(11), nullable=True)
 
     users: Mapped[list[User]] = relationship(back_populates="bar", order_by="User.id")
 

@@ -47,3 +47,6 @@ class C2BConfirmation(db.Model):
     payer_name: Mapped[str | None] = mapped_column(String(120), nullable=True)
     msisdn: Mapped[str | None] = mapped_column(String(64), nullable=True)  # masked or hashed
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"), nullable=True)
+    # callback: POSTed by Safaricom; pull: made from a Pull Transactions record the
+    # confirmation of which never came (app/payments/c2b_pull.py), applied the same way.
+    source: Mapped[str] = mapped_column(String(10), default="callback", server_default="callback")

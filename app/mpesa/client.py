@@ -22,10 +22,13 @@ from typing import Any
 import requests
 
 from app.mpesa import errors as e
+from app.mpesa import pull
 from app.mpesa.catalogue import normalize_code
 from app.mpesa.classify import classify, decode_json, maybe_acted, network_error, redact
 from app.mpesa.credentials import Credentials
 from app.mpesa.errors import DarajaError, DarajaOutcomeUnknown, InvalidRequest
+from app.mpesa.initiator import InitiatorCalls
+from app.mpesa.qr import QrCalls
 from app.mpesa.stk import (
     DEFAULT_MAX_AMOUNT,
     StkPushAccepted,
@@ -70,7 +73,7 @@ def _ignore(name: str, **fields: Any) -> None:
     """The default observer: metrics are optional."""
 
 
-class DarajaClient:
+class DarajaClient(InitiatorCalls, QrCalls):
     """Talks to one Daraja host on behalf of any number of bars (credentials per call).
 
     `observer(name, **fields)` hears `token_fetch` (ok), `request` (endpoint, status, seconds)
@@ -217,6 +220,17 @@ class DarajaClient:
                 kind=e.UNKNOWN,
             )
         return payload
+
+    def pull_register(self, creds: Credentials, *, nominated_number: str, callback_url: str):
+        """Register the shortcode for Pull Transactions (shapes in app/mpesa/pull.py)."""
+        body = pull.register_body(creds, nominated_number, callback_url)
+        return pull.read_register_answer(self._request("POST", pull.REGISTER_PATH, creds, body))
+
+    def pull_query(self, creds: Credentials, start: datetime, end: datetime, offset: int = 0):
+        """One page of the shortcode's transactions in `start`..`end` (the last 48 h only)."""
+        body = pull.query_body(creds, start, end, offset)
+        payload = self._request("POST", pull.QUERY_PATH, creds, body, replay_safe=True)
+        return pull.read_page(payload)
 
     # -- the one request path -----------------------------------------------------------------
 

@@ -139,6 +139,7 @@ JOB_LABELS = {
     "reconcile": N_("Nightly reconciliation summary"),
     "summaries": N_("Morning summary email to owners"),
     "prune": N_("Blanking old callback bodies and unused tokens"),
+    "pull": N_("Finding menu payments whose confirmation was lost (Pull Transactions)"),
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -25,19 +25,31 @@ from sqlalchemy.exc import IntegrityError
 from app import audit
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
+from app.health import metrics
 from app.i18n import _
-from app.models import Bar, C2BConfirmation, C2BRegistration, MpesaCredential, Payment, Tab, utcnow
+from app.models import (
+    AuditEvent,
+    Bar,
+    C2BConfirmation,
+    C2BRegistration,
+    MpesaCredential,
+    Payment,
+    Tab,
+    utcnow,
+)
 from app.mpesa import DarajaError, InvalidRequest
 from app.mpesa.timestamps import parse_daraja_timestamp
-from app.payments import states
+from app.payments import c2b_refusals, states
 from app.payments.daraja import client_for
 from app.settings import vault
+from app.statements import menu_money
 
 ACK = {"ResultCode": 0, "ResultDesc": "Success"}
 ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
-TAB_CODE = re.compile(r"TAB0*(\d{1,9})")
+TAB_CODE = re.compile(r"TAB0*(\d{1,9})", re.ASCII)
 RECEIPT = re.compile(r"[A-Z0-9]{10}")
-WHOLE_KES = re.compile(r"(\d{1,7})(?:\.0{1,2})?")
+WHOLE_KES = re.compile(r"(\d{1,7})(?:\.0{1,2})?", re.ASCII)  # "٣٠٠" is not KES 300
+EARLIEST_TRANS_TIME = datetime(2007, 3, 1, tzinfo=UTC)  # M-Pesa began in March 2007
 
 
 def registration_of(bar: Bar) -> C2BRegistration | None:
@@ -49,10 +61,21 @@ def registration_for(bar: Bar) -> C2BRegistration:
     """The bar's C2B URL secret, made the first time it is asked for. Commits."""
     found = db.session.scalar(select(C2BRegistration).where(C2BRegistration.bar_id == bar.id))
     if found is None:
-        found = C2BRegistration(bar_id=bar.id, url_secret=secrets.token_urlsafe(24))
+        found = C2BRegistration(bar_id=bar.id, url_secret=_url_secret())
         db.session.add(found)
         db.session.commit()
+    elif found.registered_at is None and c2b_refusals.refused_word(found.url_secret):
+        found.url_secret = _url_secret()  # never registered, so nothing calls the old one
+        db.session.commit()
     return found
+
+
+def _url_secret() -> str:
+    """A URL secret without a word Daraja refuses in a URL: about 1 random secret in 500 has
+    "sql", "cmd", "exec" or "query" in it (any case), and that bar could never register."""
+    while c2b_refusals.refused_word(secret := secrets.token_urlsafe(24)):
+        pass
+    return secret
 
 
 def store(secret: str, body: bytes, *, source: str | None, size: int, too_large: bool):
@@ -63,48 +86,73 @@ def store(secret: str, body: bytes, *, source: str | None, size: int, too_large:
     )
     record = C2BConfirmation(
         bar_id=bar_id,
-        raw_body=body.decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL: keep the body as it came, with NUL made visible.
+        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         body_size=size,
         source_address=(source or "")[:64] or None,
         disposition="too_large" if too_large else ("pending" if bar_id else "unknown_url"),
     )
     db.session.add(record)
     db.session.commit()
+    if record.disposition != "pending":
+        metrics.count_c2b(record.disposition)
     return record
 
 
 def _fields(record: C2BConfirmation) -> dict | None:
     try:
         body = json.loads(record.raw_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: junk nested thousands deep
         return None
     return body if isinstance(body, dict) else None
 
 
-def _text(body: dict, key: str, limit: int) -> str:
+def _text(body: dict, key: str, limit: int, *, exact: bool = False) -> str:
+    """The field as text, at most `limit` characters; `exact`: a longer one is no value at all
+    (cutting "20261122150233   x" to 15 characters would make a valid TransTime of junk)."""
     value = body.get(key)
-    return str(value).strip()[:limit] if isinstance(value, str | int) else ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    # A control character is made visible, never dropped (dropping one could turn junk into
+    # a valid field; PostgreSQL text refuses NUL). A 40-digit number is not a field either.
+    text = value if isinstance(value, str) else str(value) if abs(value) < 10**40 else ""
+    text = text.strip()
+    if exact and len(text) > limit:
+        return ""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
 
 
 def apply(record: C2BConfirmation) -> str:
-    """Apply a stored confirmation once; returns its disposition."""
+    """Apply a stored confirmation once; returns its disposition. An error on our side is
+    counted as pending (the confirmation stays stored) and raised to the caller."""
+    try:
+        return _apply(record)
+    except Exception:
+        metrics.count_c2b("pending")
+        raise
+
+
+def _apply(record: C2BConfirmation) -> str:
     if record.disposition != "pending":
         return record.disposition
     body = _fields(record)
-    trans_id = _text(body, "TransID", 20).upper() if body else ""
-    amount_text = _text(body, "TransAmount", 20) if body else ""
+    trans_id = _text(body, "TransID", 20, exact=True) if body else ""
+    trans_id = trans_id.upper() if trans_id.isascii() else ""  # "ı".upper() is "I"
+    amount_text = _text(body, "TransAmount", 20, exact=True) if body else ""
     whole = WHOLE_KES.fullmatch(amount_text)
     if body is None or not RECEIPT.fullmatch(trans_id) or whole is None or int(whole[1]) < 1:
         return _settle(record, "malformed")
     record.trans_id, record.amount = trans_id, int(whole[1])
-    record.shortcode = _text(body, "BusinessShortCode", 12)
+    record.shortcode = _text(body, "BusinessShortCode", 12, exact=True)
     record.account = _text(body, "BillRefNumber", 40)
     names = (_text(body, k, 40) for k in ("FirstName", "MiddleName", "LastName"))
     record.payer_name = " ".join(n for n in names if n)[:120] or None
     record.msisdn = _text(body, "MSISDN", 64) or None
     try:
-        paid_at = parse_daraja_timestamp(_text(body, "TransTime", 14))
-    except ValueError:
+        paid_at = parse_daraja_timestamp(_text(body, "TransTime", 14, exact=True)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 in EAT is before year 1 in UTC
+        return _settle(record, "malformed")
+    if not EARLIEST_TRANS_TIME <= paid_at <= datetime.now(UTC) + timedelta(days=1):
         return _settle(record, "malformed")
     cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == record.bar_id))
     ours = {c for c in (cred.shortcode, cred.till_number) if c} if cred else set()
@@ -112,13 +160,14 @@ def apply(record: C2BConfirmation) -> str:
         return _settle(record, "foreign_shortcode")
     known = db.session.scalar(select(Payment).where(Payment.receipt == trans_id))
     if known is not None:
-        # The same money again: a repeated confirmation, or an STK push's receipt.
-        record.payment_id = known.id
+        # The same money again: a repeated confirmation, or an STK push's receipt. Another
+        # bar's receipt is never linked to this bar's confirmation (it counts nothing either).
+        record.payment_id = known.id if known.bar_id == record.bar_id else None
         return _settle(record, "linked" if known.purpose != Purpose.C2B else "duplicate")
     payment = states.paid_without_push(
         amount=record.amount,
         receipt=trans_id,
-        paid_at=paid_at.astimezone(UTC).replace(tzinfo=None),
+        paid_at=paid_at.replace(tzinfo=None),
         bar_id=record.bar_id,
         tab_id=_open_tab_for(record.bar_id, record.account),
         purpose=Purpose.C2B,
@@ -137,6 +186,8 @@ def apply(record: C2BConfirmation) -> str:
         record.payment_id = db.session.scalar(select(Payment.id).where(Payment.receipt == trans_id))
         return _settle(record, "duplicate")
     record.payment_id = payment.id
+    # A statement imported before this confirmation came has the line as an orphan: match it.
+    menu_money.match_late_receipt(record.bar_id, trans_id, payment.id, payment.amount)
     return _settle(record, "applied")
 
 
@@ -159,6 +210,7 @@ def _settle(record: C2BConfirmation, disposition: str) -> str:
         if registration is not None:
             registration.last_confirmation_at = utcnow()
     db.session.commit()
+    metrics.count_c2b(disposition)
     return disposition
 
 
@@ -220,6 +272,10 @@ def claim(payment: Payment, tab: Tab, user_id: int | None, *, move: bool = False
         receipt=payment.receipt,
     )
     db.session.commit()
+    metrics.count_c2b_claim("moved" if was is not None else "claimed")
+
+
+C2B_VERSIONS = ("v2", "v1")
 
 
 class RegisterError(ValueError):
@@ -233,8 +289,13 @@ def urls_for(bar: Bar) -> tuple[str, str]:
     return f"{base}/hooks/c2b/{secret}/confirmation", f"{base}/hooks/c2b/{secret}/validation"
 
 
-def register(bar: Bar, *, version: str = "v2") -> C2BRegistration:
-    """Register the bar's C2B URLs with Daraja (v2, or v1 for apps that only have it). Commits."""
+def register(bar: Bar, *, version: str = "v2", again: bool = False) -> C2BRegistration:
+    """Register the bar's C2B URLs with Daraja (v2, or v1 for apps that only have it). In
+    production a shortcode's URLs register once, so URLs PesaTab registered already are not
+    sent again unless `again` (Safaricom cleared them). Every refusal is one sentence
+    (c2b_refusals). Commits."""
+    if version not in C2B_VERSIONS:
+        raise RegisterError(_("Choose C2B v1 or v2."))
     cred = vault.credential_for(bar)
     if cred is None:
         raise RegisterError(_("Add the bar's M-Pesa credentials first."))
@@ -242,24 +303,42 @@ def register(bar: Bar, *, version: str = "v2") -> C2BRegistration:
         creds = vault.open_credentials(cred)
     except vault.CredentialsUnavailable as err:
         raise RegisterError(str(err)) from None
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    problem = c2b_refusals.url_problem(base, creds.environment)
+    if problem is not None:
+        raise RegisterError(problem)
+    known = registration_for(bar)
+    if creds.environment == "production" and known.registered_at is not None and not again:
+        raise RegisterError(c2b_refusals.registered_already(creds.shortcode, known.registered_at))
     confirmation, validation = urls_for(bar)
     try:
-        client_for(creds.environment).c2b_register(
+        # Nobody waits better for a retried refusal: a person reads the answer now.
+        client_for(creds.environment, max_retries=0).c2b_register(
             creds, confirmation_url=confirmation, validation_url=validation, version=version
         )
     except InvalidRequest as err:
         raise RegisterError(str(err)) from None
     except DarajaError as err:
-        raise RegisterError(
-            _(
-                "Daraja did not register the URLs (%(reason)s). Check that the app on the Daraja "
-                "portal has the M-Pesa C2B product; in production a shortcode's URLs may already "
-                "be registered and are changed through Safaricom.",
-                reason=err.message,
-            )
-        ) from None
+        err.message = (err.message or "").replace(known.url_secret, "***")  # if Daraja echoes it
+        if c2b_refusals.kind_of(err) == c2b_refusals.ALREADY_REGISTERED:
+            audit.record("c2b.already_registered", bar_id=bar.id, version=version)
+            db.session.commit()
+        said = c2b_refusals.sentence(err, version=version, shortcode=creds.shortcode, base=base)
+        raise RegisterError(said) from None
     registration = registration_for(bar)
     registration.registered_at = utcnow()
     audit.record("c2b.registered", bar_id=bar.id, version=version)
     db.session.commit()
     return registration
+
+
+def registered_version(bar: Bar) -> str | None:
+    """The C2B version (v1 or v2) the bar's URLs were last registered with, from the audit."""
+    details = db.session.scalar(
+        select(AuditEvent.details)
+        .where(AuditEvent.bar_id == bar.id, AuditEvent.action == "c2b.registered")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    version = (details or {}).get("version")
+    return version if version in C2B_VERSIONS else None

@@ -137,7 +137,8 @@ def _record_paid(payment: Payment, outcome: Outcome) -> str:
     was_settled = payment.flag_reason == FlagReason.LATE_SUCCESS
     metrics.count_settled(PaymentStatus.PAID, "0")
     _after_paid(payment)
-    audit.record(
+    _audit(
+        outcome,
         "payment.paid",
         bar_id=payment.bar_id,
         payment_id=payment.id,
@@ -153,7 +154,8 @@ def _record_unpaid(payment: Payment, outcome: Outcome, info) -> str:
         values.update(flagged=True, flag_reason=FlagReason.UNKNOWN_RESULT_CODE)
     if states.move(payment, info.status, **values):
         metrics.count_settled(info.status, info.code)
-        audit.record(
+        _audit(
+            outcome,
             f"payment.{info.status}",
             bar_id=payment.bar_id,
             payment_id=payment.id,
@@ -162,6 +164,15 @@ def _record_unpaid(payment: Payment, outcome: Outcome, info) -> str:
         )
         return "applied"
     return "duplicate" if payment.result_code == info.code else "ignored"
+
+
+def _audit(outcome: Outcome, action: str, **fields) -> None:
+    """A callback's outcome is Safaricom's doing, never a signed-in person's: its entry skips
+    the current-user look-up (audit.record_system); a query's (a job, "Check now") names who."""
+    if outcome.source == "callback":
+        audit.record_system(action, **fields)
+    else:
+        audit.record(action, **fields)
 
 
 def flag(payment: Payment, reason: str) -> None:

@@ -17,15 +17,16 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 
 from app.enums import PaymentStatus, Purpose
 from app.extensions import db
-from app.models import Bar, Payment, Tab, utcnow
+from app.models import Bar, Payment, Tab, User, utcnow
 from app.payments.states import IN_FLIGHT
 from app.settings import golive, onboarding, vault
 from app.tabs import panel as tab_panel
 from app.tabs import totals as tab_totals
+from app.web import security
 
 UNCHANGED = "unchanged"  # the screen shows the current version: nothing to send
 
@@ -129,6 +130,54 @@ def _status_row_query():
     ).where(Payment.id == bindparam("payment_id"), Payment.bar_id == bindparam("bar_id"))
 
 
+@functools.cache
+def _session_row_query(roles: tuple[str, ...]):
+    """`_status_row_query` with the session checked in the same round trip: the row only if
+    the session's person passes the user loader's rules (security.signed_in_where), works in
+    the payment's bar and has one of `roles`. Core, no ORM, no pool ping (app/extensions.py)."""
+    return (
+        select(*_status_row_query().selected_columns)
+        .join(
+            User,
+            and_(User.bar_id == Payment.bar_id, User.role.in_(roles), *security.signed_in_where()),
+        )
+        .where(Payment.id == bindparam("payment_id"))
+    )
+
+
+def unchanged_for_session(
+    payment_id: int, ident: tuple[int, int], roles: tuple[str, ...], shown: str
+) -> tuple[bool, object | None]:
+    """A waiting screen's poll answered from one query that also checks who asks: (True, row)
+    when the session's person may see the payment and it still shows `shown` in flight (the
+    route answers 204 without Flask-Login, the ORM or a template); (False, row) when the
+    version moved (row: what `poll` would read first, handed to it); (False, None) when the
+    person or the payment did not pass, and Flask-Login's own path decides (401, 403, 404)."""
+    row = (
+        db.session.connection()
+        .execute(
+            _session_row_query(roles), {"payment_id": payment_id, **security.session_params(ident)}
+        )
+        .one_or_none()
+    )
+    if row is None:
+        return False, None
+    return _version_of_row(row) == shown and row[0] in IN_FLIGHT, row
+
+
+def _version_of_row(row) -> str:
+    status, updated_at, message, checkout_id, tab_id, *sums = row
+    totals = tab_totals.of_row(*sums) if tab_id is not None else None
+    return status_version(
+        status,
+        updated_at,
+        message,
+        checkout_id,
+        totals.total if totals else None,
+        totals.settled if totals else None,
+    )
+
+
 @dataclass(frozen=True)
 class Poll:
     """A poll's answer: UNCHANGED, or the context of a fresh fragment."""
@@ -137,15 +186,19 @@ class Poll:
     context: dict | None = None
 
 
-def poll(payment_id: int, bar_id: int, shown: str | None, *, panels: bool = True) -> Poll | None:
+def poll(
+    payment_id: int, bar_id: int, shown: str | None, *, panels: bool = True, row=None
+) -> Poll | None:
     """Answer a status poll for a payment of `bar_id` (None: no such payment in that bar, which
-    the route answers 404). `shown` is the version the screen holds (`?v=`)."""
+    the route answers 404). `shown` is the version the screen holds (`?v=`); `row`, the
+    payment's status row already read for this request (`unchanged_for_session`)."""
     # Core, on the session's connection: plain columns need none of the ORM's result handling.
-    row = (
-        db.session.connection()
-        .execute(_status_row_query(), {"payment_id": payment_id, "bar_id": bar_id})
-        .one_or_none()
-    )
+    if row is None:
+        row = (
+            db.session.connection()
+            .execute(_status_row_query(), {"payment_id": payment_id, "bar_id": bar_id})
+            .one_or_none()
+        )
     if row is None:
         return None
     status, updated_at, message, checkout_id, tab_id, *sums = row

@@ -1,3 +1,4 @@
+import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -5,6 +6,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    g,
     make_response,
     render_template,
     request,
@@ -14,14 +16,14 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import audit
+from app import audit, logging_setup
 from app.enums import BAR_ROLES, MONEY_ROLES, Role
-from app.extensions import db
+from app.extensions import db, limiter
 from app.i18n import N_, _
 from app.models import CallbackEvent, Payment
 from app.mpesa import mask_phone
 from app.payments import csv_export, listing, live, recovery
-from app.web import htmx, pager
+from app.web import htmx, pager, security
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
@@ -30,12 +32,60 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 # which would mark the stored text safe and read a "%" in it as a format.
 
 
+def _is_waiting_poll() -> bool:
+    """A waiting screen's poll: htmx asking for a status fragment it holds a version of."""
+    return (
+        request.endpoint == "payments.status"
+        and request.method == "GET"
+        and "v" in request.args
+        and htmx.is_htmx()
+    )
+
+
+# The status poll has no limit of its own, and no default limits are configured: skip the
+# limiter's per-request work for it (~6% of a 204). A default limit added later must decide
+# whether polls (500 screens, one every 2 s) count.
+limiter.request_filter(_is_waiting_poll)
+
+
+def _unchanged_poll(view):
+    """In front of the status view: a waiting screen's poll whose fragment is still right is
+    answered 204 from one query that checks the session too (live.unchanged_for_session: the
+    user loader's rules, the payment's bar, the view's roles), before Flask-Login loads anyone
+    through the ORM. Anything else (signed out, another bar, a changed version, a remember-me
+    cookie) goes through the view as before, with the row already read handed on."""
+
+    @functools.wraps(view)
+    def wrapped(payment_id: int):
+        if _is_waiting_poll():
+            ident = security.session_ident_as_loaded()
+            if ident is not None:
+                same, row = live.unchanged_for_session(
+                    payment_id, ident, view.allowed_roles, request.args["v"]
+                )
+                if same:
+                    logging_setup.bind(bar_id=None, user_id=ident[0])
+                    return "", 204
+                g.status_row = (f"{ident[0]}:{ident[1]}", row)
+        return view(payment_id)
+
+    return wrapped
+
+
 def _status_fragment(payment_id: int):
     """A poll: 204 No Content (htmx swaps nothing, the poll goes on) when the fragment the
     screen shows (`?v=`) is still right, else the fragment, with the tab's panel out of band."""
     # The payment's own page has no tab panel or go-live section to refresh out of band.
     own_page = htmx.page_path() == url_for("payments.status", payment_id=payment_id)
-    answer = live.poll(payment_id, current_user.bar_id, request.args.get("v"), panels=not own_page)
+    # The row _unchanged_poll read, if it was read for the person Flask-Login signed in.
+    read_for, row = g.pop("status_row", (None, None))
+    answer = live.poll(
+        payment_id,
+        current_user.bar_id,
+        request.args.get("v"),
+        panels=not own_page,
+        row=row if read_for == current_user.get_id() else None,
+    )
     if answer is None:
         abort(404)
     if answer.unchanged:
@@ -44,6 +94,7 @@ def _status_fragment(payment_id: int):
 
 
 @bp.get("/<int:payment_id>/status")
+@_unchanged_poll
 @role_required(*BAR_ROLES)
 def status(payment_id: int):
     if htmx.is_htmx():

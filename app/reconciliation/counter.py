@@ -5,7 +5,8 @@ many tries that took, and the cash and card taken at the counter, always apart f
 A bill is the amount asked on one tab: requests on the same tab for the same amount are tries
 at it. When several of them were paid (the same amount split across phones), that many bills
 were asked. A request from a point-of-sale system (no tab) is a bill of its own. Test pushes
-never count.
+never count. Money paid from the M-Pesa menu (C2B) was never asked: it is counted apart, on a
+tab (claimed) or waiting for a cashier to claim it, and is part of what was taken.
 """
 
 from __future__ import annotations
@@ -31,11 +32,19 @@ class Money:
     card: int
     cash_count: int
     card_count: int
+    menu_claimed: int = 0  # KES paid from the M-Pesa menu, on a tab
+    menu_claimed_count: int = 0
+    menu_unclaimed: int = 0  # KES paid from the menu, waiting to be claimed
+    menu_unclaimed_count: int = 0
+
+    @property
+    def menu(self) -> int:
+        return self.menu_claimed + self.menu_unclaimed
 
     @property
     def taken(self) -> int:
         """Money in, however it came."""
-        return self.mpesa + self.cash + self.card
+        return self.mpesa + self.menu + self.cash + self.card
 
     @property
     def paid_share(self) -> float | None:
@@ -49,7 +58,7 @@ def money(bar: Bar, window: tuple[datetime, datetime]) -> Money:
     paid = case((Payment.status == PaymentStatus.PAID, 1), else_=0)
     in_window = (
         Payment.bar_id == bar.id,
-        Payment.purpose != Purpose.TEST,
+        Payment.purpose.not_in((Purpose.TEST, Purpose.C2B)),
         Payment.created_at >= lo,
         Payment.created_at < hi,
     )
@@ -87,6 +96,7 @@ def money(bar: Bar, window: tuple[datetime, datetime]) -> Money:
             .group_by(Tender.kind)
         )
     }
+    menu = _menu_money(bar, window)
     return Money(
         bills=bills + int(alone_count),
         asked=asked + int(alone_kes),
@@ -97,4 +107,31 @@ def money(bar: Bar, window: tuple[datetime, datetime]) -> Money:
         card=taken.get("card", (0, 0))[1],
         cash_count=taken.get("cash", (0, 0))[0],
         card_count=taken.get("card", (0, 0))[0],
+        **menu,
     )
+
+
+def _menu_money(bar: Bar, window: tuple[datetime, datetime]) -> dict[str, int]:
+    """Money paid from the M-Pesa menu in `window`: on a tab, or waiting to be claimed."""
+    lo, hi = window
+    found = {
+        claimed: (int(count), int(kes or 0))
+        for claimed, count, kes in db.session.execute(
+            select(Payment.tab_id.is_not(None), func.count(), func.sum(Payment.amount))
+            .where(
+                Payment.bar_id == bar.id,
+                Payment.purpose == Purpose.C2B,
+                Payment.status == PaymentStatus.PAID,
+                Payment.created_at >= lo,
+                Payment.created_at < hi,
+            )
+            .group_by(Payment.tab_id.is_not(None))
+        )
+    }
+    claimed, unclaimed = found.get(True, (0, 0)), found.get(False, (0, 0))
+    return {
+        "menu_claimed": claimed[1],
+        "menu_claimed_count": claimed[0],
+        "menu_unclaimed": unclaimed[1],
+        "menu_unclaimed_count": unclaimed[0],
+    }

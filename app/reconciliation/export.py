@@ -1,4 +1,5 @@
-"""The reconciliation CSV: one row per day, the figures the page shows."""
+"""The reconciliation CSV: one row per day, the figures the page shows (money paid from the
+M-Pesa menu in its own columns, after the tries)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 
 from app.models import Bar
 from app.reconciliation.periods import Period
-from app.reconciliation.report import KINDS, RangeReport
+from app.reconciliation.report import KINDS, MENU_KINDS, RangeReport
 
 HEADER = (
     "day",
@@ -20,6 +21,9 @@ HEADER = (
     "p95_push_to_paid_seconds",
     "test_pushes",
     "test_pushes_kes",
+    *MENU_KINDS,
+    *(f"{k}_kes" for k in MENU_KINDS),
+    "mpesa_in_kes",
     "source",
 )
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
@@ -47,6 +51,9 @@ def _cells(f) -> list:
         _blank(f.p95_seconds),
         f.test_count,
         f.test_kes,
+        *(f.menu_counts[k] for k in MENU_KINDS),
+        *(f.menu_kes[k] for k in MENU_KINDS),
+        f.mpesa_in_kes,
         "nightly summary" if f.written_at else "live",
     ]
 

@@ -29,9 +29,14 @@ from app.mpesa import describe
 from app.payments.states import IN_FLIGHT
 from app.reconciliation import periods, sql
 
-SUMMARY_VERSION = 1  # a stored summary of another version is ignored and the day counted live
+SUMMARY_VERSION = 2  # a stored summary of another version is ignored and the day counted live
 # The day's outcome columns: each final status, and those still in flight taken together.
 KINDS = (PaymentStatus.PAID, *SETTLED_UNPAID, PaymentStatus.REJECTED, "in_flight")
+# Money paid from the M-Pesa menu (C2B): no request was sent, so it is not a try. Counted apart,
+# on a tab (claimed, by a cashier or a PayBill account naming the tab) or waiting to be claimed.
+MENU_KINDS = ("c2b_claimed", "c2b_unclaimed")
+# Payments that are not pushes: no try, no push-to-paid time.
+NOT_PUSHES = (Purpose.TEST, Purpose.C2B)
 UNPAID = SETTLED_UNPAID
 TOP_FAILURES = 5
 # A payment settles within minutes of its push; looking back a day keeps the hourly chart's
@@ -60,6 +65,8 @@ class Figures:
     kes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     test_count: int = 0
     test_kes: int = 0
+    menu_counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MENU_KINDS, 0))
+    menu_kes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MENU_KINDS, 0))
     failures: list[Failure] = field(default_factory=list)
     median_seconds: int | None = None
     p95_seconds: int | None = None
@@ -75,6 +82,20 @@ class Figures:
     @property
     def requested_kes(self) -> int:
         return sum(self.kes.values())
+
+    @property
+    def menu_count(self) -> int:
+        return sum(self.menu_counts.values())
+
+    @property
+    def menu_total_kes(self) -> int:
+        """KES paid from the M-Pesa menu, claimed or not."""
+        return sum(self.menu_kes.values())
+
+    @property
+    def mpesa_in_kes(self) -> int:
+        """All M-Pesa money in: pushes paid plus money paid from the menu."""
+        return self.kes[PaymentStatus.PAID] + self.menu_total_kes
 
     @property
     def success_rate(self) -> float | None:
@@ -94,6 +115,8 @@ class Figures:
             "kes": self.kes,
             "test_count": self.test_count,
             "test_kes": self.test_kes,
+            "menu_counts": self.menu_counts,
+            "menu_kes": self.menu_kes,
             "failures": [[f.code, f.count, f.kes] for f in self.failures],
             "median_seconds": self.median_seconds,
             "p95_seconds": self.p95_seconds,
@@ -111,6 +134,8 @@ class Figures:
             kes={k: int(data["kes"].get(k, 0)) for k in KINDS},
             test_count=data["test_count"],
             test_kes=data["test_kes"],
+            menu_counts={k: int(data["menu_counts"].get(k, 0)) for k in MENU_KINDS},
+            menu_kes={k: int(data["menu_kes"].get(k, 0)) for k in MENU_KINDS},
             failures=[Failure(code, count, kes) for code, count, kes in data["failures"]],
             median_seconds=data["median_seconds"],
             p95_seconds=data["p95_seconds"],
@@ -176,6 +201,9 @@ def _add_up(days: list[Figures]) -> Figures:
             total.kes[kind] += figures.kes[kind]
         total.test_count += figures.test_count
         total.test_kes += figures.test_kes
+        for kind in MENU_KINDS:
+            total.menu_counts[kind] += figures.menu_counts[kind]
+            total.menu_kes[kind] += figures.menu_kes[kind]
         for failure in figures.failures:
             failures[failure.code][0] += failure.count
             failures[failure.code][1] += failure.kes
@@ -223,6 +251,10 @@ def _day_buckets(bar: Bar, days: list[date], column) -> tuple[ColumnElement, lis
 def _count_outcomes(result: dict[date, Figures], days: list[date], bucket, where) -> None:
     kind = case(
         (Payment.purpose == Purpose.TEST, Purpose.TEST),
+        (
+            Payment.purpose == Purpose.C2B,
+            case((Payment.tab_id.is_(None), MENU_KINDS[1]), else_=MENU_KINDS[0]),
+        ),
         (Payment.status.in_(IN_FLIGHT), "in_flight"),
         else_=Payment.status,
     )
@@ -238,6 +270,9 @@ def _count_outcomes(result: dict[date, Figures], days: list[date], bucket, where
         figures = result[days[n]]
         if name == "test":
             figures.test_count, figures.test_kes = int(count), int(kes)
+        elif name in figures.menu_counts:
+            figures.menu_counts[name] += int(count)
+            figures.menu_kes[name] += int(kes)
         elif name in figures.counts:
             figures.counts[name] += int(count)
             figures.kes[name] += int(kes)
@@ -277,7 +312,7 @@ def _durations(bar: Bar, days: list[date]) -> dict[date, list[int]]:
         )
         .where(
             *where,
-            Payment.purpose != Purpose.TEST,
+            Payment.purpose.not_in(NOT_PUSHES),
             Payment.status == PaymentStatus.PAID,
             Payment.settled_at.is_not(None),
         )
@@ -304,7 +339,8 @@ def percentile(values: list[int], pct: float) -> int:
 
 
 def _paid_by_hour(bar: Bar, day: date) -> list[int]:
-    """KES that arrived in each local hour of `day` (by when the payment settled as paid)."""
+    """KES that arrived in each local hour of `day` (by when the payment settled as paid):
+    pushes paid and money paid from the menu alike."""
     starts = periods.hour_starts(day, bar.timezone)
     hour = sql.bucket_of(Payment.settled_at, list(itertools.pairwise(starts)))
     rows = (

@@ -4,7 +4,7 @@ from functools import partial
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.enums import BAR_ROLES, MONEY_ROLES, PaymentStatus
+from app.enums import BAR_ROLES, MONEY_ROLES
 from app.i18n import _
 from app.models import CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
@@ -32,7 +32,7 @@ def index():
         context.update(figures=figures, days=None, chart=svg.hourly(figures.paid_by_hour))
     else:
         found = report.range_figures(bar, period.start, period.end, today)
-        chart = svg.daily([(f.day, f.kes[PaymentStatus.PAID]) for f in found.days])
+        chart = svg.daily([(f.day, f.mpesa_in_kes) for f in found.days])
         context.update(figures=found.total, days=found.days, chart=chart)
     window = periods.window(period.start, period.end, bar.timezone)
     context.update(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, SelectChoice, StringField
+from wtforms import PasswordField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 
 from app.api.keys import LABEL_MAX
@@ -201,5 +201,32 @@ class CreateKeyForm(FlaskForm):
         ],
         description=lazy(
             "Say where it is used, like “Till 1 POS”. Up to %(max)d characters.", max=LABEL_MAX
+        ),
+    )
+
+
+class InitiatorForm(FlaskForm):
+    """The initiator credentials (verify a code; later reversals and the balance). The
+    password is write-only; a blank password or certificate keeps the stored one."""
+
+    initiator_name = StringField(
+        lazy("Initiator name"),
+        validators=[
+            DataRequired(message=lazy("Type the initiator's name.")),
+            at_most(64, lazy("An initiator name is at most %(max)d characters.")),
+        ],
+        description=lazy("The M-Pesa org portal user made for API calls (API role)."),
+    )
+    initiator_password = PasswordField(
+        lazy("Initiator password"),
+        validators=[at_most(SECRET_MAX, lazy("A password is at most %(max)d characters."))],
+        description=lazy("Never shown again. Leave it empty to keep the saved one."),
+    )
+    certificate = TextAreaField(
+        lazy("Safaricom's certificate (PEM)"),
+        validators=[at_most(20000, lazy("A certificate is at most %(max)d characters."))],
+        description=lazy(
+            "Download it from the Daraja portal for this environment (sandbox and production "
+            "differ) and paste all of it. Leave it empty to keep the saved one."
         ),
     )

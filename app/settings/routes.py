@@ -11,11 +11,18 @@ from app.extensions import db
 from app.i18n import _
 from app.models import ApiKey, MpesaCredential, Payment
 from app.mpesa import InvalidPhone, normalize_phone
-from app.payments import c2b
+from app.payments import c2b, c2b_pull, c2b_refusals, c2b_validation
 from app.payments.live import status_context
 from app.payments.push import PushRefused
 from app.settings import golive, onboarding, sandbox, vault
-from app.settings.forms import ActionForm, CreateKeyForm, CredentialForm, TestPushForm
+from app.settings import initiator as initiator_creds
+from app.settings.forms import (
+    ActionForm,
+    CreateKeyForm,
+    CredentialForm,
+    InitiatorForm,
+    TestPushForm,
+)
 from app.web.security import bar_object_or_404, current_bar, role_required
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -54,8 +61,23 @@ def _page(
         test_push=_test_push_status(bar.id),
         go_live=go_live,
         setup_state=golive.state_label(bar.setup_state),
-        c2b=c2b.registration_of(bar) if cred is not None else None,
+        initiator=initiator_creds.initiator_for(bar.id),
+        initiator_form=InitiatorForm(formdata=None, obj=initiator_creds.initiator_for(bar.id)),
+        **_c2b_context(bar, cred),
     ), status
+
+
+def _c2b_context(bar, cred) -> dict:
+    """The C2B section's state: registered when (EAT) and with which version, the last
+    confirmation seen (EAT), and whether the bar is on production (register once)."""
+    registration = c2b.registration_of(bar) if cred is not None else None
+    view = {
+        "registered": c2b_refusals.in_eat(registration.registered_at) if registration else "",
+        "last_seen": c2b_refusals.in_eat(registration.last_confirmation_at) if registration else "",
+        "version": c2b.registered_version(bar) if registration else None,
+        "production": cred is not None and cred.environment == "production",
+    }
+    return {"c2b": registration, "c2b_view": view}
 
 
 def _test_push_status(bar_id: int) -> dict | None:
@@ -244,14 +266,97 @@ def revoke_api_key(key_id: int):
     return redirect(url_for("settings.api_keys"))
 
 
+@bp.get("/mpesa/c2b")
+@role_required(Role.OWNER, Role.MANAGER)
+def c2b_urls():
+    """The C2B section alone, for managers (the M-Pesa page is the owner's)."""
+    bar = current_bar()
+    cred = vault.credential_for(bar)
+    context = _c2b_context(bar, cred)
+    return render_template("settings/c2b.html", bar=bar, cred=cred, action=ActionForm(), **context)
+
+
 @bp.post("/mpesa/c2b/register")
-@role_required(Role.OWNER)
+@role_required(Role.OWNER, Role.MANAGER)
 def register_c2b():
-    """Tell Daraja where the bar's menu payments go (C2B confirmation and validation URLs)."""
+    """Tell Daraja where the bar's menu payments go (C2B confirmation and validation URLs).
+    Managers and owners may; a production bar registered already needs "again" ticked."""
     try:
-        c2b.register(current_bar(), version="v1" if request.form.get("v1") else "v2")
+        c2b.register(
+            current_bar(),
+            version="v1" if request.form.get("v1") else "v2",
+            again=bool(request.form.get("again")),
+        )
     except c2b.RegisterError as err:
         flash(str(err), "error")
     else:
         flash(_("Registered: money paid from the M-Pesa menu now reaches PesaTab."), "success")
-    return redirect(url_for("settings.index"))
+    if current_user.role == Role.OWNER:
+        return redirect(url_for("settings.index") + "#c2b")
+    return redirect(url_for("settings.c2b_urls"))
+
+
+@bp.context_processor
+def _c2b_validation_context() -> dict:
+    return {"validation_rule_of": c2b_validation.rule_of, "validation_rules": c2b_validation}
+
+
+@bp.post("/mpesa/c2b/validation")
+@role_required(Role.OWNER, Role.MANAGER)
+def c2b_validation_rule():
+    """Choose what the validation URL answers: accept every payment, or refuse a PayBill
+    payment whose account is not an open tab's code (audited)."""
+    if c2b_validation.set_rule(current_bar(), request.form.get("rule", ""), current_user.id):
+        flash(_("Saved: the validation answer is changed."), "success")
+    else:
+        flash(_("Choose one of the two answers."), "error")
+    if current_user.role == Role.OWNER:
+        return redirect(url_for("settings.index") + "#c2b-validation")
+    return redirect(url_for("settings.c2b_urls") + "#c2b-validation")
+
+
+@bp.post("/mpesa/initiator")
+@role_required(Role.OWNER)
+def save_initiator():
+    """The initiator credentials cashiers' "Verify an M-Pesa code" asks M-Pesa with."""
+    form = InitiatorForm()
+    if not form.validate():
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("settings.index") + "#initiator")
+    typed = initiator_creds.InitiatorInput(
+        form.initiator_name.data, form.initiator_password.data or None, form.certificate.data
+    )
+    try:
+        changed = initiator_creds.save(current_bar(), typed)
+    except initiator_creds.InitiatorError as err:
+        flash(str(err), "error")
+    else:
+        if changed:
+            flash(_("Saved: cashiers can now ask M-Pesa whether a code is real."), "success")
+        else:
+            flash(_("Nothing changed."), "info")
+    return redirect(url_for("settings.index") + "#initiator")
+
+
+@bp.context_processor
+def _c2b_pull_context() -> dict:
+    return {"pull_registration_of": c2b_pull.registration_of}
+
+
+@bp.post("/mpesa/c2b/pull")
+@role_required(Role.OWNER, Role.MANAGER)
+def register_pull():
+    """Register the bar for Pull Transactions, so the pull job finds menu money whose
+    confirmation never came."""
+    try:
+        c2b_pull.register(current_bar(), request.form.get("nominated_number", "")[:20])
+    except c2b_pull.PullError as err:
+        flash(str(err), "error")
+    else:
+        flash(
+            _("Registered: PesaTab now asks M-Pesa for menu payments whose message was lost."),
+            "success",
+        )
+    if current_user.role == Role.OWNER:
+        return redirect(url_for("settings.index") + "#c2b-pull")
+    return redirect(url_for("settings.c2b_urls") + "#c2b-pull")

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.simulator import c2b, callbacks, errors, ids, validation
+from app.simulator import c2b, callbacks, errors, ids, pull, qr, status, validation
 from app.simulator.errors import DarajaError, EmptyBadRequest, json_response
 from app.simulator.faults import Faults
 from app.simulator.models import PushRequest, Transaction
@@ -52,6 +52,9 @@ def register(bp: Blueprint, state: SimulatorState) -> None:
         "/mpesa/stkpushquery/v1/query", "stk_query", bind(stk_query, state), methods=["POST"]
     )
     c2b.register(bp, state, bind)
+    qr.register(bp, state, bind)
+    pull.register(bp, state, bind)
+    status.register(bp, state, bind)
     unknown = bind(unknown_path, state)
     bp.add_url_rule("/", "unknown", unknown, defaults={"path": ""}, methods=ANY_METHOD)
     bp.add_url_rule("/<path:path>", "unknown", unknown, methods=ANY_METHOD)
@@ -233,6 +236,8 @@ def _request_body() -> Any:
     body = _parse(request.get_data(as_text=True))
     if isinstance(body, dict) and "Password" in body:
         body = {**body, "Password": "***"}
+    if isinstance(body, dict) and "SecurityCredential" in body:
+        body = {**body, "SecurityCredential": "***"}
     return body
 
 

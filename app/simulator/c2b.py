@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import requests
 from flask import Blueprint, Response, request
 
-from app.simulator import errors, ids, validation
+from app.simulator import c2b_validate, errors, ids, pull, validation
 from app.simulator.errors import json_response
 from app.simulator.state import SimulatorState
 
 REFUSED_WORDS = ("mpesa", "m-pesa", "safaricom", "exec", "cmd", "sql", "query")
+NO_PRODUCT_CODE = "401.003.01"
+NO_PRODUCT_MESSAGE = "Invalid Access Token - Invalid API call as no apiproduct match found"
+ALREADY_REGISTERED = "Urls are already registered"
 COMMANDS = {"CustomerPayBillOnline": "Pay Bill", "CustomerBuyGoodsOnline": "Buy Goods"}
 
 
@@ -35,8 +39,13 @@ def register(bp: Blueprint, state: SimulatorState, bind) -> None:
 
 
 def register_urls(state: SimulatorState) -> Response:
-    """`POST /mpesa/c2b/v2/registerurl`: remember where the shortcode's confirmations go."""
+    """`POST /mpesa/c2b/v2/registerurl`: remember where the shortcode's confirmations go.
+    Faults: an app without this version's C2B product (`c2b_product`), and production's
+    one-time registration (`c2b_register_once`)."""
     validation.check_gateway(state, request)
+    version = "v1" if "/c2b/v1/" in request.path else "v2"
+    if state.faults.c2b_product not in ("both", version):
+        raise errors.DarajaError(401, NO_PRODUCT_CODE, NO_PRODUCT_MESSAGE)
     body = validation.read_json(request)
     number = str(body.get("ShortCode") or "").strip()
     if not number.isdigit() or state.shortcode(number) is None:
@@ -51,7 +60,11 @@ def register_urls(state: SimulatorState) -> Response:
         urls[key] = url
     if body.get("ResponseType") not in ("Completed", "Cancelled"):
         raise errors.bad_request("ResponseType")
+    if state.faults.c2b_register_once and state.c2b_urls(number) is not None:
+        # Integrators report this answer from production; the code is not documented.
+        raise errors.DarajaError(500, "500.003.1001", ALREADY_REGISTERED)
     state.register_c2b(number, urls["ConfirmationURL"], urls["ValidationURL"])
+    c2b_validate.remember_response_type(state, number, body["ResponseType"])
     return json_response(
         {
             "OriginatorCoversationID": ids.new_merchant_request_id(),  # sic: Daraja's spelling
@@ -67,7 +80,7 @@ def simulate(state: SimulatorState) -> Response:
     validation.check_gateway(state, request)
     body = validation.read_json(request)
     number = str(body.get("ShortCode") or "").strip()
-    urls = state.c2b_urls(number)
+    urls = state.c2b_urls(state.store_of(number))  # a till pays into its store's URLs
     if urls is None:
         raise errors.merchant_error("No ConfirmationURL registered for this ShortCode")
     command = body.get("CommandID")
@@ -79,13 +92,7 @@ def simulate(state: SimulatorState) -> Response:
         raise errors.bad_request("Amount")
     if not validation.PHONE_RE.fullmatch(phone):
         raise errors.bad_request("Msisdn")
-    receipt = state.new_receipt()
-    confirmation = _confirmation(state, number, command, int(amount), phone, body, receipt)
-    state.add_event("c2b_payment", receipt=receipt, shortcode=number, amount=int(amount))
-    faults = state.faults
-    if not faults.callback_lost:
-        copies = max(1, faults.callback_duplicates)
-        state.start_thread(lambda: _post(state, urls[0], confirmation, copies), "c2b-confirm")
+    pay_from_menu(state, number, command, int(amount), phone, body, urls)
     return json_response(
         {
             "OriginatorCoversationID": ids.new_merchant_request_id(),
@@ -93,6 +100,27 @@ def simulate(state: SimulatorState) -> Response:
             "ResponseDescription": "Accept the service request successfully.",
         }
     )
+
+
+def pay_from_menu(state, number, command, amount, phone, body, urls) -> str | None:
+    """A customer pays `number` (a simulate, or a scanned QR: app/simulator/qr.py): asked first
+    at the validation URL where validation is on; the receipt, or None when refused (no money
+    moved, no confirmation)."""
+    receipt = state.new_receipt()
+    confirmation = _confirmation(state, number, command, int(amount), phone, body, receipt)
+    if not c2b_validate.passes(state, state.store_of(number), urls[1], confirmation):
+        return None
+    index = state.add_menu_payment(
+        {"receipt": receipt, "shortcode": state.store_of(number), "paid_to": number,
+         "at": state.clock(), "type": COMMANDS[command], "amount": int(amount),
+         "account": confirmation["BillRefNumber"], "msisdn": confirmation["MSISDN"]}
+    )  # fmt: skip
+    lost, copies = pull.fate(state, index)  # lost ones are still there for Pull to find
+    state.add_event("c2b_payment", receipt=receipt, shortcode=number, amount=int(amount),
+                    lost=lost, copies=0 if lost else copies)  # fmt: skip
+    if not lost:
+        state.start_thread(lambda: _post(state, urls[0], confirmation, copies), "c2b-confirm")
+    return receipt
 
 
 def _confirmation(state, number, command, amount, phone, body, receipt) -> dict[str, Any]:
@@ -106,7 +134,7 @@ def _confirmation(state, number, command, amount, phone, body, receipt) -> dict[
         "InvoiceNumber": "",
         "OrgAccountBalance": "",
         "ThirdPartyTransID": "",
-        "MSISDN": f"{phone[:4]} ***** {phone[-3:]}",  # v2 never sends the plain number
+        "MSISDN": pull.msisdn_for(state, phone),  # v2 never sends the plain number
         "FirstName": "JANE",
         "MiddleName": "",
         "LastName": "",
@@ -116,9 +144,11 @@ def _confirmation(state, number, command, amount, phone, body, receipt) -> dict[
 def _post(state: SimulatorState, url: str, confirmation: dict, copies: int) -> None:
     for _ in range(copies):
         try:
+            sent = time.perf_counter()
             answer = requests.post(url, data=json.dumps(confirmation), timeout=5,
                                    headers={"Content-Type": "application/json"})  # fmt: skip
             state.add_event("c2b_confirmation", url=url, status=answer.status_code,
-                            receipt=confirmation["TransID"])  # fmt: skip
+                            receipt=confirmation["TransID"],
+                            seconds=time.perf_counter() - sent)  # fmt: skip
         except requests.RequestException as err:
             state.add_event("c2b_confirmation", url=url, error=type(err).__name__)

@@ -27,11 +27,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, request
 
+from app.simulator import c2b_validate, qr
 from app.simulator.api import bind
 from app.simulator.errors import gateway_fault, json_response
 from app.simulator.state import SimulatorState
 
 CONTROL_HEADER = "X-Simulator-Secret"
+GET_POST = ["GET", "POST"]
 CONTROL_ENV = "DARAJA_SIMULATOR_SECRET"  # a standalone simulator's secret (else made at start)
 MIN_SECRET_LENGTH = 16
 REDACTED = "***"
@@ -70,6 +72,8 @@ def register(
         ("/_control/transactions", "control_transactions", transactions, ["GET"]),
         ("/_control/apps", "control_apps", add_app, ["POST"]),
         ("/_control/shortcodes", "control_shortcodes", add_shortcode, ["POST"]),
+        ("/_control/c2b-validation", "control_c2b_validation", c2b_validate.control, GET_POST),
+        ("/_control/qr-scan", "control_qr_scan", qr.scan, ["POST"]),
     ]
     for rule, endpoint, view, methods in routes:
         guarded = _guarded(bind(view, state), rule, secret, allow)
@@ -98,6 +102,9 @@ def _has_secret(secret: str | None) -> bool:
 # What the record looks like over HTTP ------------------------------------------------------
 
 
+SECRET_SEGMENT = 24  # secrets.token_urlsafe(24) is 32 characters; no Daraja path word is 24
+
+
 def redact_url(url: str) -> str:
     """`url` with its last path segment, query, fragment and user:password replaced by ***."""
     try:
@@ -124,7 +131,10 @@ def _secret_parts(url: str) -> set[str]:
     except ValueError:
         return {url.partition("://")[2]}
     segments = [segment for segment in parts.path.split("/") if segment]
-    return {parts.query, parts.fragment, netloc.rpartition("@")[0], *segments[-1:]}
+    # A secret can sit inside the path too (C2B and Pull URLs: /hooks/c2b/<secret>/pull):
+    # every segment as long as a generated secret is blanked as well.
+    inner = [segment for segment in segments if len(segment) >= SECRET_SEGMENT]
+    return {parts.query, parts.fragment, netloc.rpartition("@")[0], *segments[-1:], *inner}
 
 
 def _strings(value: Any) -> Iterable[str]:

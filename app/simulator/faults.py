@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PENDING_FORMS = ("4999", "500")
+MSISDN_FORMS = ("masked", "hashed")
+C2B_PRODUCTS = ("both", "v1", "v2", "none")
 COUNTERS = ("query_pending_calls", "query_unknown_calls", "spike_arrest_calls")
 _NON_NEGATIVE = (
     "callback_delay",
@@ -55,6 +57,20 @@ FAULT_HELP = {
     "default_outcome": "result code for every push, overriding the phone-number table",
     "max_amount": "largest Amount accepted per push",
     "timestamp_tolerance": "how far (seconds) a push's Timestamp may be from now in EAT",
+    "status_queue_timeout": "Transaction Status answers at the QueueTimeOutURL, not the ResultURL",
+    "c2b_lost_rate": "share (0-1) of menu payments whose confirmation is never sent",
+    "c2b_duplicate_rate": "share (0-1) of menu payments confirmed twice (lost + twice: at most 1)",
+    "c2b_seed": "seed for those draws (None: random); the same seed, the same fates",
+    "c2b_msisdn": "MSISDN in confirmations and Pull: 'masked' (2547 ***** 149) or 'hashed'",
+    "pull_page_size": "transactions per Pull Transactions query page",
+    "c2b_product": (
+        "C2B versions the app has: 'both', 'v1', 'v2' or 'none'; another version's registerurl "
+        "answers 401.003.01 'no apiproduct match found'"
+    ),
+    "c2b_register_once": (
+        "production's rule: a shortcode with URLs registered answers 'Urls are already "
+        "registered' to another registerurl"
+    ),
 }
 
 
@@ -83,6 +99,14 @@ class Faults:
     default_outcome: int | str | None = None
     max_amount: int = 250_000
     timestamp_tolerance: float = 300.0
+    status_queue_timeout: bool = False
+    c2b_lost_rate: float = 0.0
+    c2b_duplicate_rate: float = 0.0
+    c2b_seed: int | None = None
+    c2b_msisdn: str = "masked"
+    pull_page_size: int = 100
+    c2b_product: str = "both"
+    c2b_register_once: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_pending_form", str(self.query_pending_form))
@@ -97,6 +121,17 @@ class Faults:
             raise ValueError("token_ttl must be None or not negative")
         if self.max_amount < 1:
             raise ValueError("max_amount must be at least 1")
+        for name in ("c2b_lost_rate", "c2b_duplicate_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if self.c2b_lost_rate + self.c2b_duplicate_rate > 1:
+            raise ValueError("c2b_lost_rate + c2b_duplicate_rate must not pass 1")
+        if self.c2b_msisdn not in MSISDN_FORMS:
+            raise ValueError(f"c2b_msisdn must be one of {MSISDN_FORMS}")
+        if self.pull_page_size < 1:
+            raise ValueError("pull_page_size must be at least 1")
+        if self.c2b_product not in C2B_PRODUCTS:
+            raise ValueError(f"c2b_product must be one of {C2B_PRODUCTS}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy, for the control API."""

@@ -31,10 +31,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def mount(app: Flask) -> None:
     """The simulator at /_daraja with its state and control secret, and `flask daraja-sim`."""
     from app.simulator import STATE_EXTENSION, SimulatorState, create_blueprint, register_cli
+    from app.simulator.status import use_key_file
 
     if app.config.get("PESATAB_ENV") == "production":
         raise ConfigError("The Daraja simulator is never mounted in production.")
     state = app.config.get("DARAJA_SIM_STATE") or SimulatorState()
+    if not app.config.get("DARAJA_SIM_STATE"):  # `make run`: one certificate for every process
+        use_key_file(state, Path(app.instance_path))
     secret = app.config.get(CONTROL_CONFIG) or load_or_create_secret(Path(app.instance_path))
     try:
         blueprint = create_blueprint(

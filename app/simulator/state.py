@@ -60,6 +60,9 @@ class SimulatorState:
         self._transactions: dict[str, Transaction] = {}
         self._receipts: set[str] = set()
         self._c2b: dict[str, tuple[str, str]] = {}  # shortcode -> (confirmation, validation)
+        self._c2b_validation: dict[str, dict[str, Any]] = {}  # app/simulator/c2b_validate.py
+        self._menu_payments: list[dict[str, Any]] = []  # every C2B payment, lost ones too
+        self._pull: dict[str, tuple[str, str]] = {}  # shortcode -> (nominated number, URL)
         self._callback_attempts = 0
         self.record.clear()
 
@@ -146,6 +149,40 @@ class SimulatorState:
     def c2b_urls(self, shortcode: str) -> tuple[str, str] | None:
         with self._lock:
             return self._c2b.get(shortcode)
+
+    def c2b_validation(self, shortcode: str) -> dict[str, Any]:
+        """The shortcode's validation settings (enabled, timeout, response_type), changed in
+        place by app/simulator/c2b_validate.py; forgotten by `reset()`."""
+        with self._lock:
+            return self._c2b_validation.setdefault(shortcode, {})
+
+    def store_of(self, number: str) -> str:
+        """The shortcode a number pays into: a till's store number, else the number itself."""
+        with self._lock:
+            for shortcode in self._shortcodes.values():
+                if number in shortcode.tills:
+                    return shortcode.number
+            return number
+
+    def add_menu_payment(self, payment: dict[str, Any]) -> int:
+        """Remember a payment made from the M-Pesa menu (what Pull answers); its index."""
+        with self._lock:
+            self._menu_payments.append(dict(payment))
+            return len(self._menu_payments) - 1
+
+    def menu_payments(self) -> list[dict[str, Any]]:
+        """Every menu payment, oldest first (copies)."""
+        with self._lock:
+            return [dict(p) for p in self._menu_payments]
+
+    def register_pull(self, shortcode: str, nominated: str, callback_url: str) -> None:
+        """The shortcode may now be asked for its transactions (Pull Transactions)."""
+        with self._lock:
+            self._pull[shortcode] = (nominated, callback_url)
+
+    def pull_registration(self, shortcode: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._pull.get(shortcode)
 
     def issue_token(self) -> str:
         """A new bearer token, living `token_ttl` seconds (an hour unless a fault says less)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from app.extensions import db
 from app.i18n import N_
 from app.models import Payment, StatementImport, StatementLine, Tab
 from app.payments import states
+from app.statements import menu_money
 from app.statements.adoption import could_be, pending_candidates, receipt_pending_payments
 from app.statements.reader import MASKED_PHONE, StatementError
 
@@ -39,6 +40,8 @@ class Report:
     missing_count: int
     maybe: dict  # orphan line id -> the paid-without-receipt payments it could be
     limit: int = REPORT_LIMIT
+    menu: dict = field(default_factory=dict)  # line id -> menu_money.Note (C2B money)
+    unclaimed: int = 0  # matched lines that are menu money no cashier has claimed yet
 
 
 def _in_statement(record: StatementImport):
@@ -91,6 +94,7 @@ def report(record: StatementImport) -> Report:
         .limit(REPORT_LIMIT)
     ).all()
     missing = _missing(record)
+    shown = [line for line, _label in matched] + list(orphans)
     return Report(
         record,
         counts,
@@ -102,6 +106,8 @@ def report(record: StatementImport) -> Report:
         ),
         db.session.scalar(select(func.count()).select_from(missing.subquery())),
         _maybe(record.bar_id, orphans),
+        menu=menu_money.notes(record.bar_id, shown),
+        unclaimed=menu_money.unclaimed_count(record.bar_id, where),
     )
 
 

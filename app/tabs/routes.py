@@ -24,8 +24,8 @@ from app.payments import c2b
 from app.payments.live import status_context, version_of
 from app.payments.push import PushRefused
 from app.tabs import actions as tab_domain
+from app.tabs import bill_qr, tenders
 from app.tabs import panel as tab_panel
-from app.tabs import tenders
 from app.tabs import totals as tab_totals
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, TenderForm, VoidForm
 from app.tabs.queries import tab_list, tab_payments, tab_tenders
@@ -336,3 +336,26 @@ def claim(tab_id: int):
             "success",
         )
     return redirect(url_for("tabs.detail", tab_id=tab.id))
+
+
+@bp.get("/<int:tab_id>/bill")
+@role_required(*STAFF)
+def bill(tab_id: int):
+    """The printable bill: the lines, what is paid, the balance and its pay-by-scan QR."""
+    tab = bar_object_or_404(Tab, tab_id)
+    totals = tab_totals.totals(tab)
+    qr = bill_qr.qr_for(current_bar(), tab, totals.balance)
+    return render_template(
+        "tabs/bill.html", tab=tab, totals=totals, qr=qr, code=bill_qr.tab_code(tab),
+        bar=current_bar(), timezone=current_bar().timezone,
+    )  # fmt: skip
+
+
+@bp.get("/<int:tab_id>/qr")
+@role_required(*STAFF)
+def bill_qr_card(tab_id: int):
+    """The tab page's QR card, fetched after the page (Daraja may take a moment)."""
+    tab = bar_object_or_404(Tab, tab_id)
+    totals = tab_totals.totals(tab)
+    qr = bill_qr.qr_for(current_bar(), tab, totals.balance)
+    return render_template("tabs/_bill_qr.html", tab=tab, qr=qr, code=bill_qr.tab_code(tab))

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Flask, abort, current_app, g
+from flask import Flask, abort, current_app, g, session
 from flask_login import current_user, login_required
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
@@ -50,26 +50,72 @@ def _security_headers(response):
     return response
 
 
+# -- who is signed in: one set of rules for the user loader and for a poll's own query ----------
+
+
+def session_ident(user_id: object) -> tuple[int, int] | None:
+    """The login cookie's id `<id>:<session_version>` as (user id, session version); None when
+    it is not one."""
+    if not isinstance(user_id, str):
+        return None
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        return int(raw_id), int(raw_version)
+    except ValueError:
+        return None
+
+
+def signed_in_where() -> tuple:
+    """What a session's person must be, as SQL (bound parameters `user_id` and
+    `session_version`): that person, still active, on the session version the cookie was
+    issued with (a password change or "sign out everywhere" moves it). The user loader's query
+    and the status poll's (app/payments/live.py) both filter by it, so they cannot drift."""
+    from app.models import User
+
+    return (
+        User.id == bindparam("user_id"),
+        User.active.is_(True),
+        User.session_version == bindparam("session_version"),
+    )
+
+
+def session_params(ident: tuple[int, int]) -> dict:
+    return {"user_id": ident[0], "session_version": ident[1]}
+
+
+def session_ident_as_loaded() -> tuple[int, int] | None:
+    """The (user id, session version) Flask-Login would hand the user loader for this request,
+    when it would take them straight from the session: nobody loaded yet, session protection
+    passes without touching the session, and the session holds a well-formed id. None in
+    every other case (signed out, a remember-me cookie, a changed address or browser): the
+    caller then goes through Flask-Login itself, which decides as it always has."""
+    if "_login_user" in g:
+        return None
+    mode = current_app.config.get("SESSION_PROTECTION", login_manager.session_protection)
+    protected = mode in ("basic", "strong") and session
+    if protected and session.get("_id") != login_manager._session_identifier_generator():
+        return None
+    return session_ident(session.get("_user_id"))
+
+
 @functools.cache
 def _user_with_bar():
     """The signed-in person and their bar in one query (most pages ask for the bar, and a lazy
     load would be a second round trip); built once, as composing it costs more than running it."""
     from app.models import User
 
-    return select(User).options(joinedload(User.bar)).where(User.id == bindparam("user_id"))
+    return select(User).options(joinedload(User.bar)).where(*signed_in_where())
 
 
 @login_manager.user_loader
 def load_user(user_id: str):
     """Resolve the cookie id `<id>:<session_version>`; a stale version or inactive person is
-    None."""
-    try:
-        raw_id, raw_version = user_id.split(":", 1)
-        uid, version = int(raw_id), int(raw_version)
-    except ValueError:
+    None (`signed_in_where`)."""
+    ident = session_ident(user_id)
+    if ident is None:
         return None
-    user = db.session.scalars(_user_with_bar(), {"user_id": uid}).one_or_none()
-    if user is None or not user.active or user.session_version != version:
+    user = db.session.scalars(_user_with_bar(), session_params(ident)).one_or_none()
+    if user is None:
         return None
     logging_setup.bind_user(user)  # plain ids for the logs, read while the object is fresh
     return user
