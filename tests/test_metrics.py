@@ -91,7 +91,8 @@ def test_a_paid_push_counts_sent_then_paid_with_its_callback_and_daraja_times(
     live_bar, sim_state, grown
 ):
     payment = push(live_bar)
-    assert payment.status == "sent"
+    # The simulator's instant callback may land before start_push reads the row back.
+    assert payment.status in ("sent", "paid")
     assert grown("pesatab_pushes_total", outcome="sent", kind="") == 1
     assert grown("pesatab_daraja_request_seconds_count", endpoint="stk_push", status="200") == 1
     assert grown("pesatab_daraja_request_seconds_count", endpoint="oauth", status="200") == 1
