@@ -135,7 +135,8 @@ def store(secret: str, endpoint: str, body: bytes, *, source: str | None, size: 
     record = InitiatorResult(
         request_id=request_id,
         endpoint=endpoint,
-        raw_body=body.decode("utf-8", errors="replace"),
+        # PostgreSQL text cannot hold NUL: keep the body as it came, with NUL made visible.
+        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
         body_size=size,
         source_address=(source or "")[:64] or None,
         disposition=disposition,
