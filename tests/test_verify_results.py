@@ -121,6 +121,7 @@ def test_another_conversations_result_or_another_receipts_is_not_applied(waiting
         b'{"Result": {"ResultCode": 0, "ResultParameters": {"ResultParameter": 7}}}',
         b'{"Result": {"ResultCode": 0, "ResultParameters": {"ResultParameter": [1, {"Key": 2}]}}}',
         b'{"Result": {"ResultCode": {"x": 1}}}',
+        pytest.param(b'{"Result": ' + b"[" * 3000 + b"]" * 3000 + b"}", id="nested-too-deep"),
     ],
 )
 def test_malformed_bodies_are_kept_and_acknowledged_never_a_5xx(waiting, live, body):

@@ -13,7 +13,6 @@ to be claimed. Whatever arrives is answered with Daraja's acknowledgement, never
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ from app.models import (
 )
 from app.mpesa import DarajaError, InvalidRequest
 from app.mpesa.timestamps import parse_daraja_timestamp
-from app.payments import c2b_refusals, states
+from app.payments import bodies, c2b_refusals, states
 from app.payments.daraja import client_for
 from app.settings import vault
 from app.statements import menu_money
@@ -87,7 +86,7 @@ def store(secret: str, body: bytes, *, source: str | None, size: int, too_large:
     record = C2BConfirmation(
         bar_id=bar_id,
         # PostgreSQL text cannot hold NUL: keep the body as it came, with NUL made visible.
-        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        raw_body=bodies.as_stored(body),
         body_size=size,
         source_address=(source or "")[:64] or None,
         disposition="too_large" if too_large else ("pending" if bar_id else "unknown_url"),
@@ -100,11 +99,7 @@ def store(secret: str, body: bytes, *, source: str | None, size: int, too_large:
 
 
 def _fields(record: C2BConfirmation) -> dict | None:
-    try:
-        body = json.loads(record.raw_body)
-    except (ValueError, RecursionError):  # RecursionError: junk nested thousands deep
-        return None
-    return body if isinstance(body, dict) else None
+    return bodies.json_object(record.raw_body)
 
 
 def _text(body: dict, key: str, limit: int, *, exact: bool = False) -> str:

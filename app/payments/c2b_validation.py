@@ -16,7 +16,6 @@ is both the one sent and the one recorded.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,7 @@ from app.models import (
     MpesaCredential,
     utcnow,
 )
-from app.payments import c2b
+from app.payments import bodies, c2b
 
 ACCEPT_ALL = "accept_all"
 OPEN_TABS = "open_tabs"
@@ -128,7 +127,7 @@ def _store(secret: str, body: bytes, source: str | None, size: int, too_large: b
     )
     record = C2BValidation(
         bar_id=bar_id,
-        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        raw_body=bodies.as_stored(body),
         body_size=size,
         source_address=(source or "")[:64] or None,
         reason="too_large" if too_large else None,
@@ -154,7 +153,7 @@ def decide(record: C2BValidation) -> Decision:
         return Decision(ACCEPTED, "too_large")
     if record.bar_id is None:
         return Decision(ACCEPTED, "unknown_url")
-    fields = _fields(record.raw_body)
+    fields = bodies.json_object(record.raw_body)
     if fields is None:
         return Decision(ACCEPTED, "malformed")
     record.account = c2b._text(fields, "BillRefNumber", 40)
@@ -169,14 +168,6 @@ def decide(record: C2BValidation) -> Decision:
     if c2b._open_tab_for(record.bar_id, record.account) is None:
         return Decision(INVALID_ACCOUNT, "no_tab")
     return Decision(ACCEPTED, "tab")
-
-
-def _fields(raw: str) -> dict | None:
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def rule_of(bar_id: int) -> str:

@@ -27,7 +27,7 @@ from app.extensions import db
 from app.health import metrics
 from app.models import CallbackEvent, Payment, utcnow
 from app.mpesa import MalformedCallback, StkCallback, parse_stk_callback
-from app.payments import ledger
+from app.payments import bodies, ledger
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def store(
     values = {
         # PostgreSQL text cannot hold NUL: keep it visible as U+FFFD, like undecodable bytes.
         "token": token[:64].replace("\x00", "\ufffd"),
-        "raw_body": body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        "raw_body": bodies.as_stored(body),
         "body_size": size,
         "truncated": truncated,
         "source_address": source,

@@ -17,7 +17,6 @@ HANDLERS[kind] is a module with `outcome(result, ours, subject)`, `timed_out()`,
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -31,7 +30,7 @@ from app.extensions import db
 from app.models import InitiatorRequest, InitiatorResult, MpesaCredential, utcnow
 from app.mpesa import DarajaError, DarajaOutcomeUnknown, InvalidRequest
 from app.mpesa.initiator import InitiatorAccepted, MalformedResult, read_result
-from app.payments import transaction_status
+from app.payments import bodies, transaction_status
 from app.settings import initiator as initiator_credentials
 
 HANDLERS: dict[str, ModuleType] = {InitiatorKind.STATUS: transaction_status}
@@ -135,8 +134,7 @@ def store(secret: str, endpoint: str, body: bytes, *, source: str | None, size: 
     record = InitiatorResult(
         request_id=request_id,
         endpoint=endpoint,
-        # PostgreSQL text cannot hold NUL: keep the body as it came, with NUL made visible.
-        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        raw_body=bodies.as_stored(body),
         body_size=size,
         source_address=(source or "")[:64] or None,
         disposition=disposition,
@@ -160,9 +158,12 @@ def apply(record: InitiatorResult) -> str:
             request.id, (InitiatorState.WAITING,), state=InitiatorState.TIMED_OUT, outcome=outcome
         )
         return _finish(record, handler, outcome if won else None)
+    body = bodies.json_object(record.raw_body)
     try:
-        result = read_result(json.loads(record.raw_body))
-    except (ValueError, MalformedResult):
+        result = read_result(body) if body is not None else None
+    except MalformedResult:
+        result = None
+    if result is None:
         return _done(record, "malformed")
     if not _same_conversation(request, result):
         return _done(record, "mismatch")
