@@ -65,7 +65,7 @@ def test_an_error_on_our_side_counts_pending_and_is_still_acknowledged(
     def broken(*args):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(c2b, "_open_tab_for", broken)
+    monkeypatch.setattr(c2b, "open_tab_for", broken)
     record = confirm(client, paybill, SAMPLE)
     assert record.disposition == "pending"
     assert grown(NAME, disposition="pending") == 1

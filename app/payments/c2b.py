@@ -102,7 +102,7 @@ def _fields(record: C2BConfirmation) -> dict | None:
     return bodies.json_object(record.raw_body)
 
 
-def _text(body: dict, key: str, limit: int, *, exact: bool = False) -> str:
+def field_text(body: dict, key: str, limit: int, *, exact: bool = False) -> str:
     """The field as text, at most `limit` characters; `exact`: a longer one is no value at all
     (cutting "20261122150233   x" to 15 characters would make a valid TransTime of junk)."""
     value = body.get(key)
@@ -131,20 +131,22 @@ def _apply(record: C2BConfirmation) -> str:
     if record.disposition != "pending":
         return record.disposition
     body = _fields(record)
-    trans_id = _text(body, "TransID", 20, exact=True) if body else ""
+    trans_id = field_text(body, "TransID", 20, exact=True) if body else ""
     trans_id = trans_id.upper() if trans_id.isascii() else ""  # "ı".upper() is "I"
-    amount_text = _text(body, "TransAmount", 20, exact=True) if body else ""
+    amount_text = field_text(body, "TransAmount", 20, exact=True) if body else ""
     whole = WHOLE_KES.fullmatch(amount_text)
     if body is None or not RECEIPT.fullmatch(trans_id) or whole is None or int(whole[1]) < 1:
         return _settle(record, "malformed")
     record.trans_id, record.amount = trans_id, int(whole[1])
-    record.shortcode = _text(body, "BusinessShortCode", 12, exact=True)
-    record.account = _text(body, "BillRefNumber", 40)
-    names = (_text(body, k, 40) for k in ("FirstName", "MiddleName", "LastName"))
+    record.shortcode = field_text(body, "BusinessShortCode", 12, exact=True)
+    record.account = field_text(body, "BillRefNumber", 40)
+    names = (field_text(body, k, 40) for k in ("FirstName", "MiddleName", "LastName"))
     record.payer_name = " ".join(n for n in names if n)[:120] or None
-    record.msisdn = _text(body, "MSISDN", 64) or None
+    record.msisdn = field_text(body, "MSISDN", 64) or None
     try:
-        paid_at = parse_daraja_timestamp(_text(body, "TransTime", 14, exact=True)).astimezone(UTC)
+        paid_at = parse_daraja_timestamp(field_text(body, "TransTime", 14, exact=True)).astimezone(
+            UTC
+        )
     except (ValueError, OverflowError):  # OverflowError: year 1 in EAT is before year 1 in UTC
         return _settle(record, "malformed")
     if not EARLIEST_TRANS_TIME <= paid_at <= datetime.now(UTC) + timedelta(days=1):
@@ -164,7 +166,7 @@ def _apply(record: C2BConfirmation) -> str:
         receipt=trans_id,
         paid_at=paid_at.replace(tzinfo=None),
         bar_id=record.bar_id,
-        tab_id=_open_tab_for(record.bar_id, record.account),
+        tab_id=open_tab_for(record.bar_id, record.account),
         purpose=Purpose.C2B,
         phone=re.sub(r"\s", "", record.msisdn or "")[:12] if "*" in (record.msisdn or "") else "",
         account_reference=re.sub(r"[^A-Za-z0-9]", "", record.account or "")[:12],
@@ -186,7 +188,7 @@ def _apply(record: C2BConfirmation) -> str:
     return _settle(record, "applied")
 
 
-def _open_tab_for(bar_id: int, account: str | None) -> int | None:
+def open_tab_for(bar_id: int, account: str | None) -> int | None:
     """The open tab whose code the customer typed as the account (TAB42, tab42, TAB 0042)."""
     found = TAB_CODE.fullmatch(re.sub(r"\s", "", account or "").upper())
     if found is None:

@@ -4,7 +4,7 @@ enabled external validation for the shortcode), and takes its answer as final.
 The bar chooses (on the M-Pesa page) to accept everything, the default, or to refuse a PayBill
 payment whose account is not an open tab's code, answered `C2B00012` (invalid account number).
 The account is matched as forgivingly as a confirmation's (TAB42, tab 0042: the same
-`c2b._open_tab_for`). A Till (Buy Goods) payment has no account to check: never refused.
+`c2b.open_tab_for`). A Till (Buy Goods) payment has no account to check: never refused.
 
 Every question is stored as it arrived, then decided under a deadline of its own
 (C2B_VALIDATION_DEADLINE_MS, well inside Daraja's ~8 s): a decision that cannot be made in time,
@@ -156,16 +156,16 @@ def decide(record: C2BValidation) -> Decision:
     fields = bodies.json_object(record.raw_body)
     if fields is None:
         return Decision(ACCEPTED, "malformed")
-    record.account = c2b._text(fields, "BillRefNumber", 40)
-    record.amount_text = c2b._text(fields, "TransAmount", 20) or None
+    record.account = c2b.field_text(fields, "BillRefNumber", 40)
+    record.amount_text = c2b.field_text(fields, "TransAmount", 20) or None
     if rule_of(record.bar_id) != OPEN_TABS:
         return Decision(ACCEPTED, ACCEPT_ALL)
     cred = db.session.scalar(select(MpesaCredential).where(MpesaCredential.bar_id == record.bar_id))
     if cred is None:
         return Decision(ACCEPTED, "error")
-    if c2b._text(fields, "TransactionType", 40) not in PAYBILL_TYPES or cred.till_number:
+    if c2b.field_text(fields, "TransactionType", 40) not in PAYBILL_TYPES or cred.till_number:
         return Decision(ACCEPTED, "till")  # Buy Goods (a till bar): no account to check
-    if c2b._open_tab_for(record.bar_id, record.account) is None:
+    if c2b.open_tab_for(record.bar_id, record.account) is None:
         return Decision(INVALID_ACCOUNT, "no_tab")
     return Decision(ACCEPTED, "tab")
 
