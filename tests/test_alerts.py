@@ -218,8 +218,9 @@ def test_a_credentials_check_records_a_refused_token_and_a_good_one(bar, live):
     assert token_failures(bar) == 0 and kinds(bar) == []
 
 
-def test_pushes_and_recovery_queries_record_token_fetches(factory, bar, live):
+def test_pushes_and_recovery_queries_record_token_fetches(factory, bar, live, sim_state):
     factory.live_credentials(bar)
+    sim_state.set_faults(callback_lost=True)  # the push stays "sent": no instant callback race
     waiting = factory.payment(bar, status="sent", sent_at=ago(minutes=5), created_at=ago(minutes=5))
     use_secret(bar, "RevokedSecret123456")
     request = PushRequest(
