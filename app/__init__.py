@@ -79,6 +79,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.routes import bp as api
     from app.audit.routes import bp as audit
     from app.auth.routes import bp as auth
+    from app.balance.routes import bp as balance
     from app.dashboard.routes import bp as dashboard
     from app.health.routes import bp as health
     from app.hooks.routes import bp as hooks
@@ -86,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.payments.routes import bp as payments
     from app.receipts.routes import bp as receipts
     from app.reconciliation.routes import bp as reconciliation
+    from app.reversals.routes import bp as reversals
     from app.settings.routes import bp as settings
     from app.staff.routes import bp as staff
     from app.statements.routes import bp as statements
@@ -108,6 +110,8 @@ def _register_blueprints(app: Flask) -> None:
         audit,
         receipts,
         verify,
+        reversals,
+        balance,
     ):
         app.register_blueprint(blueprint)
     if app.config["DARAJA_SIMULATOR"]:

@@ -130,6 +130,7 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "PUSH_LIMIT_PER_USER": env.get("PUSH_LIMIT_PER_USER") or "6 per minute",
         # Codes a bar asks M-Pesa about (Transaction Status); its own records answer unlimited.
         "VERIFY_LIMIT_PER_BAR": env.get("VERIFY_LIMIT_PER_BAR") or "20 per 5 minutes",
+        "BALANCE_LIMIT_PER_BAR": env.get("BALANCE_LIMIT_PER_BAR") or "1 per 5 minutes",
         "STATEMENT_UPLOAD_MAX_BYTES": parse_int(
             "STATEMENT_UPLOAD_MAX_BYTES",
             env.get("STATEMENT_UPLOAD_MAX_BYTES"),

@@ -128,6 +128,8 @@ class InitiatorKind(Word):
     """What an initiator request (signed with the bar's initiator credentials) asks M-Pesa."""
 
     STATUS = "status"  # Transaction Status: is this receipt real, and whose money is it
+    REVERSAL = "reversal"  # Reversal: give a paid payment's money back (app/reversals/)
+    BALANCE = "balance"  # Account Balance: what the shortcode's accounts hold
 
 
 class InitiatorState(Word):
@@ -151,3 +153,43 @@ class VerifyOutcome(Word):
     BAD_CREDENTIALS = "bad_credentials"  # 2001: the initiator name or password is wrong
     NO_INITIATOR = "no_initiator"  # not in PesaTab's records, and M-Pesa cannot be asked
     REFUSED = "refused"  # Daraja refused the question itself
+
+
+class ReversalState(Word):
+    """Where giving a paid payment's money back stands (app/reversals/)."""
+
+    REQUESTED = "requested"  # asked of M-Pesa; its result has not come (reversal_requested)
+    REVERSED = "reversed"  # M-Pesa gave the money back: the tab's balance reopened
+    REFUSED = "refused"  # M-Pesa (or Daraja) said no: nothing moved; the sentence says why
+    NO_ANSWER = "no_answer"  # M-Pesa's queue timed out: the money may or may not have moved
+
+
+# Reversals that hold the payment: at most one per payment (a partial unique index), so a
+# reversal is never sent twice. A refused one does not hold it: the owner may try again.
+REVERSAL_HOLDS: tuple[ReversalState, ...] = (
+    ReversalState.REQUESTED,
+    ReversalState.REVERSED,
+    ReversalState.NO_ANSWER,
+)
+
+
+class ReversalOutcome(Word):
+    """What M-Pesa's answer to a reversal means (the InitiatorRequest's outcome)."""
+
+    REVERSED = "reversed"
+    ALREADY_REVERSED = "already_reversed"  # M-Pesa reversed it before (not by this request)
+    TOO_OLD = "too_old"  # past the time M-Pesa allows a reversal in
+    LOW_BALANCE = "low_balance"  # the business account holds less than the amount
+    NOT_FOUND = "not_found"  # M-Pesa knows no such transaction for this shortcode
+    BAD_CREDENTIALS = "bad_credentials"  # 2001: the initiator name or password is wrong
+    REFUSED = "refused"  # any other refusal: M-Pesa's own words are shown
+    NO_ANSWER = "no_answer"  # the queue timed out
+
+
+class BalanceOutcome(Word):
+    """What an Account Balance request came to (the InitiatorRequest's outcome)."""
+
+    SHOWN = "shown"  # the accounts came back and are shown
+    BAD_CREDENTIALS = "bad_credentials"  # 2001: the initiator name or password is wrong
+    REFUSED = "refused"  # Daraja or M-Pesa refused the question: its words are shown
+    NO_ANSWER = "no_answer"  # the queue timed out

@@ -34,7 +34,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 PARTS = APP / "translations" / "sw" / "parts"
 AREAS = (
     "auth", "dashboard", "tabs", "payments", "reconciliation", "statements", "settings",
-    "staff", "audit", "ops", "errors", "receipts", "verify",
+    "staff", "audit", "ops", "errors", "receipts", "verify", "balance", "reversals",
 )  # fmt: skip
 # Words that are the same in both languages, and how data looks.
 SHARED_WORDS = {"PesaTab", "M-Pesa", "KES", "Daraja", "API", "CSV", "PayBill", "Till", "OK", "SMS"}

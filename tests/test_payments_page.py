@@ -367,6 +367,7 @@ def test_the_csv_has_every_column(desk, factory, bar):
         "flagged": "no",
         "flag_reason": "",
         "requested_by": "",
+        "reversed_amount": "0",
     }
 
 

@@ -119,6 +119,13 @@ ROUTES = [
     # Verifying a customer's M-Pesa code: everyone at the counter; the owner sets the initiator.
     ("verify.ask", "POST", "/verify/", ALL),
     ("verify.answer", "GET", "/verify/{initiator_request}", ALL),
+    # The M-Pesa balance (Account Balance): the owner's, like the initiator credentials it uses.
+    ("balance.ask", "POST", "/balance/", {"owner"}),
+    ("balance.show", "GET", "/balance/{balance_request}", {"owner"}),
+    # Giving a paid payment's money back: owners and managers (the payment here is not paid,
+    # so the ask answers 422 with its sentence).
+    ("reversals.show", "GET", "/reversals/payments/{payment}", MONEY),
+    ("reversals.ask", "POST", "/reversals/payments/{payment}", MONEY),
     ("settings.save_initiator", "POST", "/settings/mpesa/initiator", {"owner"}),
     # Receipts: everyone at the counter prints, shares and revokes (the tab here still owes,
     # so the receipt answers 409 with its sentence); the owner sets the address and KRA PIN.
@@ -168,16 +175,17 @@ def _objects(factory, bar) -> dict[str, int]:
         "tab": tab.id,
         "receipt_link": receipt_link.id,
         "initiator_request": _initiator_request(bar),
+        "balance_request": _initiator_request(bar, "balance", "174379"),
         "api_key": keys.create_key(bar, "POS").api_key.id,
         "statement": record.id,
         "line": line.id,
     }
 
 
-def _initiator_request(bar) -> int:
+def _initiator_request(bar, kind: str = "status", subject: str = "QZZ9ZZZ9ZZ") -> int:
     from app.payments import initiator
 
-    return initiator.start(bar.id, "status", "QZZ9ZZZ9ZZ", None).id
+    return initiator.start(bar.id, kind, subject, None).id
 
 
 def test_the_table_covers_every_endpoint(app):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flask import url_for
 
-from app.enums import ROLE_LABELS, FlagReason
+from app.enums import ROLE_LABELS, FlagReason, ReversalOutcome
 from app.formats import kes
 from app.i18n import N_, _
 
@@ -57,6 +57,7 @@ ACTIONS = {
     "c2b.already_registered": N_("Daraja said the C2B URLs were registered already"),
     "mpesa.initiator_saved": N_("Initiator credentials saved (verifying codes)"),
     "verify.asked": N_("M-Pesa asked whether a code is real"),
+    "balance.asked": N_("M-Pesa asked for the balance of the short code"),
     "c2b.pull_registered": N_("Registered for Pull Transactions with Daraja"),
     "statement.imported": N_("M-Pesa statement imported"),
     "statement.line_attached": N_("Statement line attached to a tab"),
@@ -71,6 +72,11 @@ ACTIONS = {
     "receipt.link_created": N_("Receipt link made for a customer"),
     "receipt.link_revoked": N_("Receipt link revoked"),
     "bar.receipt_details": N_("Receipt details changed (address, KRA PIN)"),
+    "reversal.requested": N_("Reversal asked of M-Pesa (money back to the customer)"),
+    "reversal.reversed": N_("Reversal done: M-Pesa gave the money back"),
+    "reversal.refused": N_("Reversal refused by M-Pesa"),
+    "reversal.no_answer": N_("Reversal without an answer from M-Pesa"),
+    "tab.reopened": N_("Tab reopened: a reversal left money owing"),
 }
 
 CREDENTIAL_FIELDS = {
@@ -87,6 +93,16 @@ CREDENTIAL_FIELDS = {
 }
 
 REASONS = {FlagReason.UNKNOWN_30M: N_("no answer from M-Pesa after 30 minutes")}
+OUTCOMES = {
+    ReversalOutcome.REVERSED: N_("reversed"),
+    ReversalOutcome.ALREADY_REVERSED: N_("already reversed"),
+    ReversalOutcome.TOO_OLD: N_("too old to reverse"),
+    ReversalOutcome.LOW_BALANCE: N_("business balance too low"),
+    ReversalOutcome.NOT_FOUND: N_("no such payment"),
+    ReversalOutcome.BAD_CREDENTIALS: N_("wrong initiator name or password"),
+    ReversalOutcome.REFUSED: N_("refused"),
+    ReversalOutcome.NO_ANSWER: N_("no answer"),
+}
 SOURCES = {
     "callback": N_("M-Pesa's callback"),
     "query": N_("a status query"),
@@ -197,6 +213,14 @@ def _pending(value, _details, _names) -> Detail | None:
     return Detail(N_("New credentials"), _("waiting beside the ones in use")) if value else None
 
 
+def _partial(value, _details, _names) -> Detail | None:
+    return Detail(N_("Part"), _("the part an overpaid tab was overpaid by")) if value else None
+
+
+def _outcome(value, _details, _names) -> Detail:
+    return Detail(N_("M-Pesa's answer"), _words(OUTCOMES, value, str(value)))
+
+
 def _phones(value, _details, _names) -> Detail:
     return Detail(N_("Phone numbers"), _("in full") if value == "full" else _("masked"))
 
@@ -252,4 +276,9 @@ _RENDERERS = {
     "line": _plain(N_("Line")),
     "before": _plain(N_("Before")),
     "after": _plain(N_("After")),
+    "partial": _partial,
+    "outcome": _outcome,
+    "reversal": _plain(N_("Reversal")),
+    "link_id": _plain(N_("Receipt link")),
+    "days": _plain(N_("Days the link works")),
 }

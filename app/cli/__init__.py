@@ -3,6 +3,7 @@
 - bars: `flask bars`, `flask operators`, `flask demo`
 - mpesa: `flask credentials`, `flask bars go-live`'s body
 - pull: `flask c2b pull-register`, `flask c2b pull` (Pull Transactions)
+- reversals: `flask reversals ask|show` (give a paid payment's money back)
 - ops: backups and the operator's checks
 - api: `flask api-keys`
 - jobs: `flask jobs run|status`, `flask scheduler`
@@ -15,7 +16,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import api, bars, jobs, mpesa, ops, pull
+    from app.cli import api, bars, jobs, mpesa, ops, pull, reversals
 
-    for commands in (bars, mpesa, ops, api, jobs, pull):
+    for commands in (bars, mpesa, ops, api, jobs, pull, reversals):
         commands.init_app(app)

@@ -2,6 +2,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from app import audit
+from app.balance import service as balance
 from app.enums import BAR_ROLES, MONEY_ROLES, Role
 from app.extensions import db
 from app.i18n import LANGUAGES, _
@@ -39,6 +40,7 @@ def index():
         alerts=alerts.bar_alerts(bar.id) if senior else [],
         yesterday=notify.yesterday(bar) if current_user.role == Role.OWNER else None,
         tonight=_tonight(bar) if senior else None,
+        balance=balance.card(bar) if current_user.role == Role.OWNER else None,
     )
 
 

@@ -53,6 +53,7 @@ REFUSALS = frozenset(
 )
 SETTLED = frozenset(enums.SETTLED)
 VERIFY_OUTCOMES = frozenset(enums.VerifyOutcome)
+BALANCE_OUTCOMES = frozenset(enums.BalanceOutcome)
 DISPOSITIONS = frozenset(
     {
         "applied",
@@ -158,6 +159,12 @@ VERIFY_ANSWERS = Counter(
     "from the bar's own records or M-Pesa's Transaction Status result.",
     ["outcome"],
 )
+BALANCE_ANSWERS = Counter(
+    "pesatab_balance_answers",
+    "Account Balance requests (the owner's 'Check balance') by what they came to "
+    "(app.enums.BalanceOutcome): shown, bad_credentials, refused, no_answer.",
+    ["outcome"],
+)
 HTTP_REQUESTS = Counter(
     "pesatab_http_requests",
     "Requests answered, by Flask endpoint (unmatched for 404s outside any route) and status.",
@@ -200,6 +207,11 @@ def count_c2b_claim(action: str) -> None:
 def count_verify(outcome: str) -> None:
     """One answer given to a cashier verifying a code."""
     VERIFY_ANSWERS.labels(_one_of(outcome, VERIFY_OUTCOMES)).inc()
+
+
+def count_balance(outcome: str) -> None:
+    """One Account Balance request settled: M-Pesa's answer, a refusal, or no answer."""
+    BALANCE_ANSWERS.labels(_one_of(outcome, BALANCE_OUTCOMES)).inc()
 
 
 def observe_daraja(name: str, **fields) -> None:

@@ -12,6 +12,7 @@ from app.models.mpesa import CallbackEvent, MpesaCredential, Payment
 from app.models.pull import PullRegistration
 from app.models.receipts import ReceiptLink
 from app.models.reconciliation import ReconciliationSummary, StatementImport, StatementLine
+from app.models.reversals import Reversal
 from app.models.system import SystemSetting
 from app.models.tabs import Tab, TabLine, Tender
 from app.models.tokens import DarajaToken
@@ -37,6 +38,7 @@ __all__ = [
     "PullRegistration",
     "ReceiptLink",
     "ReconciliationSummary",
+    "Reversal",
     "SetPasswordLink",
     "StatementImport",
     "StatementLine",

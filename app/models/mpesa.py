@@ -112,6 +112,9 @@ class Payment(db.Model):
     message: Mapped[str | None] = mapped_column(String(255), nullable=True)
     receipt: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     paid_amount: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Given back by a reversal M-Pesa confirmed (app/reversals/): the tab counts amount less
+    # this as paid. Written with the reversal's state, in the same transaction.
+    reversed_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     paid_phone: Mapped[str | None] = mapped_column(String(12), nullable=True)
     transaction_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     credential_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)

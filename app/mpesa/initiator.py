@@ -19,15 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.mpesa.balance import BALANCE_PATH, balance_body
 from app.mpesa.catalogue import normalize_code
 from app.mpesa.classify import redact
 from app.mpesa.credentials import Credentials
 from app.mpesa.errors import DarajaError, DarajaOutcomeUnknown, InvalidRequest
+from app.mpesa.reversal import REVERSAL_PATH, reversal_body
 from app.mpesa.security import security_credential
 from app.mpesa.stk import check_callback_url
 
 STATUS_PATH = "/mpesa/transactionstatus/v1/query"
 RECEIPT_LENGTH = 10
+# A parameter's longest value kept: an Account Balance string lists every account, longer
+# than one text field (the body itself is capped at CALLBACK_MAX_BYTES).
+VALUE_MAX = 2000
 
 
 @dataclass(frozen=True, repr=False)
@@ -142,7 +147,7 @@ def _parameters(block: Any) -> dict[str, Any]:
         if isinstance(item, dict) and isinstance(item.get("Key"), str):
             value = item.get("Value")
             if isinstance(value, str | int | float) and not isinstance(value, bool):
-                found[item["Key"][:40]] = value if not isinstance(value, str) else value[:255]
+                found[item["Key"][:40]] = value if not isinstance(value, str) else value[:VALUE_MAX]
     return found
 
 
@@ -177,6 +182,43 @@ class InitiatorCalls:
             remarks=remarks,
         )
         return self._initiator_call(STATUS_PATH, creds, body, initiator)
+
+    def reversal(
+        self,
+        creds: Credentials,
+        initiator: Initiator,
+        *,
+        transaction_id: str,
+        amount: int,
+        result_url: str,
+        timeout_url: str,
+        remarks: str,
+    ) -> InitiatorAccepted:
+        """Ask M-Pesa to give `amount` of `transaction_id` back to the payer; the answer comes
+        to `result_url` (or `timeout_url`). Raises as `transaction_status` does."""
+        credential = security_credential(initiator.password, initiator.certificate_pem)
+        body = reversal_body(
+            creds,
+            initiator.name,
+            credential,
+            transaction_id=transaction_id,
+            amount=amount,
+            result_url=result_url,
+            timeout_url=timeout_url,
+            remarks=remarks,
+        )
+        return self._initiator_call(REVERSAL_PATH, creds, body, initiator)
+
+    def account_balance(
+        self, creds: Credentials, initiator: Initiator, *, result_url: str, timeout_url: str
+    ) -> InitiatorAccepted:
+        """Ask what the shortcode's accounts hold; the answer comes to `result_url` (or
+        `timeout_url`). Raises as `transaction_status` does."""
+        credential = security_credential(initiator.password, initiator.certificate_pem)
+        body = balance_body(
+            creds, initiator.name, credential, result_url=result_url, timeout_url=timeout_url
+        )
+        return self._initiator_call(BALANCE_PATH, creds, body, initiator)
 
     def _initiator_call(
         self, path: str, creds: Credentials, body: dict[str, str], initiator: Initiator

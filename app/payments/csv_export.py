@@ -38,6 +38,7 @@ HEADER = (
     "flagged",
     "flag_reason",
     "requested_by",
+    "reversed_amount",  # given back by a reversal M-Pesa confirmed (app/reversals/)
 )
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -87,6 +88,7 @@ def _cells(row: Row, zone: ZoneInfo, full_phones: bool) -> list:
         "yes" if row.flagged else "no",
         row.flag_reason,
         row.requested_by or ("" if row.purpose != Purpose.API else "Till system"),
+        row.reversed_amount,
     ]
     return [defuse(cell) for cell in cells]
 

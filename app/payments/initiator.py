@@ -12,7 +12,10 @@ appear in it, and the log redaction masks it). A result is committed as it arriv
 read, then applied with one conditional UPDATE on the request's state, so a result delivered
 twice, or racing its own copy, is applied once. What a result *means* is the kind's business:
 HANDLERS[kind] is a module with `outcome(result, ours, subject)`, `timed_out()`,
-`refused(code)` and `settled(outcome)` (app/payments/transaction_status.py for STATUS).
+`refused(code)` and `settled(request_id, outcome)` (app/payments/transaction_status.py for
+STATUS). `settled` runs once, when the request moves, inside the transaction that moves it
+(before its commit): what the kind changes in its own tables lands with the request or not at
+all.
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from app.extensions import db
 from app.models import InitiatorRequest, InitiatorResult, MpesaCredential, utcnow
 from app.mpesa import DarajaError, DarajaOutcomeUnknown, InvalidRequest
 from app.mpesa.initiator import InitiatorAccepted, MalformedResult, read_result
-from app.payments import bodies, transaction_status
+from app.payments import account_balance, bodies, transaction_status
+from app.reversals import result as reversal_result
 from app.settings import initiator as initiator_credentials
 
-HANDLERS: dict[str, ModuleType] = {InitiatorKind.STATUS: transaction_status}
+HANDLERS: dict[str, ModuleType] = {
+    InitiatorKind.STATUS: transaction_status,
+    InitiatorKind.REVERSAL: reversal_result,
+    InitiatorKind.BALANCE: account_balance,
+}
 RESULT, TIMEOUT = "result", "timeout"
 # A result may replace "no answer" (the queue timed out, or we stopped waiting): a real answer
 # beats none. Nothing replaces a result.
@@ -41,8 +49,12 @@ ANSWERABLE = (InitiatorState.WAITING, InitiatorState.TIMED_OUT)
 SECRET_MAX = 64
 
 
-def start(bar_id: int, kind: str, subject: str, requested_by_id: int | None) -> InitiatorRequest:
-    """A new request, committed before Daraja is asked (so a fast result finds it)."""
+def start(
+    bar_id: int, kind: str, subject: str, requested_by_id: int | None, *, commit: bool = True
+) -> InitiatorRequest:
+    """A new request, committed before Daraja is asked (so a fast result finds it). With
+    `commit=False` it is only flushed: the caller commits it with its own rows (a reversal
+    commits the request and the row that holds the payment together)."""
     request = InitiatorRequest(
         bar_id=bar_id,
         kind=kind,
@@ -53,7 +65,10 @@ def start(bar_id: int, kind: str, subject: str, requested_by_id: int | None) -> 
         parameters={},
     )
     db.session.add(request)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return request
 
 
@@ -102,7 +117,7 @@ def _refuse(request: InitiatorRequest, code: str | None, desc: str) -> None:
         outcome=outcome,
     )
     if done:
-        handler.settled(outcome)
+        handler.settled(request.id, outcome)
 
 
 def expire(request: InitiatorRequest, after_seconds: float) -> bool:
@@ -117,9 +132,9 @@ def expire(request: InitiatorRequest, after_seconds: float) -> bool:
     done = _settle_request(
         request.id, (InitiatorState.WAITING,), state=InitiatorState.TIMED_OUT, outcome=outcome
     )
-    db.session.commit()
     if done:
-        handler.settled(outcome)
+        handler.settled(request.id, outcome)
+    db.session.commit()
     db.session.refresh(request)
     return done
 
@@ -176,7 +191,7 @@ def apply(record: InitiatorResult) -> str:
         state=InitiatorState.ANSWERED,
         result_code=result.result_code,
         result_desc=result.result_desc,
-        parameters=result.parameters,
+        parameters=_with_transaction_id(result),
         outcome=outcome,
         originator_conversation_id=request.originator_conversation_id
         or result.originator_conversation_id,
@@ -185,6 +200,13 @@ def apply(record: InitiatorResult) -> str:
     if won and result.result_code in transaction_status.CREDENTIAL_CODES:
         initiator_credentials.mark_refused(request.bar_id)
     return _finish(record, handler, outcome if won else None)
+
+
+def _with_transaction_id(result) -> dict:
+    """The parameters, and the envelope's own TransactionID (a reversal's M-Pesa receipt)."""
+    if not result.transaction_id or "TransactionID" in result.parameters:
+        return result.parameters
+    return {**result.parameters, "TransactionID": result.transaction_id}
 
 
 def _same_conversation(request: InitiatorRequest, result) -> bool:
@@ -213,10 +235,9 @@ def _settle_request(request_id: int, allowed: tuple[str, ...], **values) -> bool
 
 
 def _finish(record: InitiatorResult, handler: ModuleType, outcome: str | None) -> str:
-    disposition = _done(record, "applied" if outcome is not None else "duplicate")
     if outcome is not None:
-        handler.settled(outcome)
-    return disposition
+        handler.settled(record.request_id, outcome)
+    return _done(record, "applied" if outcome is not None else "duplicate")
 
 
 def _done(record: InitiatorResult, disposition: str) -> str:

@@ -212,6 +212,7 @@ EXPORT_COLUMNS = (
     Payment.flagged,
     Payment.flag_reason,
     REQUESTED_BY,
+    Payment.reversed_amount,
 )
 
 

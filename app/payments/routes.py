@@ -23,6 +23,7 @@ from app.i18n import N_, _
 from app.models import CallbackEvent, Payment
 from app.mpesa import mask_phone
 from app.payments import csv_export, listing, live, recovery
+from app.reversals import present as reversals
 from app.web import htmx, pager, security
 from app.web.security import bar_object_or_404, current_bar, role_required
 
@@ -100,15 +101,19 @@ def status(payment_id: int):
     if htmx.is_htmx():
         return _status_fragment(payment_id)
     payment = bar_object_or_404(Payment, payment_id)
-    events = []
+    events, reversal_card = [], None
     if current_user.role in MONEY_ROLES:
+        reversal_card = reversals.card(payment, current_bar().timezone)
         events = db.session.scalars(
             select(CallbackEvent)
             .where(CallbackEvent.payment_id == payment.id)
             .order_by(CallbackEvent.id)
         ).all()
     return render_template(
-        "payments/detail.html", callback_events=events, **live.status_context(payment)
+        "payments/detail.html",
+        callback_events=events,
+        reversal_card=reversal_card,
+        **live.status_context(payment),
     )
 
 

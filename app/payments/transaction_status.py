@@ -53,7 +53,7 @@ def refused(code: str | None) -> str:
     return VerifyOutcome.BAD_CREDENTIALS if code in CREDENTIAL_CODES else VerifyOutcome.REFUSED
 
 
-def settled(outcome_: str) -> None:
+def settled(request_id: int, outcome_: str) -> None:
     metrics.count_verify(outcome_)
 
 

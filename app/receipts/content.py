@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.enums import PaymentStatus
+from sqlalchemy import select
+
+from app.enums import PaymentStatus, ReversalState
+from app.extensions import db
 from app.i18n import _
-from app.models import Bar, Payment, Tab, Tender
+from app.models import Bar, Payment, Reversal, Tab, Tender
 from app.tabs.queries import tab_payments, tab_tenders
 from app.tabs.totals import Totals, totals
 
@@ -69,7 +72,9 @@ def build(tab: Tab, bar: Bar) -> Receipt | None:
         return None
     paid = [p for p in reversed(tab_payments(tab.id)) if p.status == PaymentStatus.PAID]
     money = sorted(
-        [_mpesa(p) for p in paid] + [_tender(t) for t in tab_tenders(tab.id)],
+        [_mpesa(p) for p in paid]
+        + [_tender(t) for t in tab_tenders(tab.id)]
+        + [_given_back(r) for r in _reversals(tab.id)],
         key=lambda m: m.at or datetime.min,
     )
     lines = [
@@ -99,6 +104,27 @@ def _mpesa(payment: Payment) -> Money:
         amount=payment.amount,
         reference=payment.receipt,
         at=payment.transaction_time or payment.settled_at or payment.updated_at,
+        mpesa=True,
+    )
+
+
+def _reversals(tab_id: int) -> list[Reversal]:
+    return list(
+        db.session.scalars(
+            select(Reversal)
+            .where(Reversal.tab_id == tab_id, Reversal.state == ReversalState.REVERSED)
+            .order_by(Reversal.id)
+        )
+    )
+
+
+def _given_back(reversal: Reversal) -> Money:
+    """Money M-Pesa gave back on the tab: a negative line, with the reversal's own receipt."""
+    return Money(
+        kind=_("M-Pesa reversal of %(receipt)s", receipt=reversal.receipt),
+        amount=-reversal.amount,
+        reference=reversal.reversal_receipt,
+        at=reversal.settled_at,
         mpesa=True,
     )
 

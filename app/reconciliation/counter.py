@@ -6,7 +6,8 @@ A bill is the amount asked on one tab: requests on the same tab for the same amo
 at it. When several of them were paid (the same amount split across phones), that many bills
 were asked. A request from a point-of-sale system (no tab) is a bill of its own. Test pushes
 never count. Money paid from the M-Pesa menu (C2B) was never asked: it is counted apart, on a
-tab (claimed) or waiting for a cashier to claim it, and is part of what was taken.
+tab (claimed) or waiting for a cashier to claim it, and is part of what was taken. Money a
+reversal gave back is money out, on the day M-Pesa gave it back.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from datetime import datetime
 
 from sqlalchemy import case, func, select
 
-from app.enums import PaymentStatus, Purpose
+from app.enums import PaymentStatus, Purpose, ReversalState
 from app.extensions import db
-from app.models import Bar, Payment, Tender
+from app.models import Bar, Payment, Reversal, Tender
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Money:
     menu_claimed_count: int = 0
     menu_unclaimed: int = 0  # KES paid from the menu, waiting to be claimed
     menu_unclaimed_count: int = 0
+    given_back: int = 0  # KES M-Pesa reversals gave back in the period (money out)
+    given_back_count: int = 0
 
     @property
     def menu(self) -> int:
@@ -45,6 +48,11 @@ class Money:
     def taken(self) -> int:
         """Money in, however it came."""
         return self.mpesa + self.menu + self.cash + self.card
+
+    @property
+    def kept(self) -> int:
+        """Money in less the money given back by reversals in the same period."""
+        return self.taken - self.given_back
 
     @property
     def paid_share(self) -> float | None:
@@ -108,6 +116,7 @@ def money(bar: Bar, window: tuple[datetime, datetime]) -> Money:
         cash_count=taken.get("cash", (0, 0))[0],
         card_count=taken.get("card", (0, 0))[0],
         **menu,
+        **_given_back(bar, window),
     )
 
 
@@ -135,3 +144,18 @@ def _menu_money(bar: Bar, window: tuple[datetime, datetime]) -> dict[str, int]:
         "menu_unclaimed": unclaimed[1],
         "menu_unclaimed_count": unclaimed[0],
     }
+
+
+def _given_back(bar: Bar, window: tuple[datetime, datetime]) -> dict[str, int]:
+    """Reversals M-Pesa confirmed in `window`, counted on the day the money went out (the
+    payment itself stays on the day it came in: a past day's figures never change)."""
+    lo, hi = window
+    count, kes = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Reversal.amount), 0)).where(
+            Reversal.bar_id == bar.id,
+            Reversal.state == ReversalState.REVERSED,
+            Reversal.settled_at >= lo,
+            Reversal.settled_at < hi,
+        )
+    ).one()
+    return {"given_back": int(kes), "given_back_count": int(count)}

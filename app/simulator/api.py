@@ -14,7 +14,18 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.simulator import c2b, callbacks, errors, ids, pull, qr, status, validation
+from app.simulator import (
+    balance,
+    c2b,
+    callbacks,
+    errors,
+    ids,
+    pull,
+    qr,
+    reversal,
+    status,
+    validation,
+)
 from app.simulator.errors import DarajaError, EmptyBadRequest, json_response
 from app.simulator.faults import Faults
 from app.simulator.models import PushRequest, Transaction
@@ -55,6 +66,8 @@ def register(bp: Blueprint, state: SimulatorState) -> None:
     qr.register(bp, state, bind)
     pull.register(bp, state, bind)
     status.register(bp, state, bind)
+    reversal.register(bp, state, bind)
+    balance.register(bp, state, bind)
     unknown = bind(unknown_path, state)
     bp.add_url_rule("/", "unknown", unknown, defaults={"path": ""}, methods=ANY_METHOD)
     bp.add_url_rule("/<path:path>", "unknown", unknown, methods=ANY_METHOD)

@@ -14,6 +14,7 @@ from typing import Any
 PENDING_FORMS = ("4999", "500")
 MSISDN_FORMS = ("masked", "hashed")
 C2B_PRODUCTS = ("both", "v1", "v2", "none")
+REVERSAL_ANSWERS = ("accept", "too_old", "low_balance", "timeout")
 COUNTERS = ("query_pending_calls", "query_unknown_calls", "spike_arrest_calls")
 _NON_NEGATIVE = (
     "callback_delay",
@@ -58,11 +59,16 @@ FAULT_HELP = {
     "max_amount": "largest Amount accepted per push",
     "timestamp_tolerance": "how far (seconds) a push's Timestamp may be from now in EAT",
     "status_queue_timeout": "Transaction Status answers at the QueueTimeOutURL, not the ResultURL",
+    "balance_queue_timeout": "Account Balance answers at the QueueTimeOutURL, not the ResultURL",
     "c2b_lost_rate": "share (0-1) of menu payments whose confirmation is never sent",
     "c2b_duplicate_rate": "share (0-1) of menu payments confirmed twice (lost + twice: at most 1)",
     "c2b_seed": "seed for those draws (None: random); the same seed, the same fates",
     "c2b_msisdn": "MSISDN in confirmations and Pull: 'masked' (2547 ***** 149) or 'hashed'",
     "pull_page_size": "transactions per Pull Transactions query page",
+    "reversal_answer": (
+        "how M-Pesa answers a reversal of money it knows: 'accept', 'too_old', 'low_balance' "
+        "(refusals) or 'timeout' (the QueueTimeOutURL is called instead)"
+    ),
     "c2b_product": (
         "C2B versions the app has: 'both', 'v1', 'v2' or 'none'; another version's registerurl "
         "answers 401.003.01 'no apiproduct match found'"
@@ -100,12 +106,14 @@ class Faults:
     max_amount: int = 250_000
     timestamp_tolerance: float = 300.0
     status_queue_timeout: bool = False
+    balance_queue_timeout: bool = False
     c2b_lost_rate: float = 0.0
     c2b_duplicate_rate: float = 0.0
     c2b_seed: int | None = None
     c2b_msisdn: str = "masked"
     pull_page_size: int = 100
     c2b_product: str = "both"
+    reversal_answer: str = "accept"
     c2b_register_once: bool = False
 
     def __post_init__(self) -> None:
@@ -132,6 +140,8 @@ class Faults:
             raise ValueError("pull_page_size must be at least 1")
         if self.c2b_product not in C2B_PRODUCTS:
             raise ValueError(f"c2b_product must be one of {C2B_PRODUCTS}")
+        if self.reversal_answer not in REVERSAL_ANSWERS:
+            raise ValueError(f"reversal_answer must be one of {REVERSAL_ANSWERS}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy, for the control API."""

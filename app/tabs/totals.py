@@ -21,7 +21,7 @@ from app.payments.states import IN_FLIGHT
 @dataclass(frozen=True)
 class Totals:
     total: int  # the lines still on the tab
-    paid: int  # by M-Pesa
+    paid: int  # by M-Pesa, less what a reversal gave back
     in_flight: int  # being asked on a phone now
     tendered: int = 0  # cash and card
 
@@ -64,7 +64,7 @@ def totals_columns(tab_id) -> tuple:
     subqueries on `tab_id` (a value or a column): one round trip, alone or next to others."""
     other = aliased(Payment)  # never correlated with an outer query on payment
     paid = (
-        select(func.coalesce(func.sum(other.amount), 0))
+        select(func.coalesce(func.sum(other.amount - other.reversed_amount), 0))
         .where(other.tab_id == tab_id, other.status == PaymentStatus.PAID)
         .scalar_subquery()
     )
