@@ -412,3 +412,24 @@ def test_the_payments_list_csv_receipt_and_reconciliation_show_the_money_out(
     log = boss.get("/settings/audit/").get_data(as_text=True)
     assert "Reversal done: M-Pesa gave the money back" in log
     assert "the part an overpaid tab was overpaid by" in log
+
+
+def test_money_paid_to_the_wrong_till_from_the_menu_goes_back(
+    factory, bar, live, sim_state, runner, boss
+):
+    """A C2B (M-Pesa menu) payment nobody claimed: the customer paid the wrong till."""
+    from tests.test_c2b_simulator import pay_from_menu, settled
+
+    factory.live_credentials(bar)
+    assert runner.invoke(args=["c2b", "register", "--bar", bar.slug]).exit_code == 0
+    save_initiator(bar, sim_state)
+    assert pay_from_menu(live, "no such tab", 750) == "0"
+    (confirmation,) = settled(1)
+    payment = db.session.get(Payment, confirmation.payment_id)
+    assert payment.tab_id is None and payment.amount == 750
+    reverse(boss, payment, reason="Meant for the shop next door")
+    said = sentence(answered(boss, payment))
+    assert said.startswith("KES 750 went back to the customer's M-Pesa") and "tab" not in said
+    db.session.expire_all()
+    assert db.session.get(Payment, payment.id).reversed_amount == 750
+    assert "Reversed KES 750" in boss.get("/payments/").get_data(as_text=True)
