@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 
 from app.enums import ReversalState
 from app.extensions import db
-from app.models import AuditEvent, InitiatorRequest, InitiatorResult, Payment, Reversal, Tab
+from app.models import (
+    AuditEvent,
+    InitiatorRequest,
+    InitiatorResult,
+    Payment,
+    Reversal,
+    Tab,
+    utcnow,
+)
 from app.simulator import status as sim_status
 from tests.conftest import login_as
 from tests.test_tabs import open_tab_with, request_mpesa
@@ -43,6 +51,16 @@ def paid_tab(counter, sim_state, lines=(("Tusker", 2, 250),), amount=500) -> tup
     tab = open_tab_with(counter, lines=lines)
     assert request_mpesa(counter, tab, amount=amount, sim_state=sim_state).status_code == 200
     payment = wait_for(lambda: _paid(tab))
+    return tab, payment
+
+
+def overpaid_tab(counter, sim_state) -> tuple[Tab, Payment]:
+    """KES 600 paid for Tusker and chips; the chips never came: paid KES 100 too much."""
+    tab, payment = paid_tab(counter, sim_state, lines=(("Tusker", 2, 250), ("Chips", 1, 100)),
+                            amount=600)  # fmt: skip
+    chips = next(line for line in db.session.get(Tab, tab.id).lines if line.description == "Chips")
+    chips.removed_at = utcnow()
+    db.session.commit()
     return tab, payment
 
 
@@ -241,13 +259,7 @@ def test_without_initiator_credentials_it_says_where_to_add_them(
 
 
 def test_a_tab_overpaid_gives_back_the_part_it_was_overpaid_by(reversing, boss, counter, sim_state):
-    tab, payment = paid_tab(counter, sim_state, lines=(("Tusker", 2, 250), ("Chips", 1, 100)),
-                            amount=600)  # fmt: skip
-    line = next(line for line in db.session.get(Tab, tab.id).lines if line.description == "Chips")
-    from app.models import utcnow
-
-    line.removed_at = utcnow()  # the chips never came: the tab was paid KES 100 too much
-    db.session.commit()
+    tab, payment = overpaid_tab(counter, sim_state)
     assert balance(counter, tab) == "-KES 100"
     page = boss.get(f"/payments/{payment.id}/status").get_data(as_text=True)
     assert "overpaid by KES 100" in page
@@ -385,14 +397,9 @@ def test_the_payments_list_csv_receipt_and_reconciliation_show_the_money_out(
     import csv
     import io
 
-    from app.models import utcnow
     from tests.test_reconciliation import text_of
 
-    tab, payment = paid_tab(counter, sim_state, lines=(("Tusker", 2, 250), ("Chips", 1, 100)),
-                            amount=600)  # fmt: skip
-    chips = next(line for line in db.session.get(Tab, tab.id).lines if line.description == "Chips")
-    chips.removed_at = utcnow()
-    db.session.commit()
+    tab, payment = overpaid_tab(counter, sim_state)
     reverse(boss, payment, reason="Chips never came", amount="100")
     answered(boss, payment)
 

@@ -172,11 +172,10 @@ def ask(bar: Bar, user_id: int | None) -> Card:
     (nothing sent) when the bar asked within the limit's window."""
     if _setup_sentence(bar) is not None:
         return card(bar)
-    try:
-        who = initiator_credentials.open_initiator(bar.id)
-        creds = vault.open_credentials(vault.credential_for(bar))
-    except (initiator_credentials.InitiatorUnavailable, vault.CredentialsUnavailable):
+    opened = initiator_credentials.open_with_credentials(bar)
+    if opened is None:
         return card(bar)
+    creds, who = opened
     # The bar's row, locked (PostgreSQL) or the database's write lock taken (SQLite) until the
     # request is committed: a second ask waits here, then counts this one.
     db.session.execute(

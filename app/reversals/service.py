@@ -28,7 +28,6 @@ from app.models import Bar, Payment, Reversal, Tab
 from app.payments import initiator
 from app.payments.daraja import client_for
 from app.settings import initiator as initiator_credentials
-from app.settings import vault
 from app.tabs.totals import totals
 
 REASON_MIN, REASON_MAX = 3, 200
@@ -112,19 +111,15 @@ def ask(
 ) -> Reversal:
     """Record the reversal and send it to M-Pesa, once. Raises ReversalError."""
     amount, partial, reason = check(payment, amount, reason)
-    cred = vault.credential_for(bar)
-    try:
-        who = initiator_credentials.open_initiator(bar.id)
-        creds = vault.open_credentials(cred) if cred is not None else None
-    except (initiator_credentials.InitiatorUnavailable, vault.CredentialsUnavailable):
-        creds = None
-    if creds is None:
+    opened = initiator_credentials.open_with_credentials(bar)
+    if opened is None:
         raise ReversalError(
             _(
                 "PesaTab cannot ask M-Pesa for a reversal: the owner has not added the "
                 "initiator credentials on the M-Pesa settings page."
             )
         )
+    creds, who = opened
     receipt = payment.receipt
     request = initiator.start(bar.id, InitiatorKind.REVERSAL, receipt, user_id, commit=False)
     reversal = Reversal(

@@ -16,6 +16,7 @@ from app.crypto import UnsealError
 from app.extensions import db
 from app.i18n import N_, _
 from app.models import Bar, InitiatorCredential, utcnow
+from app.mpesa import Credentials
 from app.mpesa.initiator import Initiator
 from app.mpesa.security import CertificateError, read_certificate
 from app.settings import vault
@@ -120,6 +121,18 @@ def open_initiator(bar_id: int) -> Initiator:
         raise InitiatorUnavailable() from None
     redaction.register_secret(password)
     return Initiator(record.initiator_name, password, record.certificate_pem)
+
+
+def open_with_credentials(bar: Bar) -> tuple[Credentials, Initiator] | None:
+    """The bar's Daraja credentials and its initiator, both opened, or None when either is
+    missing or cannot be opened: what every initiator request (status, reversal, balance)
+    needs before it is sent."""
+    cred = vault.credential_for(bar)
+    try:
+        who = open_initiator(bar.id)
+        return (vault.open_credentials(cred), who) if cred is not None else None
+    except (InitiatorUnavailable, vault.CredentialsUnavailable):
+        return None
 
 
 def mark_refused(bar_id: int) -> None:

@@ -18,7 +18,6 @@ tills, and paid STK pushes.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +27,7 @@ from flask import Blueprint, Response, request
 from app.simulator import errors, ids, validation
 from app.simulator.errors import json_response
 from app.simulator.state import SimulatorState
-from app.simulator.status import SIM_INITIATOR, SIM_INITIATOR_PASSWORD, _password_of
+from app.simulator.status import initiator_request
 
 PATH = "/mpesa/accountbalance/v1/query"
 ORGANISATION = "4"
@@ -53,25 +52,10 @@ def account_balance(state: SimulatorState) -> Response:
     number = str(body.get("PartyA") or "").strip()
     if not number.isdigit() or state.shortcode(number) is None:
         raise errors.bad_request("PartyA")
-    urls = {}
-    for key in ("ResultURL", "QueueTimeOutURL"):
-        url = body.get(key)
-        if not isinstance(url, str) or not re.match(r"https?://\S+$", url):
-            raise errors.bad_request(key)
-        urls[key] = url
-    for key in ("Initiator", "SecurityCredential"):
-        if not isinstance(body.get(key), str) or not body[key].strip():
-            raise errors.bad_request(key)
     remarks = body.get("Remarks")
     if remarks is not None and (not isinstance(remarks, str) or len(remarks) > 100):
         raise errors.bad_request("Remarks")
-    ids_ = {
-        "OriginatorConversationID": ids.new_merchant_request_id(),
-        "ConversationID": "AG_" + ids.eat_timestamp(state.clock()) + "_" + ids.new_receipt(),
-    }
-    valid = body["Initiator"] == SIM_INITIATOR and (
-        _password_of(state, body["SecurityCredential"]) == SIM_INITIATOR_PASSWORD
-    )
+    urls, ids_, valid = initiator_request(state, body)
     if state.faults.balance_queue_timeout:
         url, result = urls["QueueTimeOutURL"], _envelope(ids_, 1, QUEUE_TIMEOUT, None)
     elif not valid:

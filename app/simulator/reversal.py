@@ -20,15 +20,7 @@ from flask import Blueprint, Response, request
 from app.simulator import errors, ids, validation
 from app.simulator.errors import json_response
 from app.simulator.state import SimulatorState
-from app.simulator.status import (
-    SIM_INITIATOR,
-    SIM_INITIATOR_PASSWORD,
-    _envelope,
-    _money,
-    _password_of,
-    _post,
-    _timeout,
-)
+from app.simulator.status import _envelope, _money, _post, _timeout, initiator_request
 
 ALREADY = ("R000001", "The transaction has already been reversed.")
 UNKNOWN = ("R000002", "The OriginalTransactionID is invalid.")
@@ -66,22 +58,7 @@ def reversal(state: SimulatorState) -> Response:
         raise errors.bad_request("ReceiverParty")
     if str(body.get("RecieverIdentifierType") or "") != "11":
         raise errors.bad_request("RecieverIdentifierType")
-    urls = {}
-    for key in ("ResultURL", "QueueTimeOutURL"):
-        url = body.get(key)
-        if not isinstance(url, str) or not re.match(r"https?://\S+$", url):
-            raise errors.bad_request(key)
-        urls[key] = url
-    for key in ("Initiator", "SecurityCredential"):
-        if not isinstance(body.get(key), str) or not body[key].strip():
-            raise errors.bad_request(key)
-    ids_ = {
-        "OriginatorConversationID": ids.new_merchant_request_id(),
-        "ConversationID": "AG_" + ids.eat_timestamp(state.clock()) + "_" + ids.new_receipt(),
-    }
-    valid = body["Initiator"] == SIM_INITIATOR and (
-        _password_of(state, body["SecurityCredential"]) == SIM_INITIATOR_PASSWORD
-    )
+    urls, ids_, valid = initiator_request(state, body)
     if valid and state.faults.reversal_answer == "timeout":
         url, result = urls["QueueTimeOutURL"], _timeout(ids_)
     else:

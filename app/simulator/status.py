@@ -163,6 +163,22 @@ def transaction_status(state: SimulatorState) -> Response:
     receipt = str(body.get("TransactionID") or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9]{10}", receipt):
         raise errors.bad_request("TransactionID")
+    urls, ids_, valid = initiator_request(state, body)
+    if state.faults.status_queue_timeout:
+        url, result = urls["QueueTimeOutURL"], _timeout(ids_)
+    else:
+        url = urls["ResultURL"]
+        result = _result(state, ids_, receipt.upper(), number, party, valid)
+    state.add_event("status_query", receipt=receipt, shortcode=number, valid_initiator=valid)
+    state.start_thread(lambda: _post(state, url, result), "status-result")
+    accepted = "Accept the service request successfully."
+    return json_response({**ids_, "ResponseCode": "0", "ResponseDescription": accepted})
+
+
+def initiator_request(state: SimulatorState, body: dict) -> tuple[dict, dict[str, str], bool]:
+    """What every initiator API checks alike: the ResultURL and QueueTimeOutURL (400 when
+    missing), the Initiator and SecurityCredential (400 when empty), the conversation ids of
+    the answer, and whether the initiator is the simulator's with its password."""
     urls = {}
     for key in ("ResultURL", "QueueTimeOutURL"):
         url = body.get(key)
@@ -179,15 +195,7 @@ def transaction_status(state: SimulatorState) -> Response:
     valid = body["Initiator"] == SIM_INITIATOR and (
         _password_of(state, body["SecurityCredential"]) == SIM_INITIATOR_PASSWORD
     )
-    if state.faults.status_queue_timeout:
-        url, result = urls["QueueTimeOutURL"], _timeout(ids_)
-    else:
-        url = urls["ResultURL"]
-        result = _result(state, ids_, receipt.upper(), number, party, valid)
-    state.add_event("status_query", receipt=receipt, shortcode=number, valid_initiator=valid)
-    state.start_thread(lambda: _post(state, url, result), "status-result")
-    accepted = "Accept the service request successfully."
-    return json_response({**ids_, "ResponseCode": "0", "ResponseDescription": accepted})
+    return urls, ids_, valid
 
 
 def _shortcode_of(state: SimulatorState, party: str, identifier: str) -> str | None:

@@ -30,7 +30,6 @@ from app.mpesa import mask_phone
 from app.payments import initiator, transaction_status
 from app.payments.daraja import client_for
 from app.settings import initiator as initiator_credentials
-from app.settings import vault
 
 CODE = re.compile(r"[A-Z0-9]{10}")
 ANSWER_WAIT_SECONDS = 90  # then "M-Pesa did not answer", as a queue timeout would say
@@ -96,15 +95,11 @@ def verify(bar: Bar, user_id: int | None, text: str, may_ask: Callable[[], bool]
     recent = _recent(bar.id, code)
     if recent is not None:
         return present(bar, recent)
-    cred = vault.credential_for(bar)
-    try:
-        who = initiator_credentials.open_initiator(bar.id)
-        creds = vault.open_credentials(cred) if cred is not None else None
-    except (initiator_credentials.InitiatorUnavailable, vault.CredentialsUnavailable):
-        creds = None
-    if creds is None:
+    opened = initiator_credentials.open_with_credentials(bar)
+    if opened is None:
         metrics.count_verify(VerifyOutcome.NO_INITIATOR)
         return Answer(code, VerifyOutcome.NO_INITIATOR, _no_initiator())
+    creds, who = opened
     if not may_ask():
         raise AskLimited(_too_many())
     request = initiator.start(bar.id, InitiatorKind.STATUS, code, user_id)
