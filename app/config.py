@@ -163,10 +163,10 @@ def load_config(environ: Mapping[str, str] | None = None, *, instance_path: str)
         "CALLBACK_STRICT_SOURCES": parse_bool(
             "CALLBACK_STRICT_SOURCES", env.get("CALLBACK_STRICT_SOURCES"), False
         ),
-        # inline: applied before Safaricom gets its answer; background: just after
-        # (app/payments/applier.py).
+        # background: applied just after Safaricom has its answer, a burst in batches
+        # (app/payments/applier.py); inline: before it. bench/README.md says why background.
         "CALLBACK_APPLY": parse_choice(
-            "CALLBACK_APPLY", env.get("CALLBACK_APPLY"), "inline", {"inline", "background"}
+            "CALLBACK_APPLY", env.get("CALLBACK_APPLY"), "background", {"inline", "background"}
         ),
         # C2B validation's own deadline (Daraja waits ~8 s): past it, the payment is accepted.
         "C2B_VALIDATION_DEADLINE_MS": parse_int(

@@ -10,9 +10,14 @@ callback said, and every callback against its stored event.
 Also reported: the p99 at twice the fixed rate (400/s), the apply lag of each app phase
 (from the event's `received_at` to its `processed_at`: how long after Safaricom called the
 payment showed *Paid*, before the screen's next poll), and the SQL statements and commits one
-callback costs (counted in-process through the app's own engine, after the run). The app runs
-as production's settings say; set CALLBACK_APPLY=background in the environment to measure
-acknowledging before applying.
+callback costs (counted in-process through the app's own engine, after the run).
+
+The app runs as production's settings say (CALLBACK_APPLY from the environment, else the
+default), and beside it a second app server in the other mode (`app_inline` or
+`app_background` in the JSON) runs the same phases on payments of its own, so the two modes
+are measured side by side in one run; the targets are the first one's. Each app phase's CPU is
+what its workers used during the phase: in background mode, applying the callbacks still
+queued when the phase ends is not in it (the apply lag and "applied/s" show that part).
 """
 
 from __future__ import annotations
@@ -300,7 +305,7 @@ def run(scale: str = "full") -> dict:
         env = stack.app_env(url)
         stack.migrate(env)
         _baseline_table(url)
-        with stack.app_context(env):
+        with stack.app_context(env) as app:
             bar_ids = seed.bars(s["bars"])
             fixed_total = s["rate"] * s["fixed_seconds"]
             sets = {
@@ -310,74 +315,76 @@ def run(scale: str = "full") -> dict:
                 # made last, so the other sets are the ones earlier runs sent
                 "high": _payments(rng, bar_ids, _split(s["high_rate"] * s["high_seconds"])),
             }
+            # The other mode's own payments, the same phases (each payment settles once).
+            for name in ("warmup", "fixed", "high", "flat"):
+                sets[f"{name}_alt"] = _payments(rng, bar_ids, len(sets[name]))
             seed.sent_payments([p for group in sets.values() for p in group])
+            mode = app.config["CALLBACK_APPLY"]
+        alt = ALTERNATIVE[mode]
         streams = {name: _stream(rng, specs) for name, specs in sets.items()}
         with (
             stack.Gunicorn("bench.wsgi_app:app", env) as app_server,
+            stack.Gunicorn("bench.wsgi_app:app", {**env, "CALLBACK_APPLY": alt}) as alt_server,
             stack.Gunicorn("bench.wsgi_baseline:app", env) as base_server,
         ):
-            phases = _run_phases(s, streams, {"baseline": base_server, "app": app_server}, url, env)
-        with stack.app_context(env) as app:
+            servers = {"baseline": base_server, "app": app_server, f"app_{alt}": alt_server}
+            phases = _run_phases(s, streams, servers, url, env)
+        with stack.app_context(env):
             every = [p for group in sets.values() for p in group]
             sent = sum(len(v) for v in streams.values())
             check = _check_payments(every, sent, sent - len(every))
-            mode = app.config["CALLBACK_APPLY"]
         statements = _statements_per_callback(env, bar_ids[0])
-    return _figures(s, phases, check, statements, mode)
+    return _figures(s, phases, check, statements, mode, alt)
+
+
+ALTERNATIVE = {"background": "inline", "inline": "background"}
+
+
+def _stream_for(streams: dict, name: str, label: str) -> list[dict]:
+    """The baseline and the app share a stream (the baseline settles nothing); the other mode's
+    server has its own payments."""
+    return streams[f"{name}_alt"] if label.startswith("app_") else streams[name]
 
 
 def _run_phases(s: dict, streams: dict, servers: dict, url: str, env: dict) -> dict:
-    """Warm both, then fixed rate (baseline, app), then flat out (baseline, app). After each app
-    phase, its apply lag (waiting for any callback still being applied before going on)."""
-    phases = {}
-    for server in servers.values():
+    """Warm every server, then fixed rate, twice that rate, and flat out, each on every server
+    in turn (baseline, app, the other mode; the order turns round each time, so drift on a
+    shared machine does not always hit the same one). After each app phase, its apply lag
+    (waiting for any callback still being applied before going on)."""
+    phases, order = {}, list(servers)
+    for label, server in servers.items():
         job = loadgen.Job(
             server.port,
-            _requests(server.port, streams["warmup"]),
+            _requests(server.port, _stream_for(streams, "warmup", label)),
             connections=s["connections"],
             time_limit=60,
         )
         loadgen.run(job)
     _, last_event = _events_after(env, 0)
-    offsets = loadgen.fixed_rate(len(streams["fixed"]), s["rate"])
-    for label, server in servers.items():
-        job = loadgen.Job(
-            server.port,
-            _requests(server.port, streams["fixed"]),
-            offsets=offsets,
-            connections=64,
-            time_limit=s["fixed_seconds"] * 3 + 10,
-        )
-        phases[f"fixed_{label}"] = run_phase(job, server, url)
-        if label == "app":
-            phases["fixed_app"]["apply_lag"], last_event = _events_after(env, last_event)
     # Twice the rate: where the p99 goes as the cores fill up (CPU is ~2 x 1,000 ms a second).
-    offsets = loadgen.fixed_rate(len(streams["high"]), s["high_rate"])
-    for label, server in servers.items():
-        job = loadgen.Job(
-            server.port,
-            _requests(server.port, streams["high"]),
-            offsets=offsets,
-            connections=64,
-            time_limit=s["high_seconds"] * 3 + 10,
-        )
-        phases[f"high_{label}"] = run_phase(job, server, url)
-        if label == "app":
-            phases["high_app"]["apply_lag"], last_event = _events_after(env, last_event)
-    for label, server in servers.items():
-        job = loadgen.Job(
-            server.port,
-            _requests(server.port, streams["flat"]),
-            connections=s["connections"],
-            time_limit=120,
-        )
-        phases[f"flat_{label}"] = run_phase(job, server, url)
-        if label == "app":
-            phases["flat_app"]["apply_lag"], last_event = _events_after(env, last_event)
+    plan = (
+        ("fixed", s["rate"], s["fixed_seconds"] * 3 + 10),
+        ("high", s["high_rate"], s["high_seconds"] * 3 + 10),
+        ("flat", None, 120),
+    )
+    for name, rate, time_limit in plan:
+        for label in order:
+            server, stream = servers[label], _stream_for(streams, name, label)
+            job = loadgen.Job(
+                server.port,
+                _requests(server.port, stream),
+                offsets=loadgen.fixed_rate(len(stream), rate) if rate else None,
+                connections=64 if rate else s["connections"],
+                time_limit=time_limit,
+            )
+            phase = phases[f"{name}_{label}"] = run_phase(job, server, url)
+            if label.startswith("app"):
+                phase["apply_lag"], last_event = _events_after(env, last_event)
+        order.reverse()
     return phases
 
 
-def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str) -> dict:
+def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str, alt: str) -> dict:
     fixed, flat = phases["fixed_app"], phases["flat_app"]
     base_fixed, base_flat = phases["fixed_baseline"], phases["flat_baseline"]
     high, base_high = phases["high_app"], phases["high_baseline"]
@@ -468,8 +475,10 @@ def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str) ->
             True,
             note=f"{paid.get('commits', 0)} commits; a duplicate: "
             f"{duplicate.get('statements', 0)} statements, "
-            f"{duplicate.get('commits', 0)} commits",
+            f"{duplicate.get('commits', 0)} commits; CALLBACK_APPLY={mode} (background: a "
+            "batch shares its lock, audit and finish statements)",
         ),
+        *_other_mode(s, phases, alt),
         target("HTTP errors (all phases)", errors, "requests", "0", errors == 0),
         target(
             "every payment correct afterwards",
@@ -481,9 +490,62 @@ def _figures(s: dict, phases: dict, check: dict, statements: dict, mode: str) ->
         ),
     ]
     return {
-        "settings": {**s, "callback_apply": mode},
+        "settings": {**s, "callback_apply": mode, "other_mode": alt},
         "phases": phases,
         "check": check,
         "statements_per_callback": statements,
         "targets": targets,
     }
+
+
+def _other_mode(s: dict, phases: dict, alt: str) -> list[dict]:
+    """The same figures for the other CALLBACK_APPLY mode, measured in the same run (reported:
+    the targets are the default's)."""
+    fixed, high, flat = (phases[f"{name}_app_{alt}"] for name in ("fixed", "high", "flat"))
+    base_fixed, base_high = phases["fixed_baseline"], phases["high_baseline"]
+    base_flat = phases["flat_baseline"]["throughput"]
+    applied = flat["apply_lag"]["applied_per_s"]
+    return [
+        target(
+            f"{alt}: p99 latency at {s['rate']}/s",
+            fixed["latency"]["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=base_fixed["latency"]["p99_ms"],
+            ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"]),
+            note=f"p50 {fixed['latency']['p50_ms']} ms; apply lag p99 "
+            f"{fixed['apply_lag']['p99_ms']} ms",
+        ),
+        target(
+            f"{alt}: p99 latency at {s['high_rate']}/s",
+            high["latency"]["p99_ms"],
+            "ms",
+            "(reported)",
+            True,
+            baseline=base_high["latency"]["p99_ms"],
+            ratio_value=ratio(high["latency"]["p99_ms"], base_high["latency"]["p99_ms"]),
+            note=f"p50 {high['latency']['p50_ms']} ms; apply lag p99 "
+            f"{high['apply_lag']['p99_ms']} ms",
+        ),
+        target(
+            f"{alt}: flat-out callbacks/s vs baseline",
+            flat["throughput"],
+            "callbacks/s",
+            "(reported)",
+            True,
+            baseline=base_flat,
+            ratio_value=ratio(flat["throughput"], base_flat),
+            note=f"acknowledged; p99 {flat['latency']['p99_ms']} ms",
+        ),
+        target(
+            f"{alt}: flat-out callbacks applied/s (end to end)",
+            applied,
+            "callbacks/s",
+            "(reported)",
+            True,
+            baseline=base_flat,
+            ratio_value=ratio(applied, base_flat),
+            note=f"apply lag p99 {flat['apply_lag']['p99_ms']} ms",
+        ),
+    ]

@@ -54,6 +54,9 @@ def test_config(database_url, tmp_path_factory) -> dict:
         # The mounted simulator's control secret (else made into the repo's instance/).
         "DARAJA_SIM_SECRET": "test-simulator-control-secret-0123456789",
         "DARAJA_READ_TIMEOUT": 5.0,
+        # Applied before the hook answers, so a test reads the outcome as soon as the answer is
+        # in; production's default (background) is tested where a test asks for it.
+        "CALLBACK_APPLY": "inline",
     }
 
 

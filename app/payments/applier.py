@@ -32,6 +32,11 @@ DRAIN_AT_EXIT_SECONDS = 5.0  # a stopping worker applies what it queued, for at 
 BATCH = (
     50  # events applied in one transaction at most (those already queued, never waiting for more)
 )
+# Events waiting in one process at most. Past it the hook applies the callback itself before
+# answering, as CALLBACK_APPLY=inline does: a burst longer than the applier absorbs slows the
+# answers instead of growing the queue, its memory and the wait for *Paid* without bound (at
+# ~150 events/s per process, 500 is ~3 s; the replay job, a minute on, never races the queue).
+BACKLOG_LIMIT = 500
 
 
 class Applier:
@@ -47,11 +52,15 @@ class Applier:
         self._thread.start()
         atexit.register(self.wait, DRAIN_AT_EXIT_SECONDS)
 
-    def submit(self, event: CallbackEvent) -> None:
-        """Queue a committed event (detached, as `callbacks.store` returns it)."""
+    def submit(self, event: CallbackEvent) -> bool:
+        """Queue a committed event (detached, as `callbacks.store` returns it); False, and not
+        queued, when BACKLOG_LIMIT events are waiting already (the caller applies it)."""
         with self._idle:
+            if self._unfinished >= BACKLOG_LIMIT:
+                return False
             self._unfinished += 1
         self._queue.put(event)
+        return True
 
     @property
     def running(self) -> bool:

@@ -2,8 +2,9 @@
 
 Nothing is parsed before the body is committed as a CallbackEvent, so a crash, a bug or a
 malformed body loses nothing. Applying reads items by name, checks the body against the
-payment the URL's token names, and records the outcome through the ledger: before the hook
-answers, or just after it (CALLBACK_APPLY=background, app/payments/applier.py).
+payment the URL's token names, and records the outcome through the ledger: just after the
+hook answers (the default, CALLBACK_APPLY=background, app/payments/applier.py: a burst in
+batches, `apply_many`), or before it (inline).
 
 This is the hottest path in the app (issue 8, benchmark 1), so it is written to a statement
 budget (tests/test_callbacks_ingest.py): a paid callback is one autocommitted INSERT, then
@@ -21,7 +22,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 
-from app import logging_setup
+from app import audit, logging_setup
 from app.enums import FlagReason, PaymentStatus
 from app.extensions import db
 from app.health import metrics
@@ -67,6 +68,15 @@ _LOCK_PAYMENT = (
     .where(Payment.callback_token == bindparam("token"))
     .with_for_update()
     # A locking read must see the row as it is now, even if this session loaded it before.
+    .execution_options(populate_existing=True)
+)
+# A batch's payments, locked in one statement in callback-token order (as two workers' batches
+# must lock them, so they cannot deadlock on each other).
+_LOCK_PAYMENTS = (
+    select(Payment)
+    .where(Payment.callback_token.in_(bindparam("tokens", expanding=True)))
+    .order_by(Payment.callback_token)
+    .with_for_update()
     .execution_options(populate_existing=True)
 )
 # Only a pending event is finished: if another worker (the replay job, a second delivery of the
@@ -155,13 +165,14 @@ def apply_many(events: list[CallbackEvent]) -> list[str]:
     someone else) it is all rolled back and each event is applied on its own with `apply`.
 
     Payments are locked in callback-token order whatever order the events came in (the events
-    of one payment keep theirs), so two workers' batches cannot deadlock on each other."""
+    of one payment keep theirs), so two workers' batches cannot deadlock on each other; one
+    SELECT locks them all (`_apply_batch`)."""
     pending = sorted((e for e in events if e.disposition == "pending"), key=lambda e: e.token)
     if len(pending) < 2:
         return [apply(e) for e in events]
     started = time.perf_counter()
     try:
-        outcomes = {event.id: _apply_and_finish(event) for event in pending}
+        outcomes = _apply_batch(pending)
         db.session.commit()
     except Exception as err:
         db.session.rollback()
@@ -177,6 +188,24 @@ def apply_many(events: list[CallbackEvent]) -> list[str]:
         metrics.CALLBACK_APPLY_SECONDS.observe(share)
         metrics.count_callback(disposition)
     return [outcomes.get(e.id, e.disposition) for e in events]
+
+
+def _apply_batch(pending: list[CallbackEvent]) -> dict[int, str]:
+    """Each event as `_apply_and_finish` would, with the batch's round trips shared: one SELECT
+    locks every payment, the audit entries go in one INSERT and the events are finished by one
+    executemany (one pipelined round trip on psycopg), instead of one of each per event."""
+    tokens = sorted({event.token for event in pending})
+    locked = {p.callback_token: p for p in db.session.scalars(_LOCK_PAYMENTS, {"tokens": tokens})}
+    outcomes, finishes = {}, []
+    with audit.batched():
+        for event in pending:
+            disposition, detail, payment = _apply(event, locked)
+            outcomes[event.id] = disposition
+            finishes.append(_finish_values(event, disposition, detail, payment))
+    # Every id is distinct, so all were still pending exactly when the count is the batch's.
+    if db.session.execute(_FINISH_EVENT, finishes).rowcount != len(finishes):
+        raise _FinishedElsewhere([event.id for event in pending])
+    return outcomes
 
 
 class _FinishedElsewhere(Exception):
@@ -207,27 +236,36 @@ def _apply_and_finish(event: CallbackEvent) -> str:
     # The event is written once, with its outcome, after the payment's row is locked and
     # written (its foreign key included), and only if it is still pending: if someone else
     # finished it meanwhile, theirs stands and this transaction is rolled back.
-    finished = db.session.execute(
-        _FINISH_EVENT,
-        {
-            "event_id": event.id,
-            "disposition": disposition,
-            "processed_at": utcnow(),
-            "detail": detail[:255] if detail else None,
-            "payment_id": payment.id if payment is not None else None,
-            "bar_id": payment.bar_id if payment is not None else None,
-        },
-    ).rowcount
-    if finished != 1:
+    values = _finish_values(event, disposition, detail, payment)
+    if db.session.execute(_FINISH_EVENT, values).rowcount != 1:
         raise _FinishedElsewhere(event.id)
     return disposition
 
 
-def _apply(event: CallbackEvent) -> tuple[str, str | None, Payment | None]:
-    """(disposition, detail, the payment the token names); the event itself is not touched."""
+def _finish_values(
+    event: CallbackEvent, disposition: str, detail: str | None, payment: Payment | None
+) -> dict:
+    return {
+        "event_id": event.id,
+        "disposition": disposition,
+        "processed_at": utcnow(),
+        "detail": detail[:255] if detail else None,
+        "payment_id": payment.id if payment is not None else None,
+        "bar_id": payment.bar_id if payment is not None else None,
+    }
+
+
+def _apply(
+    event: CallbackEvent, locked: dict[str, Payment] | None = None
+) -> tuple[str, str | None, Payment | None]:
+    """(disposition, detail, the payment the token names); the event itself is not touched.
+    `locked`: the payments a batch has locked already, by callback token."""
     # Lock the payment before anything else touches it (the event's foreign key included), so
     # concurrent deliveries queue here instead of deadlocking on the paid UPDATE.
-    payment = db.session.scalar(_LOCK_PAYMENT, {"token": event.token})
+    if locked is None:
+        payment = db.session.scalar(_LOCK_PAYMENT, {"token": event.token})
+    else:
+        payment = locked.get(event.token)
     if payment is None:
         return "unknown_token", "no payment has this callback token", None
     logging_setup.bind(bar_id=payment.bar_id)
