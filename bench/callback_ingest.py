@@ -506,27 +506,22 @@ def _other_mode(s: dict, phases: dict, alt: str) -> list[dict]:
     base_flat = phases["flat_baseline"]["throughput"]
     applied = flat["apply_lag"]["applied_per_s"]
     return [
-        target(
-            f"{alt}: p99 latency at {s['rate']}/s",
-            fixed["latency"]["p99_ms"],
-            "ms",
-            "(reported)",
-            True,
-            baseline=base_fixed["latency"]["p99_ms"],
-            ratio_value=ratio(fixed["latency"]["p99_ms"], base_fixed["latency"]["p99_ms"]),
-            note=f"p50 {fixed['latency']['p50_ms']} ms; apply lag p99 "
-            f"{fixed['apply_lag']['p99_ms']} ms",
-        ),
-        target(
-            f"{alt}: p99 latency at {s['high_rate']}/s",
-            high["latency"]["p99_ms"],
-            "ms",
-            "(reported)",
-            True,
-            baseline=base_high["latency"]["p99_ms"],
-            ratio_value=ratio(high["latency"]["p99_ms"], base_high["latency"]["p99_ms"]),
-            note=f"p50 {high['latency']['p50_ms']} ms; apply lag p99 "
-            f"{high['apply_lag']['p99_ms']} ms",
+        *(
+            target(
+                f"{alt}: p99 latency at {rate}/s",
+                phase["latency"]["p99_ms"],
+                "ms",
+                "(reported)",
+                True,
+                baseline=base["latency"]["p99_ms"],
+                ratio_value=ratio(phase["latency"]["p99_ms"], base["latency"]["p99_ms"]),
+                note=f"p50 {phase['latency']['p50_ms']} ms; apply lag p99 "
+                f"{phase['apply_lag']['p99_ms']} ms",
+            )
+            for rate, phase, base in (
+                (s["rate"], fixed, base_fixed),
+                (s["high_rate"], high, base_high),
+            )
         ),
         target(
             f"{alt}: flat-out callbacks/s vs baseline",

@@ -352,7 +352,8 @@ def test_two_clicks_racing_send_one_reversal(reversing, boss, counter, sim_state
     # The second click's check ran before the first was committed: the index still says no.
     monkeypatch.setattr(service, "holder", lambda payment_id: None)
     late = reverse(boss, payment)
-    assert late.status_code == 422
+    assert late.status_code == 409  # a conflict with the reversal that holds it
+    assert "at the same moment" in error(late.get_data(as_text=True))
     assert reversal_requests(sim_state) == 1
     assert db.session.scalar(select(func.count(Reversal.id))) == 1
     assert (

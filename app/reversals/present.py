@@ -60,7 +60,7 @@ def sentence(reversal: Reversal, timezone: str = "Africa/Nairobi") -> str:
             "%(amount)s went back to the customer's M-Pesa (%(when)s).", amount=amount, when=when
         )
     if reversal.state == ReversalState.NO_ANSWER:
-        return service.held_sentence(reversal)
+        return service.held_sentence(reversal, timezone)
     return refusal_sentence(reversal.outcome, reversal.mpesa_desc, reversal.amount)
 
 

@@ -56,6 +56,6 @@ def ask(payment_id: int):
             user_id=current_user.id,
         )
     except service.ReversalError as err:
-        held = service.holder(payment.id) is not None
-        return _render(payment, error=err.message, field=err.field, status=409 if held else 422)
+        status = 409 if err.held else 422
+        return _render(payment, error=err.message, field=err.field, status=status)
     return _render(bar_object_or_404(Payment, payment_id))

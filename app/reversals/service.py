@@ -36,9 +36,10 @@ REASON_MIN, REASON_MAX = 3, 200
 class ReversalError(ValueError):
     """A reversal that cannot be asked, with the sentence that says why (and the field)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, *, held: bool = False) -> None:
         super().__init__(message)
         self.message, self.field = message, field
+        self.held = held  # another reversal holds the payment (a conflict, not bad input)
 
 
 def holder(payment_id: int) -> Reversal | None:
@@ -73,7 +74,7 @@ def check(payment: Payment, amount: int | None, reason: str | None) -> tuple[int
         raise ReversalError(_("Only a paid M-Pesa payment can be given back."))
     held = holder(payment.id)
     if held is not None:
-        raise ReversalError(held_sentence(held))
+        raise ReversalError(held_sentence(held), held=True)
     reason = " ".join((reason or "").split())
     if len(reason) < REASON_MIN:
         raise ReversalError(_("Say why the money goes back (a few words)."), field="reason")
@@ -149,7 +150,8 @@ def ask(
     except IntegrityError:  # another click, worker or the CLI holds the payment already
         db.session.rollback()
         held = holder(payment.id)
-        raise ReversalError(held_sentence(held) if held else _("Try again.")) from None
+        message = held_sentence(held) if held else _busy()
+        raise ReversalError(message, held=True) from None
     client = client_for(creds.environment)
     initiator.send(
         request,
@@ -167,9 +169,9 @@ def ask(
     return reversal
 
 
-def held_sentence(reversal: Reversal) -> str:
+def held_sentence(reversal: Reversal, timezone: str = "Africa/Nairobi") -> str:
     """Why a payment cannot be reversed again, as the owner reads it."""
-    when = local_time(reversal.created_at)
+    when = local_time(reversal.created_at, timezone)
     if reversal.state == ReversalState.REVERSED:
         return _(
             "This payment was already reversed (%(amount)s, asked %(when)s). It is never "
@@ -186,4 +188,12 @@ def held_sentence(reversal: Reversal) -> str:
     return _(
         "A reversal of this payment was asked %(when)s and M-Pesa has not answered yet.",
         when=when,
+    )
+
+
+def _busy() -> str:
+    """Another ask for the payment was being written at the same moment (and then refused)."""
+    return _(
+        "Someone else asked to reverse this payment at the same moment. Open the payment again "
+        "to see where it stands before asking."
     )

@@ -17,17 +17,15 @@ tills, and paid STK pushes.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
-import requests
 from flask import Blueprint, Response, request
 
 from app.simulator import errors, ids, validation
 from app.simulator.errors import json_response
 from app.simulator.state import SimulatorState
-from app.simulator.status import initiator_request
+from app.simulator.status import envelope, initiator_request, post_result
 
 PATH = "/mpesa/accountbalance/v1/query"
 ORGANISATION = "4"
@@ -57,13 +55,13 @@ def account_balance(state: SimulatorState) -> Response:
         raise errors.bad_request("Remarks")
     urls, ids_, valid = initiator_request(state, body)
     if state.faults.balance_queue_timeout:
-        url, result = urls["QueueTimeOutURL"], _envelope(ids_, 1, QUEUE_TIMEOUT, None)
+        url, result = urls["QueueTimeOutURL"], envelope(ids_, 1, QUEUE_TIMEOUT, None)
     elif not valid:
-        url, result = urls["ResultURL"], _envelope(ids_, 2001, BAD_INITIATOR, None)
+        url, result = urls["ResultURL"], envelope(ids_, 2001, BAD_INITIATOR, None)
     else:
-        url, result = urls["ResultURL"], _envelope(ids_, 0, SUCCESS, _parameters(state, number))
+        url, result = urls["ResultURL"], envelope(ids_, 0, SUCCESS, _parameters(state, number))
     state.add_event("balance_query", shortcode=number, valid_initiator=valid)
-    state.start_thread(lambda: _post(state, url, result), "balance-result")
+    state.start_thread(lambda: post_result(state, url, result, "balance_result"), "balance-result")
     return json_response({**ids_, "ResponseCode": "0", "ResponseDescription": ACCEPTED})
 
 
@@ -85,7 +83,7 @@ def accounts(state: SimulatorState, number: str) -> list[tuple[str, Decimal]]:
 
 def taken(state: SimulatorState, number: str) -> Decimal:
     """The money the simulator took for the shortcode: menu payments (to it or its tills) and
-    paid STK pushes."""
+    paid STK pushes, less what its reversals gave back."""
     menu = sum(p["amount"] for p in state.menu_payments() if p.get("shortcode") == number)
     now = state.clock()
     pushes = sum(
@@ -93,7 +91,10 @@ def taken(state: SimulatorState, number: str) -> Decimal:
         for t in state.transactions()
         if t.shortcode == number and t.resolved(now) and t.code_at(now) == 0
     )
-    return Decimal(menu + pushes)
+    given_back = sum(
+        r["amount"] for r in state.events("reversal_done") if r.get("shortcode") == number
+    )
+    return Decimal(menu + pushes - given_back)
 
 
 def balance_text(state: SimulatorState, number: str) -> str:
@@ -113,28 +114,3 @@ def _parameters(state: SimulatorState, number: str) -> list[dict[str, Any]]:
         {"Key": "AccountBalance", "Value": balance_text(state, number)},
         {"Key": "BOCompletedTime", "Value": int(ids.eat_timestamp(state.clock()))},
     ]
-
-
-def _envelope(ids_: dict, code: int, desc: str, params: list | None) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "ResultType": 0,
-        "ResultCode": code,
-        "ResultDesc": desc,
-        **ids_,
-        "TransactionID": ids.new_receipt(),
-    }
-    if params is not None:
-        result["ResultParameters"] = {"ResultParameter": params}
-        result["ReferenceData"] = {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": ""}}
-    return {"Result": result}
-
-
-def _post(state: SimulatorState, url: str, result: dict) -> None:
-    if state.stop_event.wait(state.faults.callback_delay):
-        return
-    try:
-        answer = requests.post(url, data=json.dumps(result), timeout=state.faults.callback_timeout,
-                               headers={"Content-Type": "application/json"})  # fmt: skip
-        state.add_event("balance_result", url=url, status=answer.status_code)
-    except requests.RequestException as err:
-        state.add_event("balance_result", url=url, error=type(err).__name__)

@@ -20,7 +20,7 @@ from flask import Blueprint, Response, request
 from app.simulator import errors, ids, validation
 from app.simulator.errors import json_response
 from app.simulator.state import SimulatorState
-from app.simulator.status import _envelope, _money, _post, _timeout, initiator_request
+from app.simulator.status import _money, _timeout, envelope, initiator_request, post_result
 
 ALREADY = ("R000001", "The transaction has already been reversed.")
 UNKNOWN = ("R000002", "The OriginalTransactionID is invalid.")
@@ -63,33 +63,36 @@ def reversal(state: SimulatorState) -> Response:
         url, result = urls["QueueTimeOutURL"], _timeout(ids_)
     else:
         url = urls["ResultURL"]
-        result = _result(state, ids_, receipt, int(amount.split(".")[0]), valid)
+        result = _result(state, ids_, receipt, int(amount.split(".")[0]), valid, party)
     state.add_event("reversal_request", receipt=receipt, shortcode=party, valid_initiator=valid)
-    state.start_thread(lambda: _post(state, url, result), "reversal-result")
+    state.start_thread(
+        lambda: post_result(state, url, result, "reversal_result"), "reversal-result"
+    )
     accepted = "Accept the service request successfully."
     return json_response({**ids_, "ResponseCode": "0", "ResponseDescription": accepted})
 
 
-def _result(state: SimulatorState, ids_: dict, receipt: str, amount: int, valid: bool):
+def _result(state: SimulatorState, ids_: dict, receipt: str, amount: int, valid: bool,
+            shortcode: str):  # fmt: skip
     if not valid:
-        return _envelope(ids_, *BAD_INITIATOR, None)
+        return envelope(ids_, *BAD_INITIATOR, None)
     found = _money(state, receipt)
     if found is None:
-        return _envelope(ids_, *UNKNOWN, None)
+        return envelope(ids_, *UNKNOWN, None)
     answer = state.faults.reversal_answer
     if answer == "too_old":
-        return _envelope(ids_, *TOO_OLD, None)
+        return envelope(ids_, *TOO_OLD, None)
     if answer == "low_balance":
-        return _envelope(ids_, *LOW_BALANCE, None)
+        return envelope(ids_, *LOW_BALANCE, None)
     original, payer = found[0], found[1]
     with _lock:  # two reversals of one receipt at once: the second sees the first
         left = original - reversed_so_far(state, receipt)
         if left <= 0:
-            return _envelope(ids_, *ALREADY, None)
+            return envelope(ids_, *ALREADY, None)
         if amount > left:
-            return _envelope(ids_, *TOO_MUCH, None)
-        state.add_event("reversal_done", receipt=receipt, amount=amount)
-    return _envelope(
+            return envelope(ids_, *TOO_MUCH, None)
+        state.add_event("reversal_done", receipt=receipt, amount=amount, shortcode=shortcode)
+    return envelope(
         ids_,
         0,
         "The service request is processed successfully.",

@@ -170,7 +170,7 @@ def transaction_status(state: SimulatorState) -> Response:
         url = urls["ResultURL"]
         result = _result(state, ids_, receipt.upper(), number, party, valid)
     state.add_event("status_query", receipt=receipt, shortcode=number, valid_initiator=valid)
-    state.start_thread(lambda: _post(state, url, result), "status-result")
+    state.start_thread(lambda: post_result(state, url, result), "status-result")
     accepted = "Accept the service request successfully."
     return json_response({**ids_, "ResponseCode": "0", "ResponseDescription": accepted})
 
@@ -212,7 +212,7 @@ def _shortcode_of(state: SimulatorState, party: str, identifier: str) -> str | N
 # The result -----------------------------------------------------------------------------------
 
 
-def _envelope(ids_: dict, code: int | str, desc: str, params: list | None) -> dict[str, Any]:
+def envelope(ids_: dict, code: int | str, desc: str, params: list | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ResultType": 0,
         "ResultCode": code,
@@ -227,15 +227,15 @@ def _envelope(ids_: dict, code: int | str, desc: str, params: list | None) -> di
 
 
 def _timeout(ids_: dict) -> dict[str, Any]:
-    return _envelope(ids_, 1, "The request timed out in the queue.", None)
+    return envelope(ids_, 1, "The request timed out in the queue.", None)
 
 
 def _result(state, ids_, receipt, number, party, valid) -> dict[str, Any]:
     if not valid:
-        return _envelope(ids_, 2001, "The initiator information is invalid.", None)
+        return envelope(ids_, 2001, "The initiator information is invalid.", None)
     found = _money(state, receipt)
     if found is None:
-        return _envelope(ids_, UNKNOWN_CODE, UNKNOWN_DESC, None)
+        return envelope(ids_, UNKNOWN_CODE, UNKNOWN_DESC, None)
     amount, payer, credit, when = found
     if credit.isdigit():  # a number the simulator took money for: this bar's, or another's
         ours = {number, party, *(state.shortcode(number).tills)}
@@ -256,7 +256,7 @@ def _result(state, ids_, receipt, number, party, valid) -> dict[str, Any]:
         {"Key": "ConversationID", "Value": ids_["ConversationID"]},
         {"Key": "ReceiptNo", "Value": receipt},
     ]
-    return _envelope(ids_, 0, "The service request is processed successfully.", params)
+    return envelope(ids_, 0, "The service request is processed successfully.", params)
 
 
 def _money(state: SimulatorState, receipt: str) -> tuple[int, str, str, float] | None:
@@ -276,12 +276,16 @@ def _money(state: SimulatorState, receipt: str) -> tuple[int, str, str, float] |
     return None
 
 
-def _post(state: SimulatorState, url: str, result: dict) -> None:
+def post_result(
+    state: SimulatorState, url: str, result: dict, event: str = "status_result"
+) -> None:
+    """POST an initiator API's Result (or queue timeout) to `url` after the callback delay, as
+    every initiator API of the simulator does; recorded as `event`."""
     if state.stop_event.wait(state.faults.callback_delay):
         return
     try:
         answer = requests.post(url, data=json.dumps(result), timeout=state.faults.callback_timeout,
                                headers={"Content-Type": "application/json"})  # fmt: skip
-        state.add_event("status_result", url=url, status=answer.status_code)
+        state.add_event(event, url=url, status=answer.status_code)
     except requests.RequestException as err:
-        state.add_event("status_result", url=url, error=type(err).__name__)
+        state.add_event(event, url=url, error=type(err).__name__)
