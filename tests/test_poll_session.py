@@ -7,6 +7,8 @@ re-save)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy import update
 
 from app.extensions import db, limiter
 from app.models import Payment, utcnow
@@ -39,6 +41,36 @@ def test_the_loader_and_the_poll_filter_by_the_same_rules():
     for rule in rules:
         assert rule in loader and rule in poll, rule
     assert "active IS" in " ".join(rules) and "session_version" in " ".join(rules)
+
+
+def test_a_204_is_one_statement_in_autocommit_with_no_transaction_around_it(app, screen):
+    """No BEGIN before the poll's SELECT and no ROLLBACK after it: two round trips of three."""
+    client, url = screen
+    seen = []
+
+    def note(conn, _cursor, statement, *_args):
+        seen.append((statement, conn.get_execution_options().get("isolation_level")))
+
+    begun = []
+
+    def began(*_args):
+        begun.append(True)
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", note)
+    sqlalchemy_event.listen(db.session, "after_begin", began)
+    try:
+        assert client.get(url, headers=HX).status_code == 204
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", note)
+        sqlalchemy_event.remove(db.session, "after_begin", began)
+    assert [level for _, level in seen] == ["AUTOCOMMIT"]
+    assert begun == []  # the request's session never began a transaction
+    # A changed version goes on through the view, whose session works as before.
+    db.session.execute(
+        update(Payment).where(Payment.id == int(url.split("/")[2])).values(message="moved")
+    )
+    db.session.commit()
+    assert client.get(url, headers=HX).status_code == 200
 
 
 def test_a_204_is_one_statement_and_no_session_or_limiter_work(app, screen, monkeypatch):

@@ -3,7 +3,7 @@
 from app.models.accounts import ROLES, Bar, SetPasswordLink, User
 from app.models.api import ApiKey
 from app.models.audit import AuditEvent
-from app.models.base import utcnow
+from app.models.base import one_of, utcnow
 from app.models.c2b import C2BConfirmation, C2BRegistration
 from app.models.c2b_validation import C2BValidation, C2BValidationRule
 from app.models.initiator import InitiatorCredential, InitiatorRequest, InitiatorResult
@@ -47,5 +47,6 @@ __all__ = [
     "TabLine",
     "Tender",
     "User",
+    "one_of",
     "utcnow",
 ]

@@ -18,13 +18,13 @@ workers applying the same news at once cannot both win: exactly one sees a chang
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, case, literal, or_, select, update
+from sqlalchemy import Update, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.enums import FINAL, IN_FLIGHT, SETTLED_UNPAID, FlagReason
 from app.enums import PaymentStatus as S
 from app.extensions import db
-from app.models import Payment, utcnow
+from app.models import Payment, one_of, utcnow
 from app.mpesa.catalogue import MAY_STILL_PAY
 
 __all__ = [
@@ -130,7 +130,7 @@ def _statement(new: S, columns: tuple[str, ...], sources: tuple[S, ...]) -> Upda
         return statement
     values = {name: bindparam(f"v_{name}", type_=_table.c[name].type) for name in columns}
     statement = update(_table).where(
-        _table.c.id == bindparam("payment_id"), _one_of(_table.c.status, sources)
+        _table.c.id == bindparam("payment_id"), one_of(_table.c.status, sources)
     )
     if new == S.SENT:
         statement = statement.where(_table.c.result_code.is_(None))  # M-Pesa has not answered yet
@@ -142,10 +142,10 @@ def _statement(new: S, columns: tuple[str, ...], sources: tuple[S, ...]) -> Upda
         # A late success outranks any flag the caller asked for (e.g. receipt_pending): after a
         # settled failure, or after one held for confirmation (SET reads the row as it was).
         held = and_(
-            _one_of(_table.c.status, IN_FLIGHT),
-            _one_of(_table.c.result_code, MAY_STILL_PAY),
+            one_of(_table.c.status, IN_FLIGHT),
+            one_of(_table.c.result_code, MAY_STILL_PAY),
         )
-        late = or_(_one_of(_table.c.status, SETTLED_UNPAID), held)
+        late = or_(one_of(_table.c.status, SETTLED_UNPAID), held)
         values["flagged"] = case((late, True), else_=values.get("flagged", _table.c.flagged))
         values["flag_reason"] = case(
             (late, FlagReason.LATE_SUCCESS.value),
@@ -159,10 +159,3 @@ def _statement(new: S, columns: tuple[str, ...], sources: tuple[S, ...]) -> Upda
     statement = statement.values(**values).returning(*_COLUMNS)
     _statements[(new, columns, sources)] = statement
     return statement
-
-
-def _one_of(column, values) -> ColumnElement[bool]:
-    """`column IN (...)` over constants, its SQL rendered once with the statement. A plain list
-    is an "expanding" parameter, re-rendered into the SQL text on every execution: four of them
-    in a paid callback's UPDATE cost ~4% of the callback's CPU (py-spy, issue 16)."""
-    return column.in_([literal(value, column.type) for value in sorted(values)])

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 
 from app.enums import PaymentStatus
 from app.extensions import db
-from app.models import Payment, Tab, TabLine, Tender
+from app.models import Payment, Tab, TabLine, Tender, one_of
 from app.payments.states import IN_FLIGHT
 
 
@@ -70,7 +70,7 @@ def totals_columns(tab_id) -> tuple:
     )
     in_flight = (
         select(func.coalesce(func.sum(other.amount), 0))
-        .where(other.tab_id == tab_id, other.status.in_(IN_FLIGHT))
+        .where(other.tab_id == tab_id, one_of(other.status, IN_FLIGHT))
         .scalar_subquery()
     )
     return line_total(tab_id), paid, in_flight, tendered(tab_id)

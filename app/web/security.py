@@ -33,6 +33,9 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask) -> None:
+    from app.web.sessions import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
     app.after_request(_security_headers)
 
 
