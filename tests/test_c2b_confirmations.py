@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import C2BConfirmation, Payment
+from app.models import C2BConfirmation, Payment, utcnow
 from app.payments import c2b
-from app.simulator import SANDBOX_SHORTCODE
+from app.reconciliation import periods, report
+from app.simulator import SANDBOX_SHORTCODE, TILL_NUMBER, TILL_STORE_NUMBER
+from tests.conftest import login_as
 
 # The shape Daraja documents for a v2 confirmation (masked MSISDN), written here for the tests.
 SAMPLE = {
@@ -133,3 +135,28 @@ def test_an_error_on_our_side_keeps_it_pending_and_still_answers(client, paybill
 def test_validation_accepts(client, paybill):
     response = client.post(f"/hooks/c2b/{paybill}/validation", json=SAMPLE)
     assert response.get_json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
+
+
+def test_another_real_bars_shortcode_on_our_url_is_kept_for_neither_bar(app, client, factory, bar):
+    factory.live_credentials(bar)  # bar A: the sandbox PayBill
+    other = factory.bar("Across the Road")
+    factory.live_credentials(other, kind="till")  # bar B: its own till and store number
+    ours, theirs = c2b.registration_for(bar), c2b.registration_for(other)
+    assert ours.url_secret != theirs.url_secret
+    tab = factory.tab(other, "Their table")
+    for n, shortcode in enumerate((TILL_STORE_NUMBER, TILL_NUMBER)):  # both of B's numbers
+        body = {**SAMPLE, "TransID": f"UKM4FRGN0{n}", "BusinessShortCode": shortcode}
+        record = confirm(client, ours.url_secret, {**body, "BillRefNumber": f"TAB{tab.id}"})
+        assert (record.bar_id, record.disposition) == (bar.id, "foreign_shortcode")
+        assert record.payment_id is None and record.shortcode == shortcode
+    assert payments() == []  # no money anywhere: not on B's tab, not waiting on either list
+    assert c2b.unclaimed(bar.id) == [] and c2b.unclaimed(other.id) == []
+    for_them = select(func.count(C2BConfirmation.id)).where(C2BConfirmation.bar_id == other.id)
+    assert db.session.scalar(for_them) == 0  # stored for bar A only, never counted for B
+    for place in (bar, other):
+        today = periods.local_today(place.timezone, utcnow())
+        figures = report.day_figures(place, today, today)
+        assert sum(figures.menu_counts.values()) == sum(figures.menu_kes.values()) == 0
+        cashier = factory.user(place, "cashier")
+        incoming = login_as(app, cashier).get("/tabs/incoming").get_data(as_text=True)
+        assert "UKM4FRGN0" not in incoming and 'id="incoming-' not in incoming

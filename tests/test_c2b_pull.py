@@ -18,7 +18,13 @@ from app.models import C2BConfirmation, JobStatus, Payment, PullRegistration, ut
 from app.mpesa import Credentials, DarajaClient, DarajaError
 from app.mpesa.pull import PullTransaction, read_page
 from app.payments import c2b, c2b_pull
-from app.simulator import SANDBOX_SHORTCODE, SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET
+from app.simulator import (
+    SANDBOX_SHORTCODE,
+    SIM_CONSUMER_KEY,
+    SIM_CONSUMER_SECRET,
+    TILL_NUMBER,
+    TILL_STORE_NUMBER,
+)
 from tests.conftest import login_as
 
 DARAJA = "https://daraja.test"
@@ -204,13 +210,42 @@ def test_a_stuck_offset_stops_instead_of_looping(pulling, bar):
     assert (result.pages, result.found) == (2, 1)
 
 
-def test_a_pulled_record_from_another_shortcode_never_lands(pulling, bar):
+def test_a_pulled_amount_with_cents_is_kept_as_malformed(pulling, bar):
     url = f"{DARAJA}/pulltransactions/v1/query"
     pulling.post(url, json=page(item("SLK1AB2CD3", amount="12.50")))
     pulling.post(url, json=page())
     result = c2b_pull.pull_bar(bar)
     assert (result.found, result.other) == (0, 1)  # cents are not whole KES: kept as malformed
     assert db.session.scalar(select(C2BConfirmation.disposition)) == "malformed"
+
+
+def test_a_pulled_record_whose_shortcode_is_another_bars_never_lands(pulling, bar, factory):
+    other = factory.bar("Across the Road")
+    factory.live_credentials(other, kind="till")  # a real bar, with its own numbers
+    tab = factory.tab(other, "Their table")
+    url = f"{DARAJA}/pulltransactions/v1/query"
+    pulling.post(url, json=page(item("SLK1AB2CD3")))
+    pulling.post(url, json=page())
+    assert c2b_pull.pull_bar(bar).found == 1
+    # A Pull record names no shortcode: it is stored with the one the bar asked Daraja about...
+    (ours,) = db.session.scalars(select(C2BConfirmation)).all()
+    assert json.loads(ours.raw_body)["BusinessShortCode"] == SANDBOX_SHORTCODE
+    # ...and applied as a confirmation is: one that names another bar's number is kept, no money.
+    paid_at = datetime.now(UTC) - timedelta(hours=1)
+    for n, shortcode in enumerate((TILL_STORE_NUMBER, TILL_NUMBER)):
+        pulled = PullTransaction(
+            f"SLK1FRGN0{n}", paid_at, "2547 ***** 149", "c2b-pay-bill-debit", f"TAB{tab.id}", "300"
+        )
+        record, result = c2b_pull._store(bar, shortcode, pulled), c2b_pull.PullResult()
+        c2b_pull._apply(record, result)
+        assert (result.found, result.other) == (0, 1)
+        record = db.session.get(C2BConfirmation, record.id)
+        assert (record.bar_id, record.disposition) == (bar.id, "foreign_shortcode")
+        assert record.payment_id is None
+    assert db.session.scalars(select(Payment.receipt)).all() == ["SLK1AB2CD3"]
+    assert c2b.unclaimed(other.id) == [] and c2b.unclaimed(bar.id) == [
+        (db.session.scalar(select(Payment)), None)
+    ]
 
 
 # -- over real HTTP against the simulator ------------------------------------------------------

@@ -21,10 +21,13 @@ from app.extensions import db
 from app.i18n import N_, _
 from app.models import Bar, CallbackEvent, Payment, StatementLine, Tab, utcnow
 from app.payments.states import IN_FLIGHT
+from app.reconciliation import c2b_breaks
 from app.tabs import totals as tab_totals
 
 SILENT_AFTER = timedelta(minutes=30)
 LIMIT = 100  # per source; the page says when there are more
+# Breaks that describe a state of a payment: they end with it, nobody marks them as checked.
+STATE_KINDS = (*STATE_FLAGS, "silent", c2b_breaks.UNCLAIMED)
 
 # flag_reason -> (what happened, what to do)
 FLAG_SENTENCES: dict[str, tuple[str, str]] = {
@@ -116,7 +119,8 @@ STATEMENT_ONLY = (
 @dataclass(frozen=True)
 class Break:
     kind: (
-        str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed, tab_outstanding
+        str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed,
+        # tab_outstanding, statement_only, c2b_unclaimed
     )
     what: str
     action: str
@@ -134,12 +138,13 @@ class Break:
     def checkable(self) -> tuple[str, int] | None:
         """What a person marks as checked to close this break (app/payments/review.py): a
         kept callback, a closed tab, or a payment's flag. None for breaks that describe a state
-        (no receipt yet, no answer): those close themselves when the state ends."""
+        (no receipt yet, no answer, menu money unclaimed): those close themselves when the state
+        ends."""
         if self.event_id is not None:
             return "callback", self.event_id
         if self.tab_id is not None and self.kind == "tab_outstanding":
             return "tab", self.tab_id
-        if self.payment_id is not None and self.kind not in (*STATE_FLAGS, "silent"):
+        if self.payment_id is not None and self.kind not in STATE_KINDS:
             return "payment", self.payment_id
         return None
 
@@ -170,6 +175,7 @@ def open_breaks(bar: Bar, period: tuple[datetime, datetime], now: datetime | Non
         _callback_breaks(bar),
         _tab_breaks(bar),
         _statement_breaks(bar),
+        _menu_breaks(bar, now),
     )
     items = [b for found, _more in sources for b in found]
     lo, hi = period
@@ -377,3 +383,9 @@ def _statement_breaks(bar: Bar) -> tuple[list[Break], bool]:
         for row in rows[:LIMIT]
     ]
     return found, len(rows) > LIMIT
+
+
+def _menu_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
+    """Money paid from the M-Pesa menu that no cashier has claimed to a tab (c2b_breaks)."""
+    found, more = c2b_breaks.unclaimed(bar, now, LIMIT)
+    return [Break(**fields) for fields in found], more
