@@ -93,12 +93,15 @@ CONFIRMING = N_(
 # Sentences stored with a value in them (a receipt, a code): `read_back` finds which one a
 # stored sentence is, so it can be shown in the reader's language with its value.
 PAID_WITH_RECEIPT = N_("Paid. Receipt %(receipt)s.")
+PAID_FROM_MENU = N_("Paid from the M-Pesa menu. Receipt %(receipt)s.")  # C2B money
 DECLINED_WITH_CODE = N_("M-Pesa declined the payment (code %(code)s).")
 REFUSED_WITH_CODE = N_(
     "M-Pesa refused the request (code %(code)s); try again, then contact support."
 )
 INVALID_FIELD = N_("M-Pesa refused the request as invalid (%(field)s); contact support.")
-WITH_VALUES = (PAID_WITH_RECEIPT, DECLINED_WITH_CODE, REFUSED_WITH_CODE, INVALID_FIELD)
+WITH_VALUES = (
+    PAID_WITH_RECEIPT, PAID_FROM_MENU, DECLINED_WITH_CODE, REFUSED_WITH_CODE, INVALID_FIELD,
+)  # fmt: skip
 
 
 def normalize_code(code: str | int | float | None) -> str:

@@ -36,7 +36,7 @@ from app.models import (
     Tab,
     utcnow,
 )
-from app.mpesa import DarajaError, InvalidRequest
+from app.mpesa import DarajaError, InvalidRequest, catalogue
 from app.mpesa.timestamps import parse_daraja_timestamp
 from app.payments import bodies, c2b_refusals, states
 from app.payments.daraja import client_for
@@ -172,7 +172,7 @@ def _apply(record: C2BConfirmation) -> str:
         account_reference=re.sub(r"[^A-Za-z0-9]", "", record.account or "")[:12],
         description="M-Pesa menu",
         callback_token=secrets.token_hex(20),
-        message=f"Paid from the M-Pesa menu. Receipt {trans_id}.",
+        message=catalogue.PAID_FROM_MENU % {"receipt": trans_id},
     )
     db.session.add(payment)
     try:

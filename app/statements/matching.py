@@ -21,6 +21,7 @@ from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.i18n import N_
 from app.models import Payment, StatementImport, StatementLine, Tab
+from app.mpesa import catalogue
 from app.payments import states
 from app.statements import menu_money
 from app.statements.adoption import could_be, pending_candidates, receipt_pending_payments
@@ -233,6 +234,6 @@ def _menu_payment(line: StatementLine, tab: Tab, user_id: int | None) -> Payment
         account_reference=re.sub(r"[^A-Za-z0-9]", "", line.account_no)[:12],
         description="M-Pesa menu",
         callback_token=secrets.token_hex(20),
-        message=f"Paid from the M-Pesa menu. Receipt {line.receipt}.",
+        message=catalogue.PAID_FROM_MENU % {"receipt": line.receipt},
         initiated_by_id=user_id,
     )
