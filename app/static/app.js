@@ -20,6 +20,32 @@ document.addEventListener("htmx:beforeRequest", function (event) {
   }
 });
 
+// The list of money paid from the M-Pesa menu (#incoming) stops polling after a quiet spell
+// (app/tabs/incoming.py): each of its requests says how many seconds ago the cashier last
+// tapped or typed on this page, or came back to it (`quiet`), so a screen in use stays live.
+(function () {
+  var touched = Date.now();
+  function touch() {
+    touched = Date.now();
+  }
+  document.addEventListener("pointerdown", touch, true);
+  document.addEventListener("keydown", touch, true);
+  document.addEventListener(
+    "visibilitychange",
+    function () {
+      if (!document.hidden) {
+        touch();
+      }
+    },
+    true
+  );
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id === "incoming") {
+      event.detail.parameters.quiet = Math.floor((Date.now() - touched) / 1000);
+    }
+  });
+})();
+
 // The "waiting 0:12 of 1:30" clock and its progress bar run here, not on the server: a poll
 // answers 204 (nothing swapped) while the payment is unchanged. Each fragment says how long it
 // had been waiting when it was rendered (data-elapsed, the server's count, so the phone's own

@@ -25,6 +25,7 @@ from app.payments.live import status_context, version_of
 from app.payments.push import PushRefused
 from app.tabs import actions as tab_domain
 from app.tabs import bill_qr, tenders
+from app.tabs import incoming as incoming_list
 from app.tabs import panel as tab_panel
 from app.tabs import totals as tab_totals
 from app.tabs.forms import ActionForm, LineForm, OpenTabForm, PayForm, TenderForm, VoidForm
@@ -75,7 +76,7 @@ def index():
         rows=rows,
         form=OpenTabForm(formdata=None),
         q=request.args.get("q", ""),
-        incoming=[] if htmx.wants_fragment() else c2b.unclaimed(current_user.bar_id),
+        **({} if htmx.wants_fragment() else incoming_list.context(current_user.bar_id, None)),
         action=ActionForm(),
         timezone=current_bar().timezone,
     )
@@ -109,7 +110,7 @@ def _tab_page(
         void_form=void_form or VoidForm(formdata=None),
         tender_form=tender_form or TenderForm(formdata=None),
         tenders=tab_tenders(tab.id),
-        incoming=c2b.unclaimed(current_user.bar_id) if tab.status == "open" else [],
+        **(incoming_list.context(tab.bar_id, tab) if tab.status == "open" else {"incoming": []}),
         timezone=current_bar().timezone,
         action=ActionForm(),
         push_blocker=_push_blocker(),
@@ -302,9 +303,12 @@ def incoming():
     tab = None
     if request.args.get("tab", "").isdecimal():
         tab = bar_object_or_404(Tab, int(request.args["tab"]))
+    answer = incoming_list.poll(current_user.bar_id, tab, request.args)
+    if answer.unchanged:
+        return "", 204
     return render_template(
         "tabs/_incoming.html",
-        incoming=c2b.unclaimed(current_user.bar_id),
+        **answer.context,
         tab=tab,
         action=ActionForm(),
         timezone=current_bar().timezone,
