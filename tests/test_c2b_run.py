@@ -5,6 +5,7 @@ their tabs, the rest waiting to be claimed, and a second claim of the same money
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -15,7 +16,7 @@ from app.extensions import db
 from app.models import C2BConfirmation, Payment
 from app.payments import c2b
 from bench import c2b_run
-from tests.conftest import login_as
+from tests.test_export_live import TIMEOUT, sign_in
 
 
 @pytest.fixture
@@ -86,22 +87,32 @@ def test_the_totals_in_kes_add_up(the_run):
 
 
 def test_a_second_claim_of_the_same_money_is_refused_with_a_sentence(
-    the_run, app, factory, two_bars
+    the_run, live, factory, two_bars
 ):
+    """Over real HTTP too: a cashier signed in through the login form claims from the tab page."""
     result, paybill, _till = the_run
     cashier = factory.user(paybill, role="cashier")
-    desk = login_as(app, cashier)
+    desk = sign_in(live, cashier, factory.PASSWORD)
     money = next(p for p in result.planned if p.kind == "unknown")
     payment = db.session.scalar(select(Payment).where(Payment.receipt == money.receipt))
     first, second = two_bars[2][:2]
-    page = desk.post(
-        f"/tabs/{first}/claim", data={"payment_id": payment.id}, follow_redirects=True
-    ).get_data(as_text=True)
-    assert f"KES {money.amount:,} from the M-Pesa menu is on" in page
-    page = desk.post(
-        f"/tabs/{second}/claim", data={"payment_id": payment.id}, follow_redirects=True
-    ).get_data(as_text=True)
-    assert "This money is already on a tab; a manager can move it." in page
+
+    def claim(tab_id: int) -> str:
+        page = desk.get(f"{live.url}/tabs/{tab_id}", timeout=TIMEOUT)
+        assert page.status_code == 200
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+        token = token or re.search(r'content="([^"]+)"[^>]*name="csrf-token"', page.text)
+        assert token, "the tab page carries a CSRF token"
+        answer = desk.post(
+            f"{live.url}/tabs/{tab_id}/claim",
+            data={"payment_id": payment.id, "csrf_token": token.group(1)},
+            timeout=TIMEOUT,
+        )
+        assert answer.status_code in (200, 409), answer.status_code
+        return answer.text
+
+    assert f"KES {money.amount:,} from the M-Pesa menu is on" in claim(first)
+    assert "This money is already on a tab; a manager can move it." in claim(second)
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).tab_id == first
 
