@@ -65,6 +65,7 @@ ACTIONS = {
     "payment.flag_cleared": N_("Flagged payment marked as checked"),
     "tab.checked": N_("Tab with money outstanding marked as checked"),
     "callback.checked": N_("Kept callback marked as checked"),
+    "c2b.checked": N_("Kept M-Pesa menu confirmation marked as checked"),
     "mpesa.credentials_switched": N_("New M-Pesa credentials put to use"),
     "mpesa.pending_discarded": N_("Unused new M-Pesa credentials discarded"),
     "bar.language": N_("The bar's language changed"),
@@ -76,6 +77,13 @@ ACTIONS = {
     "reversal.reversed": N_("Reversal done: M-Pesa gave the money back"),
     "reversal.refused": N_("Reversal refused by M-Pesa"),
     "reversal.no_answer": N_("Reversal without an answer from M-Pesa"),
+    "reversal.given_back_by_hand": N_(
+        "Reversal without an answer settled: the M-Pesa statement shows the money went back"
+    ),
+    "reversal.not_given_back": N_(
+        "Reversal without an answer settled: M-Pesa did not give the money back"
+    ),
+    "reversal.late_answer": N_("M-Pesa answered a reversal settled by hand: nothing changed"),
     "tab.reopened": N_("Tab reopened: a reversal left money owing"),
 }
 
@@ -279,6 +287,7 @@ _RENDERERS = {
     "partial": _partial,
     "outcome": _outcome,
     "reversal": _plain(N_("Reversal")),
+    "note": _plain(N_("Note")),
     "link_id": _plain(N_("Receipt link")),
     "days": _plain(N_("Days the link works")),
 }

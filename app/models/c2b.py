@@ -50,3 +50,6 @@ class C2BConfirmation(db.Model):
     # callback: POSTed by Safaricom; pull: made from a Pull Transactions record the
     # confirmation of which never came (app/payments/c2b_pull.py), applied the same way.
     source: Mapped[str] = mapped_column(String(10), default="callback", server_default="callback")
+    # Kept without being applied (another shortcode, unreadable): a break until a manager marks
+    # it as checked (app/payments/review.py); it is still never applied.
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

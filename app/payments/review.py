@@ -1,6 +1,6 @@
 """A person has checked a reconciliation break against the statement and closes it, saying what
-they found: a flagged payment (its flag is cleared), a callback kept for review, or a closed tab
-that still owes money.
+they found: a flagged payment (its flag is cleared), a callback kept for review, a C2B
+confirmation kept without being applied, or a closed tab that still owes money.
 
 Breaks that describe a state (no receipt yet, no answer for 30 minutes) are not closed by hand:
 they end when the state does. Nothing else changes (the flag's reason stays on the payment, the
@@ -14,8 +14,10 @@ from sqlalchemy import update
 
 from app import audit
 from app.extensions import db
-from app.models import CallbackEvent, Payment, Tab, utcnow
+from app.i18n import _
+from app.models import C2BConfirmation, CallbackEvent, Payment, Tab, utcnow
 from app.reconciliation.breaks import CALLBACK_SENTENCES, FLAG_SENTENCES, STATE_FLAGS
+from app.reconciliation.c2b_breaks import KEPT_SENTENCES
 
 NOTE_MIN, NOTE_MAX = 3, 200
 
@@ -86,6 +88,32 @@ def check_callback(event: CallbackEvent, user_id: int | None, note: str) -> None
         event_id=event.id,
         payment_id=event.payment_id,
         disposition=event.disposition,
+        note=note,
+    )
+    db.session.commit()
+
+
+def check_c2b(record: C2BConfirmation, user_id: int | None, note: str) -> None:
+    """Close the break of a C2B confirmation kept without being applied (another shortcode,
+    unreadable, too large). It is still not applied. Commits."""
+    note = _note(note)
+    name = _("M-Pesa menu confirmation %(id)s", id=record.id)
+    if record.disposition not in KEPT_SENTENCES:
+        raise ReviewError(
+            _(
+                "PesaTab did not keep %(name)s aside uncounted; there is nothing to check.",
+                name=name,
+            )
+        )
+    _mark(C2BConfirmation, record.id, name)
+    readable = {"receipt": record.trans_id, "amount": record.amount}
+    audit.record(
+        "c2b.checked",
+        bar_id=record.bar_id,
+        user_id=user_id,
+        confirmation_id=record.id,
+        disposition=record.disposition,
+        **{key: value for key, value in readable.items() if value is not None},
         note=note,
     )
     db.session.commit()

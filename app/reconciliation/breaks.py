@@ -120,7 +120,7 @@ STATEMENT_ONLY = (
 class Break:
     kind: (
         str  # a flag reason, receipt_pending, silent, callback_mismatch|malformed,
-        # tab_outstanding, statement_only, c2b_unclaimed
+        # tab_outstanding, statement_only, c2b_unclaimed, c2b_kept
     )
     what: str
     action: str
@@ -130,6 +130,7 @@ class Break:
     tab_id: int | None = None
     event_id: int | None = None
     statement_line: tuple[int, int] | None = None  # (import id, line id)
+    confirmation_id: int | None = None  # a C2B confirmation kept without being applied
     label: str = ""
     detail: str | None = None
     in_period: bool = False
@@ -137,11 +138,13 @@ class Break:
     @property
     def checkable(self) -> tuple[str, int] | None:
         """What a person marks as checked to close this break (app/payments/review.py): a
-        kept callback, a closed tab, or a payment's flag. None for breaks that describe a state
-        (no receipt yet, no answer, menu money unclaimed): those close themselves when the state
-        ends."""
+        kept callback or C2B confirmation, a closed tab, or a payment's flag. None for breaks
+        that describe a state (no receipt yet, no answer, menu money unclaimed): those close
+        themselves when the state ends."""
         if self.event_id is not None:
             return "callback", self.event_id
+        if self.confirmation_id is not None:
+            return "c2b", self.confirmation_id
         if self.tab_id is not None and self.kind == "tab_outstanding":
             return "tab", self.tab_id
         if self.payment_id is not None and self.kind not in STATE_KINDS:
@@ -153,6 +156,8 @@ class Break:
         """Stable and unique on the page: `break-payment-42-late_success`, `break-callback-7`."""
         if self.event_id:
             return f"break-callback-{self.event_id}"
+        if self.confirmation_id:
+            return f"break-c2b-{self.confirmation_id}"
         if self.statement_line:
             return f"break-statement-{self.statement_line[1]}"
         if self.payment_id:
@@ -386,6 +391,8 @@ def _statement_breaks(bar: Bar) -> tuple[list[Break], bool]:
 
 
 def _menu_breaks(bar: Bar, now: datetime) -> tuple[list[Break], bool]:
-    """Money paid from the M-Pesa menu that no cashier has claimed to a tab (c2b_breaks)."""
+    """Money paid from the M-Pesa menu that no cashier has claimed to a tab, and confirmations
+    kept without being applied (c2b_breaks)."""
     found, more = c2b_breaks.unclaimed(bar, now, LIMIT)
-    return [Break(**fields) for fields in found], more
+    kept, more_kept = c2b_breaks.kept(bar, LIMIT)
+    return [Break(**fields) for fields in found + kept], more or more_kept

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from app.enums import BAR_ROLES, MONEY_ROLES
 from app.i18n import _
-from app.models import CallbackEvent, Payment, Tab, utcnow
+from app.models import C2BConfirmation, CallbackEvent, Payment, Tab, utcnow
 from app.payments import review
 from app.reconciliation import breaks, counter, periods, report, shifts, svg
 from app.reconciliation import export as csv_export
@@ -102,12 +102,12 @@ def export():
     return response
 
 
-@bp.post("/<any(payment, tab, callback):what>/<int:target>/checked")
+@bp.post("/<any(payment, tab, callback, c2b):what>/<int:target>/checked")
 @role_required(*MONEY_ROLES)
 def checked(what: str, target: int):
     """Close a break after checking it against the statement, saying what was found: a flagged
     payment (its flag is cleared), a closed tab that still owes money, a callback kept for
-    review."""
+    review, a C2B confirmation kept without being applied."""
     if what == "payment":
         payment = bar_object_or_404(Payment, target)
         name = _("Payment %(id)s", id=payment.id)
@@ -117,6 +117,11 @@ def checked(what: str, target: int):
         tab = bar_object_or_404(Tab, target)
         name, anchor = tab.label, f"break-tab-{tab.id}"
         mark = partial(review.check_tab, tab)
+    elif what == "c2b":
+        record = bar_object_or_404(C2BConfirmation, target)
+        name = _("M-Pesa menu confirmation %(id)s", id=record.id)
+        anchor = f"break-c2b-{record.id}"
+        mark = partial(review.check_c2b, record)
     else:
         event = bar_object_or_404(CallbackEvent, target)
         name, anchor = _("Callback %(id)s", id=event.id), f"break-callback-{event.id}"
