@@ -1,5 +1,6 @@
-"""`flask reversals ask` and `flask reversals show`: a reversal from the shell, through the same
-service as the owner's button, so it is never sent twice either (the same unique index)."""
+"""`flask reversals ask`, `show` and `settle`: a reversal from the shell, through the same
+service as the owner's buttons, so it is never sent twice either (the same unique index), and
+one M-Pesa never answered is settled once (the same conditional UPDATE)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from sqlalchemy import select
 
 from app.cli.mpesa import _bar
 from app.extensions import db
-from app.models import Payment
-from app.reversals import present, service
+from app.models import Payment, Reversal
+from app.reversals import manual, present, service
 
 
 def init_app(app: Flask) -> None:
@@ -68,3 +69,34 @@ def show(slug: str, receipt: str) -> None:
         click.echo(f"{payment.receipt}: no reversal asked.")
     for reversal in found:
         click.echo(f"{reversal.id} {reversal.state}: {present.sentence(reversal, bar.timezone)}")
+
+
+@reversals_group.command("settle")
+@click.argument("reversal_id", type=int)
+@click.option("--bar", "slug", required=True)
+@click.option(
+    "--given-back/--not-given-back",
+    "given_back",
+    default=None,
+    help="What the M-Pesa statement shows: the reversal is on it, or it is not.",
+)
+@click.option("--note", required=True, help="What the statement shows (kept in the audit log).")
+def settle(reversal_id: int, slug: str, given_back: bool | None, note: str) -> None:
+    """Settle a reversal M-Pesa never answered, after checking the M-Pesa statement (the id is
+    the first word of `flask reversals show`). Settles it once: running it again changes
+    nothing and says so."""
+    if given_back is None:
+        raise click.UsageError("Say what the statement shows: --given-back or --not-given-back.")
+    bar = _bar(slug)
+    reversal = db.session.scalar(
+        select(Reversal).where(Reversal.id == reversal_id, Reversal.bar_id == bar.id)
+    )
+    if reversal is None:
+        raise click.ClickException(f"{slug} has no reversal {reversal_id}.")
+    try:
+        manual.settle(
+            reversal, given_back=given_back, note=note, user_id=None, timezone=bar.timezone
+        )
+    except manual.SettleError as err:
+        raise click.ClickException(err.message) from None
+    click.echo(f"{reversal.id} {reversal.state}: {present.sentence(reversal, bar.timezone)}")

@@ -9,7 +9,7 @@ from app.enums import PaymentStatus, ReversalOutcome, ReversalState
 from app.formats import kes, local_time
 from app.i18n import _
 from app.models import Payment, Reversal
-from app.reversals import service
+from app.reversals import manual, service
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,16 @@ class Card:
     can_ask: bool
     overpaid_by: int  # what a partial refund may give back (0: only the whole payment)
     whole: int
+    note: str | None = None  # the note of the newest reversal, when it was settled by hand
 
     @property
     def waiting(self) -> bool:
         return self.holding is not None and self.holding.state == ReversalState.REQUESTED
+
+    @property
+    def unanswered(self) -> bool:
+        """M-Pesa never answered: the owner settles it from the statement (manual.py)."""
+        return self.holding is not None and self.holding.state == ReversalState.NO_ANSWER
 
 
 def card(payment: Payment, timezone: str = "Africa/Nairobi") -> Card:
@@ -39,6 +45,7 @@ def card(payment: Payment, timezone: str = "Africa/Nairobi") -> Card:
         can_ask=paid and holding is None,
         overpaid_by=service.overpaid_by(payment) if paid and holding is None else 0,
         whole=payment.amount - payment.reversed_amount,
+        note=manual.note_of(reversals[0]) if reversals else None,
     )
 
 
@@ -48,6 +55,8 @@ def sentence(reversal: Reversal, timezone: str = "Africa/Nairobi") -> str:
     when = local_time(reversal.settled_at or reversal.created_at, timezone)
     if reversal.state == ReversalState.REQUESTED:
         return _("Asked M-Pesa to give back %(amount)s; waiting for its answer.", amount=amount)
+    if manual.by_hand(reversal):
+        return by_hand_sentence(reversal, amount, when)
     if reversal.state == ReversalState.REVERSED:
         if reversal.tab_id is not None:
             return _(
@@ -62,6 +71,30 @@ def sentence(reversal: Reversal, timezone: str = "Africa/Nairobi") -> str:
     if reversal.state == ReversalState.NO_ANSWER:
         return service.held_sentence(reversal, timezone)
     return refusal_sentence(reversal.outcome, reversal.mpesa_desc, reversal.amount)
+
+
+def by_hand_sentence(reversal: Reversal, amount: str, when: str) -> str:
+    """A reversal M-Pesa never answered, settled by an owner from the M-Pesa statement."""
+    if reversal.state == ReversalState.REFUSED:
+        return _(
+            "M-Pesa did not give back %(amount)s: the M-Pesa statement shows no reversal "
+            "(settled by hand %(when)s). Ask again if the money should still go back.",
+            amount=amount,
+            when=when,
+        )
+    if reversal.tab_id is not None:
+        return _(
+            "The M-Pesa statement shows %(amount)s went back to the customer (settled by hand "
+            "%(when)s). The tab counts it as not paid: its balance grew by %(amount)s.",
+            amount=amount,
+            when=when,
+        )
+    return _(
+        "The M-Pesa statement shows %(amount)s went back to the customer (settled by hand "
+        "%(when)s).",
+        amount=amount,
+        when=when,
+    )
 
 
 def refusal_sentence(outcome: str | None, words: str | None, amount: int) -> str:

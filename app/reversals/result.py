@@ -41,6 +41,9 @@ STATE_OF = {
 }
 # A result may replace "no answer" (the queue timed out, then the result came after all).
 MOVABLE = (ReversalState.REQUESTED, ReversalState.NO_ANSWER)
+# Where an owner's settling by hand leaves a reversal without an answer; its outcome stays
+# NO_ANSWER (M-Pesa never said), which tells it from one M-Pesa answered.
+MANUAL_STATES = (ReversalState.REVERSED, ReversalState.REFUSED)
 
 
 def outcome(result: InitiatorResult, ours: set[str], subject: str) -> str | None:
@@ -94,11 +97,12 @@ def settled(request_id: int, outcome_: str) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     if moved != 1:
+        _late(reversal, outcome_)
         return
     db.session.expire(reversal)
     details = {"payment_id": reversal.payment_id, "amount": reversal.amount, "outcome": outcome_}
     if state == ReversalState.REVERSED:
-        _give_back(reversal)
+        give_back(reversal)
         audit.record_system("reversal.reversed", bar_id=reversal.bar_id, **details)
     elif state == ReversalState.REFUSED:
         audit.record_system("reversal.refused", bar_id=reversal.bar_id, **details)
@@ -106,8 +110,25 @@ def settled(request_id: int, outcome_: str) -> None:
         audit.record_system("reversal.no_answer", bar_id=reversal.bar_id, **details)
 
 
-def _give_back(reversal: Reversal) -> None:
-    """The payment counts for less on its tab; a settled tab that now owes money reopens."""
+def _late(reversal: Reversal, outcome_: str) -> None:
+    """M-Pesa answered after an owner settled the reversal by hand (app/reversals/manual.py):
+    the answer is kept on its request and changes nothing; the audit log says what it was."""
+    db.session.refresh(reversal)
+    if reversal.outcome != ReversalOutcome.NO_ANSWER or reversal.state not in MANUAL_STATES:
+        return
+    audit.record_system(
+        "reversal.late_answer",
+        bar_id=reversal.bar_id,
+        payment_id=reversal.payment_id,
+        amount=reversal.amount,
+        outcome=outcome_,
+        reversal=reversal.id,
+    )
+
+
+def give_back(reversal: Reversal) -> None:
+    """The payment counts for less on its tab; a settled tab that now owes money reopens. Run
+    once per reversal, by whoever moved it to REVERSED (M-Pesa's result, or an owner by hand)."""
     db.session.execute(
         update(Payment)
         .where(Payment.id == reversal.payment_id, Payment.status == PaymentStatus.PAID)
