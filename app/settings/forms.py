@@ -39,6 +39,7 @@ class CredentialForm(FlaskForm):
             SelectChoice("production", lazy("Production (real money)")),
         ],
         default="sandbox",
+        invalid_choice_message=lazy("Choose sandbox or production."),
     )
     kind = RadioField(
         lazy("How customers pay you"),
@@ -47,6 +48,7 @@ class CredentialForm(FlaskForm):
             SelectChoice("till", lazy("Till (Buy Goods)")),
         ],
         default="paybill",
+        invalid_choice_message=lazy("Choose PayBill or Till."),
     )
     shortcode = StringField(
         lazy("PayBill number, or the store number for a Till"),

@@ -56,6 +56,7 @@ class AddStaffForm(FlaskForm):
             ),
         ],
         default=Role.CASHIER,
+        invalid_choice_message=lazy("Choose Manager or Cashier."),
     )
 
 

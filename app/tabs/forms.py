@@ -74,6 +74,7 @@ class TenderForm(FlaskForm):
         ],
         default="cash",
         validators=[InputRequired(message=lazy("Choose cash or card."))],
+        invalid_choice_message=lazy("Choose cash or card."),
     )
     amount = KesField(
         lazy("Amount (KES)"), validators=[InputRequired(message=lazy("Enter the amount taken."))]
