@@ -215,6 +215,17 @@ class ClaimError(ValueError):
     """A claim that cannot be made; the message says why, in the cashier's words."""
 
 
+def unclaimed_where(bar_id: int) -> tuple:
+    """What makes a payment the bar's unclaimed menu money: the one rule the incoming list, its
+    poll's fingerprint and the reconciliation's breaks all filter by."""
+    return (
+        Payment.bar_id == bar_id,
+        Payment.purpose == Purpose.C2B,
+        Payment.tab_id.is_(None),
+        Payment.status == PaymentStatus.PAID,
+    )
+
+
 def unclaimed(bar_id: int, limit: int = 20) -> list[tuple[Payment, str | None]]:
     """Money from the M-Pesa menu on no tab yet, newest first, with the payer's name as M-Pesa
     gave it."""
@@ -223,12 +234,7 @@ def unclaimed(bar_id: int, limit: int = 20) -> list[tuple[Payment, str | None]]:
         for payment, name in db.session.execute(
             select(Payment, C2BConfirmation.payer_name)
             .outerjoin(C2BConfirmation, C2BConfirmation.payment_id == Payment.id)
-            .where(
-                Payment.bar_id == bar_id,
-                Payment.purpose == Purpose.C2B,
-                Payment.tab_id.is_(None),
-                Payment.status == PaymentStatus.PAID,
-            )
+            .where(*unclaimed_where(bar_id))
             .order_by(Payment.id.desc())
             .limit(limit)
         ).all()

@@ -20,11 +20,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, or_, select
 
-from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.i18n import N_, _
 from app.models import Bar, C2BConfirmation, Payment
-from app.payments import bodies
+from app.payments import bodies, c2b
 from app.payments.c2b import RECEIPT, WHOLE_KES, field_text
 
 UNCLAIMED = "c2b_unclaimed"
@@ -82,10 +81,7 @@ def unclaimed(bar: Bar, now: datetime, limit: int) -> tuple[list[dict], bool]:
         .where(
             C2BConfirmation.bar_id == bar.id,
             C2BConfirmation.disposition == "applied",
-            Payment.bar_id == bar.id,
-            Payment.purpose == Purpose.C2B,
-            Payment.status == PaymentStatus.PAID,
-            Payment.tab_id.is_(None),
+            *c2b.unclaimed_where(bar.id),
             Payment.created_at < now - UNCLAIMED_AFTER,
         )
         .order_by(C2BConfirmation.id.desc())

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from app.enums import PaymentStatus, Purpose
 from app.extensions import db
 from app.models import Payment, Tab
 from app.payments import c2b
@@ -52,12 +51,7 @@ def _waiting_ids(bar_id: int) -> list[int]:
     return list(
         db.session.scalars(
             select(Payment.id)
-            .where(
-                Payment.bar_id == bar_id,
-                Payment.purpose == Purpose.C2B,
-                Payment.tab_id.is_(None),
-                Payment.status == PaymentStatus.PAID,
-            )
+            .where(*c2b.unclaimed_where(bar_id))
             .order_by(Payment.id.desc())
             .limit(LIMIT)
         )
